@@ -1,0 +1,103 @@
+"""
+capscope: capability policies that live per task.
+
+Push policies onto ambient stacks; every task, worker, thread and executor
+job started through capscope reads back its own, never a sibling's, never
+nothing.
+
+Example:
+    >>> import capscope as cs
+    >>> tenant = cs.AmbientStack("doc_init_tenant", inherit=cs.Inherit.COPY)
+    >>> with tenant.pushed("acme"):
+    ...     cs.Scope.capture_inherited()[tenant]
+    ('acme',)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import lowlevel, policies, stacks
+from ._ambient import AmbientCounter, AmbientStack, Inherit
+from ._exceptions import (
+    ActionProposed,
+    ApprovalDenied,
+    CapscopeError,
+    CapscopeWarning,
+    CeilingExceeded,
+    CommandBlocked,
+    HumanRequired,
+    NoConnectorContext,
+    NoPolicyInstalled,
+    PolicyConfigError,
+    PolicyDenied,
+    RegistryError,
+    ScopeError,
+    ScopeWarning,
+    ToolDenied,
+)
+from ._registry import registry
+from ._scope import Scope, using
+from ._tasks import (
+    ScopedExecutor,
+    run_in_executor,
+    scope_ambient,
+    scoped_aiter,
+    scoped_iter,
+    spawn,
+    to_thread,
+    worker,
+)
+
+__all__ = [
+    "ActionProposed",
+    "AmbientCounter",
+    "AmbientStack",
+    "ApprovalDenied",
+    "CapscopeError",
+    "CapscopeWarning",
+    "CeilingExceeded",
+    "CommandBlocked",
+    "HumanRequired",
+    "Inherit",
+    "NoConnectorContext",
+    "NoPolicyInstalled",
+    "PolicyConfigError",
+    "PolicyDenied",
+    "RegistryError",
+    "Scope",
+    "ScopeError",
+    "ScopeWarning",
+    "ScopedExecutor",
+    "ToolDenied",
+    "lowlevel",
+    "policies",
+    "registry",
+    "run_in_executor",
+    "scope_ambient",
+    "scoped_aiter",
+    "scoped_iter",
+    "spawn",
+    "stacks",
+    "to_thread",
+    "using",
+    "worker",
+]
+
+# Tracebacks and reprs read `capscope.ToolDenied`, not the private module.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("capscope._"):
+        _obj.__module__ = __name__
+del _name, _obj
+
+
+def __getattr__(name: str) -> Any:
+    # Read lazily (attrs and pluggy do the same): importing capscope must not
+    # pay for a metadata lookup.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("capscope")
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

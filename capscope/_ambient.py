@@ -1,0 +1,597 @@
+"""
+Ambient stacks and counters: per-task LIFO state on context variables.
+
+Each stack owns one `ContextVar` whose value is the innermost frame of a
+persistent linked list. A frame is an immutable tuple
+`(value, parent, owner, depth, cell)`: pushing makes one new tuple whose
+parent is the old top, popping sets the variable back to the parent. So
+push, pop, `top()` and `depth` are O(1) at any depth, and a task spawned in
+the meantime keeps the snapshot it started with (its context holds the old
+chain, which nobody can change).
+
+Frames are plain tuples rather than instances of a class because a tuple is
+built about three times faster, and push+pop sits on every scoped call; the
+tuple is the frame *token* handed to callers, who only ever pass it back.
+
+Frame state (`frame_state()`) needs one refinement. It must be shared by
+inline captures (the same agent, same frame) but fresh in workers, even for
+COPY stacks whose frames the worker shares with its parent. Rather than
+re-creating frames at every worker capture (a cost per stack), every context
+carries an *epoch*: worker captures set a new one, inline captures keep it,
+and a frame's state is looked up per epoch. A worker capture therefore costs
+one `ContextVar.set`, whatever the number of COPY stacks.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any, Generic, NamedTuple, TypeAlias, TypeVar, final
+
+from ._exceptions import ScopeError, ScopeWarning
+
+__all__ = [
+    "AmbientCounter",
+    "AmbientStack",
+    "Codec",
+    "FrameToken",
+    "Inherit",
+]
+
+T = TypeVar("T")
+
+#: A frame: (value, parent frame or None, owning stack, depth, state cell).
+#: Opaque to callers: `push` returns one, `pop` takes it back.
+FrameToken: TypeAlias = tuple[Any, ...]
+
+_VALUE, _PARENT, _OWNER, _DEPTH, _CELL = range(5)
+
+
+class Inherit(enum.StrEnum):
+    """
+    What a *worker* (a new logical call stack: `spawn`, `worker`,
+    `Scope.capture_inherited()`) gets of a stack.
+
+    - `COPY`: the whole stack, as it is.
+    - `TOP`: only the parent's innermost value, as one fresh frame
+      (`to_worker` applied), so the worker starts from the parent's ceiling.
+    - `NONE`: nothing; the worker starts empty.
+
+    Inline captures (`Scope.current()`) copy every stack whatever its mode.
+
+    Example:
+        >>> import capscope as cs
+        >>> cs.Inherit.TOP == "top"
+        True
+    """
+
+    COPY = "copy"
+    TOP = "top"
+    NONE = "none"
+
+
+class Codec(NamedTuple, Generic[T]):
+    """
+    How a stack's values become data and back, for policy files and process
+    boundaries.
+
+    Example:
+        >>> import capscope as cs
+        >>> c = cs.lowlevel.Codec(to_data=str, from_data=int)
+        >>> c.from_data(c.to_data(3))
+        3
+    """
+
+    to_data: Callable[[T], Any]
+    from_data: Callable[[Any], T]
+
+
+@final
+class _Epoch:
+    """Identity of one logical call stack; see the module docstring."""
+
+    __slots__ = ("__weakref__",)
+
+
+# Why a module global: every context needs an epoch, and contexts that never
+# passed through a worker capture share the process's root epoch.
+_ROOT_EPOCH = _Epoch()
+_EPOCH: ContextVar[_Epoch] = ContextVar("capscope.epoch", default=_ROOT_EPOCH)
+
+# Guards the lazy creation of a frame's state table and of the instance
+# tables below; never taken on a push, pop or read.
+_LOCK = threading.Lock()
+
+# Every ambient variable alive, and the ones a worker capture must change.
+# Why global: worker captures apply every AmbientStack's inherit mode,
+# registered or not, so the instances themselves are the registry of rules.
+# Entries go away with their stack (weakref.finalize); readers iterate the
+# immutable snapshot tuples, which are rebuilt on change.
+_ALL_VARS: dict[int, ContextVar[FrameToken | None]] = {}
+_WORKER_VARS: dict[int, tuple[ContextVar[FrameToken | None], bool]] = {}
+_all_snapshot: tuple[ContextVar[FrameToken | None], ...] = ()
+_worker_snapshot: tuple[tuple[ContextVar[FrameToken | None], bool], ...] = ()
+
+
+def _rebuild_snapshots() -> None:
+    global _all_snapshot, _worker_snapshot  # noqa: PLW0603 - see above
+    _all_snapshot = tuple(_ALL_VARS.values())
+    _worker_snapshot = tuple(_WORKER_VARS.values())
+
+
+def _track(
+    obj: object,
+    var: ContextVar[FrameToken | None],
+    *,
+    worker_rule: bool | None,
+) -> None:
+    """
+    Record *obj*'s variable; *worker_rule* is None for COPY (nothing to do
+    in a worker), True for TOP (keep the top, fresh) and False for NONE.
+    """
+    key = id(obj)
+    with _LOCK:
+        _ALL_VARS[key] = var
+        if worker_rule is not None:
+            _WORKER_VARS[key] = (var, worker_rule)
+        _rebuild_snapshots()
+    weakref.finalize(obj, _untrack, key)
+
+
+def _untrack(key: int) -> None:
+    with _LOCK:
+        _ALL_VARS.pop(key, None)
+        _WORKER_VARS.pop(key, None)
+        _rebuild_snapshots()
+
+
+def all_vars() -> tuple[ContextVar[FrameToken | None], ...]:
+    """The variables of every live stack and counter (for installs)."""
+    return _all_snapshot
+
+
+def apply_worker_rules() -> None:
+    """
+    Turn the *current* context into a worker's: a new epoch, TOP stacks cut
+    to one fresh frame (`to_worker` applied), NONE stacks and counters
+    emptied. COPY stacks are left alone. Run inside a copied context.
+    """
+    _EPOCH.set(_Epoch())
+    for var, keep_top in _worker_snapshot:
+        frame = var.get()
+        if frame is None:
+            continue
+        if keep_top:
+            owner = frame[_OWNER]
+            value = frame[_VALUE]
+            if owner.to_worker is not None:
+                value = owner.to_worker(value)
+            var.set((value, None, owner, 1, []))
+        else:
+            var.set(None)
+
+
+def clear_all() -> None:
+    """Empty every stack and counter in the *current* context (new epoch)."""
+    _EPOCH.set(_Epoch())
+    for var in _all_snapshot:
+        var.set(None)
+
+
+def describe_frame(frame: FrameToken) -> str:
+    """A readable name for a frame, for error messages."""
+    owner = frame[_OWNER]
+    text = repr(frame[_VALUE])
+    if len(text) > 60:  # noqa: PLR2004 - keeps messages on one line
+        text = text[:57] + "..."
+    return f"frame #{frame[_DEPTH]} of {owner.name!r} ({text})"
+
+
+def _is_frame_of(token: object, owner: object) -> bool:
+    return (
+        type(token) is tuple
+        and len(token) == 5  # noqa: PLR2004 - the frame layout
+        and token[_OWNER] is owner
+    )
+
+
+class _Ambient:
+    """What stacks and counters share: a name, a doc and a frame chain."""
+
+    __slots__ = ("__weakref__", "_get", "_set", "_var", "doc", "name")
+
+    name: str
+    doc: str
+
+    def __init__(self, name: str, doc: str) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            msg = f"a stack name must be an identifier, got {name!r}"
+            raise TypeError(msg)
+        self.name = name
+        self.doc = doc
+        # One variable per stack, named for debuggers and context dumps.
+        self._var: ContextVar[FrameToken | None] = ContextVar(
+            f"capscope.{name}", default=None
+        )
+        self._get = self._var.get
+        self._set = self._var.set
+
+    def _pop(self, token: FrameToken) -> None:
+        """Pop *token* if on top; else ScopeError or ScopeWarning."""
+        top = self._get()
+        if top is token:
+            self._set(token[_PARENT])
+            return
+        if not _is_frame_of(token, self):
+            msg = (
+                f"{token!r:.80} is not a frame token of {self.name!r}; pass "
+                "back exactly what push() returned, to the stack that made it"
+            )
+            raise ScopeError(msg)
+        frame = top
+        while frame is not None:
+            if frame is token:
+                assert top is not None  # noqa: S101 - the loop ran once
+                msg = (
+                    f"LIFO violation on {self.name!r}: popping "
+                    f"{describe_frame(token)} while {describe_frame(top)} "
+                    "is still on top; pop the inner frame first"
+                )
+                raise ScopeError(msg)
+            frame = frame[_PARENT]
+        warnings.warn(
+            ScopeWarning(
+                f"{describe_frame(token)} is not on this context's "
+                f"{self.name!r} stack (popped already, or pushed in another "
+                "task or copied context); nothing was changed"
+            ),
+            stacklevel=3,
+        )
+
+
+@final
+class AmbientStack(_Ambient, Generic[T]):
+    """
+    A per-task LIFO stack of policy values, one `ContextVar` underneath.
+
+    Each asyncio task, trio task or thread started through capscope sees its
+    own stack; pushes in one never show in another. What a *worker* gets is
+    set by *inherit*; *narrow* is applied on every push (it may raise
+    `CeilingExceeded`); *to_worker* maps the value a TOP worker frame
+    starts from; *codec* lets the stack travel in policy files and across
+    processes (`None`: it never travels).
+
+    Args:
+        name: unique registry name (an identifier).
+        inherit: `Inherit.COPY`, `Inherit.TOP` or `Inherit.NONE`; required.
+        narrow: `(outer_value | None, new_value) -> stored_value`.
+        to_worker: `value -> value` for the fresh frame a TOP worker gets.
+        codec: `(to_data, from_data)`.
+        doc: one line for `capscope stacks` and the docs.
+
+    Example:
+        >>> import capscope as cs
+        >>> tenant = cs.AmbientStack("doc_tenant", inherit=cs.Inherit.COPY)
+        >>> with tenant.pushed("acme"):
+        ...     tenant.top(), tenant.depth
+        ('acme', 1)
+        >>> tenant.top() is None
+        True
+    """
+
+    __slots__ = ("codec", "inherit", "narrow", "to_worker")
+
+    def __init__(  # noqa: PLR0913 - the contract's hooks, all keyword-only
+        self,
+        name: str,
+        *,
+        inherit: Inherit,
+        narrow: Callable[[T | None, T], T] | None = None,
+        to_worker: Callable[[T], T] | None = None,
+        codec: tuple[Callable[[T], Any], Callable[[Any], T]] | None = None,
+        doc: str = "",
+    ) -> None:
+        super().__init__(name, doc)
+        try:
+            self.inherit = Inherit(inherit)
+        except ValueError:
+            msg = (
+                f"inherit must be Inherit.COPY, Inherit.TOP or Inherit.NONE, "
+                f"got {inherit!r}"
+            )
+            raise TypeError(msg) from None
+        for hook_name, hook in (("narrow", narrow), ("to_worker", to_worker)):
+            if hook is not None and not callable(hook):
+                msg = f"{hook_name} must be callable or None, got {hook!r}"
+                raise TypeError(msg)
+        if to_worker is not None and self.inherit is not Inherit.TOP:
+            msg = "to_worker only applies to stacks with inherit=Inherit.TOP"
+            raise TypeError(msg)
+        self.narrow = narrow
+        self.to_worker = to_worker
+        self.codec: Codec[T] | None = None
+        if codec is not None:
+            to_data, from_data = codec
+            if not (callable(to_data) and callable(from_data)):
+                msg = "codec must be a pair of callables (to_data, from_data)"
+                raise TypeError(msg)
+            self.codec = Codec(to_data, from_data)
+        worker_rule = {
+            Inherit.COPY: None,
+            Inherit.TOP: True,
+            Inherit.NONE: False,
+        }[self.inherit]
+        _track(self, self._var, worker_rule=worker_rule)
+
+    def __repr__(self) -> str:
+        return f"<AmbientStack {self.name!r} inherit={self.inherit.value}>"
+
+    def push(self, value: T) -> FrameToken:
+        """
+        Push *value* (through `narrow`, if set) and return the frame token.
+
+        Raises:
+            CeilingExceeded: from `narrow`, if *value* asks for more than
+                the outer frame allows. Nothing is pushed.
+
+        Example:
+            >>> import capscope as cs
+            >>> s = cs.AmbientStack("doc_push", inherit=cs.Inherit.COPY)
+            >>> token = s.push(1)
+            >>> s.top()
+            1
+            >>> s.pop(token)
+        """
+        parent = self._get()
+        if self.narrow is not None:
+            value = self.narrow(
+                None if parent is None else parent[_VALUE], value
+            )
+        frame: FrameToken = (
+            value,
+            parent,
+            self,
+            1 if parent is None else parent[_DEPTH] + 1,
+            [],
+        )
+        self._set(frame)
+        return frame
+
+    def pop(self, token: FrameToken) -> None:
+        """
+        Pop the frame *token* names, which must be on top.
+
+        A token deeper in this context's stack is a LIFO violation
+        (`ScopeError`, naming both frames; nothing changes). A token this
+        context does not hold at all (popped already, pushed in another task
+        or in a copied context) changes nothing and emits a `ScopeWarning`.
+
+        Example:
+            >>> import capscope as cs
+            >>> s = cs.AmbientStack("doc_pop", inherit=cs.Inherit.COPY)
+            >>> t = s.push("x"); s.pop(t); s.depth
+            0
+        """
+        self._pop(token)
+
+    def pushed(self, value: T) -> _Pushed[T]:
+        """
+        Push *value* for the duration of a `with` block; yields the stored
+        (narrowed) value.
+
+        Example:
+            >>> import capscope as cs
+            >>> s = cs.AmbientStack("doc_pushed", inherit=cs.Inherit.COPY)
+            >>> with s.pushed("inner") as v:
+            ...     v
+            'inner'
+        """
+        return _Pushed(self, value)
+
+    def top(self) -> T | None:
+        """
+        The innermost value, or `None` when the stack is empty. O(1).
+
+        Example:
+            >>> import capscope as cs
+            >>> cs.AmbientStack("doc_top", inherit=cs.Inherit.COPY).top() is None
+            True
+        """
+        frame = self._get()
+        return None if frame is None else frame[_VALUE]
+
+    def frames(self) -> tuple[T, ...]:
+        """
+        Every value on the stack, outermost first.
+
+        Example:
+            >>> import capscope as cs
+            >>> s = cs.AmbientStack("doc_frames", inherit=cs.Inherit.COPY)
+            >>> with s.pushed("a"), s.pushed("b"):
+            ...     s.frames()
+            ('a', 'b')
+        """
+        return frames_of(self._get())
+
+    @property
+    def depth(self) -> int:
+        """
+        How many frames are on the stack. O(1).
+
+        Example:
+            >>> import capscope as cs
+            >>> cs.AmbientStack("doc_depth", inherit=cs.Inherit.COPY).depth
+            0
+        """
+        frame = self._get()
+        return 0 if frame is None else frame[_DEPTH]
+
+    def frame_state(self) -> dict[str, Any]:
+        """
+        A dict owned by the top frame, for state that lives and dies with it
+        (remembered approvals, say).
+
+        Inline captures of the same agent (`Scope.current()`, `to_thread`,
+        `ScopedExecutor`) share it; a worker gets a fresh one even when it
+        copies the frame; popping the frame drops it.
+
+        Raises:
+            ScopeError: the stack is empty, so there is no frame to own it.
+
+        Example:
+            >>> import capscope as cs
+            >>> s = cs.AmbientStack("doc_state", inherit=cs.Inherit.COPY)
+            >>> with s.pushed("policy"):
+            ...     s.frame_state()["seen"] = 1
+            ...     s.frame_state()
+            {'seen': 1}
+        """
+        frame = self._get()
+        if frame is None:
+            msg = f"{self.name!r} is empty: there is no frame to hold state"
+            raise ScopeError(msg)
+        return state_of(frame)
+
+
+def state_of(frame: FrameToken) -> dict[str, Any]:
+    """The state dict of *frame* for the current epoch."""
+    cell: list[weakref.WeakKeyDictionary[_Epoch, dict[str, Any]]]
+    cell = frame[_CELL]
+    epoch = _EPOCH.get()
+    if cell:
+        state = cell[0].get(epoch)
+        if state is not None:
+            return state
+    with _LOCK:
+        if not cell:
+            cell.append(weakref.WeakKeyDictionary())
+        return cell[0].setdefault(epoch, {})
+
+
+def frames_of(frame: FrameToken | None) -> tuple[Any, ...]:
+    """The values of the chain ending at *frame*, outermost first."""
+    values = []
+    while frame is not None:
+        values.append(frame[_VALUE])
+        frame = frame[_PARENT]
+    values.reverse()
+    return tuple(values)
+
+
+@final
+class _Pushed(Generic[T]):
+    """The context manager `AmbientStack.pushed()` returns."""
+
+    __slots__ = ("_stack", "_token", "_value")
+
+    def __init__(self, stack: AmbientStack[T], value: T) -> None:
+        self._stack = stack
+        self._value = value
+        self._token: FrameToken | None = None
+
+    def __enter__(self) -> T:
+        if self._token is not None:
+            msg = "this pushed() block is already entered; make a new one"
+            raise ScopeError(msg)
+        self._token = self._stack.push(self._value)
+        return self._token[_VALUE]  # type: ignore[no-any-return]
+
+    def __exit__(self, *exc_info: object) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            self._stack.pop(token)
+
+
+@final
+class AmbientCounter(_Ambient):
+    """
+    A per-task depth counter (how deep inside trusted handlers, say).
+
+    Raised for the duration of a `with` block; reads `0` in workers, which
+    start a new logical call stack. It unwinds like a stack: out-of-order
+    exits raise `ScopeError`, an exit in a context that never entered warns.
+
+    Example:
+        >>> import capscope as cs
+        >>> depth = cs.AmbientCounter("doc_depth_counter")
+        >>> with depth.raised():
+        ...     with depth.raised():
+        ...         depth.value
+        2
+        >>> depth.value
+        0
+    """
+
+    __slots__ = ()
+
+    def __init__(self, name: str, *, doc: str = "") -> None:
+        super().__init__(name, doc)
+        _track(self, self._var, worker_rule=False)
+
+    def __repr__(self) -> str:
+        return f"<AmbientCounter {self.name!r}>"
+
+    @property
+    def value(self) -> int:
+        """The current count; 0 outside any `raised()` block. O(1)."""
+        frame = self._get()
+        return 0 if frame is None else frame[_DEPTH]
+
+    def raised(self) -> _Raised:
+        """
+        Add one to the counter for the duration of a `with` block.
+
+        Example:
+            >>> import capscope as cs
+            >>> c = cs.AmbientCounter("doc_raised")
+            >>> with c.raised():
+            ...     c.value
+            1
+        """
+        return _Raised(self)
+
+    def _raise(self) -> FrameToken:
+        parent = self._get()
+        frame: FrameToken = (
+            None,
+            parent,
+            self,
+            1 if parent is None else parent[_DEPTH] + 1,
+            [],
+        )
+        self._set(frame)
+        return frame
+
+
+@final
+class _Raised:
+    """The context manager `AmbientCounter.raised()` returns."""
+
+    __slots__ = ("_counter", "_token")
+
+    def __init__(self, counter: AmbientCounter) -> None:
+        self._counter = counter
+        self._token: FrameToken | None = None
+
+    def __enter__(self) -> int:
+        if self._token is not None:
+            msg = "this raised() block is already entered; make a new one"
+            raise ScopeError(msg)
+        self._token = self._counter._raise()  # noqa: SLF001 - same module
+        return self._token[_DEPTH]  # type: ignore[no-any-return]
+
+    def __exit__(self, *exc_info: object) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            self._counter._pop(token)  # noqa: SLF001 - same module
+
+
+def iter_frames(frame: FrameToken | None) -> Iterator[FrameToken]:
+    """Frames of the chain ending at *frame*, innermost first."""
+    while frame is not None:
+        yield frame
+        frame = frame[_PARENT]

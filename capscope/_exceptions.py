@@ -1,0 +1,255 @@
+"""
+Every error and warning capscope raises on purpose, in one place.
+
+Kept apart from the modules that raise them so that any module can import
+them without an import cycle, and so the whole tree can be read at once::
+
+    CapscopeError(Exception)
+    ├── ScopeError                         LIFO misuse
+    ├── RegistryError                      clash, broken or wrong-typed entry point
+    ├── PolicyConfigError(…, ValueError)   bad policy input, names the field / key path
+    ├── CeilingExceeded                    a push or spawn asked for more than the outer value
+    ├── NoConnectorContext                 current_connector() with none active
+    └── PolicyDenied(…, PermissionError)   carries .decision
+        ├── NoPolicyInstalled              no execution policy in this context
+        ├── ToolDenied                     ceiling, capability, side effect, paths, args, permissions
+        ├── ApprovalDenied                 denied, timed out, no handler, junk answer
+        ├── CommandBlocked
+        ├── ActionProposed                 autonomy suggest/shadow: body not run, proposal emitted
+        └── HumanRequired                  autonomy requires-human
+
+    CapscopeWarning(UserWarning)
+    └── ScopeWarning                       a pop this context could not honour
+
+Every exception keeps all of its constructor arguments in `.args`, so each
+one pickles and crosses process boundaries intact.
+"""
+
+from __future__ import annotations
+
+from typing import final
+
+__all__ = [
+    "ActionProposed",
+    "ApprovalDenied",
+    "CapscopeError",
+    "CapscopeWarning",
+    "CeilingExceeded",
+    "CommandBlocked",
+    "HumanRequired",
+    "NoConnectorContext",
+    "NoPolicyInstalled",
+    "PolicyConfigError",
+    "PolicyDenied",
+    "RegistryError",
+    "ScopeError",
+    "ScopeWarning",
+    "ToolDenied",
+]
+
+
+class CapscopeError(Exception):
+    """
+    Base class for every error capscope raises on purpose.
+
+    Example:
+        >>> import capscope as cs
+        >>> issubclass(cs.ToolDenied, cs.CapscopeError)
+        True
+    """
+
+
+@final
+class ScopeError(CapscopeError):
+    """
+    A stack was unwound out of order (a LIFO violation), or a frame token was
+    handed to a stack it does not belong to.
+
+    Example:
+        >>> import capscope as cs
+        >>> s = cs.AmbientStack("doc_scope_error", inherit=cs.Inherit.COPY)
+        >>> outer = s.push("outer"); inner = s.push("inner")
+        >>> try:
+        ...     s.pop(outer)
+        ... except cs.ScopeError as e:
+        ...     print("refused")
+        refused
+        >>> s.pop(inner); s.pop(outer)
+    """
+
+
+@final
+class RegistryError(CapscopeError):
+    """
+    The stack registry refused a stack: a name taken by a different object,
+    or an entry point that fails to import or is not a stack.
+
+    The message names the entry point and its distribution when one was
+    involved.
+
+    Example:
+        >>> import capscope as cs
+        >>> try:
+        ...     cs.registry.get("no such stack")
+        ... except cs.RegistryError as e:
+        ...     print("unknown")
+        unknown
+    """
+
+
+@final
+class PolicyConfigError(CapscopeError, ValueError):
+    """
+    Bad policy input, raised when the policy is built.
+
+    *field* is the offending field or key path (`approval.rules[2].action`),
+    *message* says what is wrong with it.
+
+    Example:
+        >>> import capscope as cs
+        >>> str(cs.PolicyConfigError("approval.rules[2].action", "'aprove' is not one of allow, ask, deny"))
+        "approval.rules[2].action: 'aprove' is not one of allow, ask, deny"
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message)
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+@final
+class CeilingExceeded(CapscopeError):
+    """
+    A push, a spawn or a worker capture asked for more than the outer value
+    allows. Never a silent clamp: the request is refused.
+
+    Attributes name the *field*, the *outer* value and the *requested* one.
+
+    Example:
+        >>> import capscope as cs
+        >>> str(cs.CeilingExceeded("tools", ("fs.*",), ("*",)))
+        "tools: requested ('*',) exceeds the outer ceiling ('fs.*',)"
+    """
+
+    def __init__(
+        self,
+        field: str,
+        outer: object,
+        requested: object,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(field, outer, requested, detail)
+        self.field = field
+        self.outer = outer
+        self.requested = requested
+        self.detail = detail
+
+    def __str__(self) -> str:
+        text = (
+            f"{self.field}: requested {self.requested!r} exceeds the outer "
+            f"ceiling {self.outer!r}"
+        )
+        return f"{text} ({self.detail})" if self.detail else text
+
+
+@final
+class NoConnectorContext(CapscopeError):
+    """
+    `current_connector()` was called with no connector context active.
+
+    Example:
+        >>> import capscope as cs
+        >>> issubclass(cs.NoConnectorContext, cs.CapscopeError)
+        True
+    """
+
+
+class PolicyDenied(CapscopeError, PermissionError):
+    """
+    A policy refused a call. `.decision` holds the `Decision` that refused it
+    (`None` when raised without one).
+
+    Catch this to handle every refusal at once; it is also a
+    `PermissionError`.
+
+    Example:
+        >>> import capscope as cs
+        >>> e = cs.ToolDenied("fs.write is outside the tool ceiling")
+        >>> isinstance(e, PermissionError), e.decision
+        (True, None)
+    """
+
+    def __init__(self, message: str, decision: object | None = None) -> None:
+        super().__init__(message, decision)
+        self.message = message
+        self.decision = decision
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@final
+class NoPolicyInstalled(PolicyDenied):
+    """
+    A tool check found no execution policy in this context: it fails closed.
+
+    Usually the policy was lost at a thread or executor boundary; carry it
+    with `capscope.to_thread`, `capscope.ScopedExecutor` or `Scope.bind`.
+    """
+
+
+@final
+class ToolDenied(PolicyDenied):
+    """
+    The tool ceiling, a capability, the side-effect level, a path, an
+    argument constraint or a dynamic permission refused the call.
+    """
+
+
+@final
+class ApprovalDenied(PolicyDenied):
+    """
+    An approval was refused, timed out, had no handler, or got an answer that
+    was not a clear grant.
+    """
+
+
+@final
+class CommandBlocked(PolicyDenied):
+    """The command policy (or its catastrophic floor) refused a command."""
+
+
+@final
+class ActionProposed(PolicyDenied):
+    """
+    The autonomy tier is `suggest` or `shadow`: the body did not run and a
+    `proposed` decision was emitted instead.
+    """
+
+
+@final
+class HumanRequired(PolicyDenied):
+    """The autonomy policy requires a human to take this action."""
+
+
+class CapscopeWarning(UserWarning):
+    """
+    Base class for every warning capscope emits.
+
+    Example:
+        >>> import capscope as cs
+        >>> issubclass(cs.ScopeWarning, cs.CapscopeWarning)
+        True
+    """
+
+
+@final
+class ScopeWarning(CapscopeWarning):
+    """
+    A pop this context could not honour: the frame is not on this context's
+    stack at all (a generator closed from another task, a frame pushed in a
+    copied context). Nothing was changed.
+    """

@@ -1,0 +1,109 @@
+"""
+The built-in stacks, registered on import.
+
+They use exactly the hooks a third-party stack has (`inherit`, `narrow`,
+`to_worker`, `codec`) and register through the public
+`capscope.registry.register`; nothing in the core knows them by name.
+
+| stack | holds | worker gets |
+|---|---|---|
+| `execution` | the tool ceiling (`CapabilityPolicy`) | TOP |
+| `approval` | approval rules (`ToolApprovalPolicy`) | TOP |
+| `command` | shell-command policy (`CommandPolicy`) | COPY |
+| `permissions` | dynamic permissions (`DynamicPermissionPolicy`) | COPY |
+| `overlay` | attribution (`RuntimeContextOverlay`) | COPY |
+| `autonomy` | autonomy tier (`AutonomyPolicy`) | COPY |
+| `render` | LLM render context (`LlmRenderContext`) | NONE |
+| `connector` | connector context (`ConnectorCtx`) | NONE |
+| `trusted_depth` | counter: inside a trusted handler | 0 |
+| `command_hook_depth` | counter: inside a command-policy hook | 0 |
+
+Example:
+    >>> from capscope.stacks import execution
+    >>> execution.inherit
+    <Inherit.TOP: 'top'>
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._ambient import AmbientCounter, AmbientStack, Inherit
+from .._registry import BUILTIN, registry
+
+__all__ = [
+    "approval",
+    "autonomy",
+    "command",
+    "command_hook_depth",
+    "connector",
+    "execution",
+    "overlay",
+    "permissions",
+    "render",
+    "trusted_depth",
+]
+
+# The value types and their narrowing hooks arrive with the policy kinds
+# (capscope.policies); until then the stacks carry any value.
+execution: AmbientStack[Any] = AmbientStack(
+    "execution",
+    inherit=Inherit.TOP,
+    doc="tool ceiling: which tools, capabilities, paths and side effects",
+)
+approval: AmbientStack[Any] = AmbientStack(
+    "approval",
+    inherit=Inherit.TOP,
+    doc="approval rules, handler and remembered answers",
+)
+command: AmbientStack[Any] = AmbientStack(
+    "command",
+    inherit=Inherit.COPY,
+    doc="shell-command policy; every frame must allow",
+)
+permissions: AmbientStack[Any] = AmbientStack(
+    "permissions",
+    inherit=Inherit.COPY,
+    doc="dynamic permissions; every frame is checked, any deny wins",
+)
+overlay: AmbientStack[Any] = AmbientStack(
+    "overlay",
+    inherit=Inherit.COPY,
+    doc="attribution (run_id, worker_id, ...); innermost non-empty wins",
+)
+autonomy: AmbientStack[Any] = AmbientStack(
+    "autonomy",
+    inherit=Inherit.COPY,
+    doc="autonomy tier: shadow < suggest < act_with_approval < act_auto",
+)
+render: AmbientStack[Any] = AmbientStack(
+    "render",
+    inherit=Inherit.NONE,
+    doc="LLM render context of the current model call",
+)
+connector: AmbientStack[Any] = AmbientStack(
+    "connector",
+    inherit=Inherit.NONE,
+    doc="connector context of the current connector export",
+)
+trusted_depth = AmbientCounter(
+    "trusted_depth", doc="how deep inside trusted() handlers"
+)
+command_hook_depth = AmbientCounter(
+    "command_hook_depth", doc="how deep inside command-policy hooks"
+)
+
+for _stack in (
+    execution,
+    approval,
+    command,
+    permissions,
+    overlay,
+    autonomy,
+    render,
+    connector,
+    trusted_depth,
+    command_hook_depth,
+):
+    registry.register(_stack, origin=BUILTIN)
+del _stack
