@@ -501,9 +501,11 @@ class _Pushed(Generic[T]):
         return self._token[_VALUE]  # type: ignore[no-any-return]
 
     def __exit__(self, *exc_info: object) -> None:
-        token, self._token = self._token, None
-        if token is not None:
-            self._stack.pop(token)
+        # Cleared only once popped: after a LIFO ScopeError the block can
+        # still be exited properly once the inner frame is gone.
+        if self._token is not None:
+            self._stack.pop(self._token)
+            self._token = None
 
 
 @final
@@ -585,9 +587,9 @@ class _Raised:
         return self._token[_DEPTH]  # type: ignore[no-any-return]
 
     def __exit__(self, *exc_info: object) -> None:
-        token, self._token = self._token, None
-        if token is not None:
-            self._counter._pop(token)  # noqa: SLF001 - same module
+        if self._token is not None:
+            self._counter._pop(self._token)  # noqa: SLF001 - same module
+            self._token = None
 
 
 def iter_frames(frame: FrameToken | None) -> Iterator[FrameToken]:

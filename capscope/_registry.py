@@ -94,7 +94,11 @@ class StackRegistry:
 
         Raises:
             RegistryError: no such stack is registered.
+            TypeError: *stack* is neither a stack, a counter nor a name.
         """
+        if not isinstance(stack, str | AmbientStack | AmbientCounter):
+            msg = f"unregister() takes a stack, a counter or a name, got {stack!r}"
+            raise TypeError(msg)
         name = stack if isinstance(stack, str) else stack.name
         with self._lock:
             taken = self._stacks.get(name)
@@ -152,8 +156,11 @@ class StackRegistry:
         Register the stacks third-party distributions declare in the
         `capscope.stacks` entry-point group; returns how many were new.
 
-        Idempotent: an entry point whose object is already registered is a
-        no-op. Names in *block* are skipped.
+        All or nothing: every entry point is imported and checked before
+        any is registered. Idempotent: an entry point whose object is
+        already registered is a no-op. Names in *block*, and in the
+        comma-separated environment variable `CAPSCOPE_BLOCKED_STACKS`,
+        are skipped.
 
         Raises:
             RegistryError: an entry point fails to import, is not an
@@ -163,52 +170,50 @@ class StackRegistry:
 
         Example:
             >>> import capscope as cs
-            >>> cs.registry.load_entry_points() >= 0
+            >>> cs.lowlevel.StackRegistry().load_entry_points() >= 0
             True
         """
-        blocked = frozenset(block)
-        loaded = 0
+        blocked = frozenset(block) | _blocked_by_environment()
         eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        for ep in sorted(eps, key=lambda ep: ep.name):
-            if ep.name in blocked:
-                continue
-            where = _describe_entry_point(ep)
-            try:
-                obj = ep.load()
-            except Exception as exc:
-                msg = f"{where} failed to import: {exc!r}"
-                raise RegistryError(msg) from exc
-            if not isinstance(obj, AmbientStack | AmbientCounter):
-                msg = (
-                    f"{where} is {obj!r}, not an AmbientStack or "
-                    "AmbientCounter instance"
-                )
-                raise RegistryError(msg)
-            if obj.name != ep.name:
-                msg = (
-                    f"{where} names a stack called {obj.name!r}; the entry "
-                    "point's name must be the stack's name"
-                )
-                raise RegistryError(msg)
-            if obj in self:
-                continue
-            try:
-                self.register(obj, origin=_dist_label(ep))
-            except RegistryError as exc:
-                msg = f"{where}: {exc}"
-                raise RegistryError(msg) from None
-            loaded += 1
-        self._loaded_entry_points = True
-        return loaded
+        found = [
+            (_load(ep), _dist_label(ep), _describe(ep))
+            for ep in sorted(eps, key=lambda ep: ep.name)
+            if ep.name not in blocked
+        ]
+        with self._lock:
+            new: dict[str, tuple[Ambient, str, str]] = {}
+            for obj, origin, where in found:
+                taken: Ambient | None
+                if obj.name in new:
+                    taken, taken_origin, _ = new[obj.name]
+                else:
+                    taken = self._stacks.get(obj.name)
+                    taken_origin = self._origins.get(obj.name, "")
+                if taken is obj:
+                    continue
+                if taken is not None:
+                    msg = (
+                        f"{where}: stack name {obj.name!r} is taken by "
+                        f"{taken!r} (from {taken_origin}); no entry point "
+                        "was registered"
+                    )
+                    raise RegistryError(msg)
+                new[obj.name] = (obj, origin, where)
+            for name, (obj, origin, _) in new.items():
+                self._stacks[name] = obj
+                self._origins[name] = origin
+            self._loaded_entry_points = True
+        return len(new)
 
     def ensure_entry_points(self) -> None:
-        """Load entry points once, on first capture (skipping BLOCK_ENV)."""
-        if self._loaded_entry_points:
-            return
-        blocked = os.environ.get(BLOCK_ENV, "")
-        self.load_entry_points(
-            block=[n.strip() for n in blocked.split(",") if n.strip()]
-        )
+        """Load entry points once, on the first capture."""
+        if not self._loaded_entry_points:
+            self.load_entry_points()
+
+
+def _blocked_by_environment() -> frozenset[str]:
+    names = os.environ.get(BLOCK_ENV, "").split(",")
+    return frozenset(n.strip() for n in names if n.strip())
 
 
 def _dist_label(ep: importlib.metadata.EntryPoint) -> str:
@@ -218,11 +223,31 @@ def _dist_label(ep: importlib.metadata.EntryPoint) -> str:
     return f"{dist.name} {dist.version}"
 
 
-def _describe_entry_point(ep: importlib.metadata.EntryPoint) -> str:
+def _describe(ep: importlib.metadata.EntryPoint) -> str:
     return (
         f"entry point {ep.name!r} = {ep.value!r} in group "
         f"{ENTRY_POINT_GROUP!r} (distribution {_dist_label(ep)})"
     )
+
+
+def _load(ep: importlib.metadata.EntryPoint) -> Ambient:
+    """Import *ep* and check it is a stack registered under its own name."""
+    where = _describe(ep)
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        msg = f"{where} failed to import: {exc!r}"
+        raise RegistryError(msg) from exc
+    if not isinstance(obj, AmbientStack | AmbientCounter):
+        msg = f"{where} is {obj!r}, not an AmbientStack or AmbientCounter instance"
+        raise RegistryError(msg)
+    if obj.name != ep.name:
+        msg = (
+            f"{where} names a stack called {obj.name!r}; the entry point's "
+            "name must be the stack's name"
+        )
+        raise RegistryError(msg)
+    return obj
 
 
 #: The process-wide registry. Why a global: stacks are process-wide names,

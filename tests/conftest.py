@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib
+import os
+import sys
+import textwrap
+import tomllib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +49,174 @@ def _entry_points_loaded() -> None:
     distribution put on sys.path later is only loaded by the tests that ask.
     """
     cs.registry.ensure_entry_points()
+
+
+# --- Entry points: a real tiny distribution and fake broken ones ----------
+
+#: tests/plugin_dist holds real distributions that fixtures put on sys.path.
+#: Never collect them: a doctest import would leave the plugin's directory on
+#: sys.path (and the plugin imported) for the rest of the session.
+collect_ignore = ["plugin_dist"]
+
+#: The source tree of the acme-capscope plugin (pyproject.toml and package).
+ACME_SOURCE = Path(__file__).parent / "plugin_dist" / "acme_capscope"
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """A distribution made visible to `importlib.metadata` by a fixture."""
+
+    name: str
+    version: str
+    #: Its `<name>-<version>.dist-info` directory.
+    dist_info: Path
+    #: The sys.path entries it needs, in order (metadata, then sources).
+    paths: tuple[Path, ...]
+
+    @property
+    def label(self) -> str:
+        """How capscope names it: `"<name> <version>"`."""
+        return f"{self.name} {self.version}"
+
+    @property
+    def pythonpath(self) -> str:
+        """`paths` as a PYTHONPATH value, for subprocesses."""
+        return os.pathsep.join(str(path) for path in self.paths)
+
+
+def write_dist_info(
+    root: Path,
+    name: str,
+    version: str,
+    entry_points: Mapping[str, Mapping[str, str]],
+) -> Path:
+    """
+    Write under *root* the `.dist-info` directory pip would install for
+    *name* (METADATA and entry_points.txt, from ``{group: {name: target}}``);
+    returns it.
+    """
+    dist_info = root / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        encoding="utf-8",
+    )
+    sections = [
+        "\n".join([f"[{group}]", *(f"{k} = {v}" for k, v in eps.items())])
+        for group, eps in entry_points.items()
+    ]
+    (dist_info / "entry_points.txt").write_text(
+        "\n\n".join(sections) + "\n", encoding="utf-8"
+    )
+    return dist_info
+
+
+def _prepend_to_sys_path(paths: Iterable[Path]) -> None:
+    for path in reversed(tuple(paths)):
+        sys.path.insert(0, str(path))
+    importlib.invalidate_caches()
+
+
+def _remove_from_sys_path(paths: Iterable[Path]) -> None:
+    for path in paths:
+        while str(path) in sys.path:
+            sys.path.remove(str(path))
+    importlib.invalidate_caches()
+
+
+def _forget_modules_under(roots: Iterable[Path]) -> None:
+    roots = tuple(roots)
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and any(Path(file).is_relative_to(r) for r in roots):
+            del sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def acme_dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistInfo]:
+    """
+    Make the real acme-capscope distribution (tests/plugin_dist) visible to
+    `importlib.metadata` without pip: its dist-info is generated from its
+    pyproject.toml, then it and the package sources go on sys.path. Yields
+    the paths (`.pythonpath` for subprocesses). Nothing is loaded.
+    """
+    pyproject = (ACME_SOURCE / "pyproject.toml").read_text(encoding="utf-8")
+    project = tomllib.loads(pyproject)["project"]
+    root = tmp_path_factory.mktemp("acme_metadata")
+    info = DistInfo(
+        name=project["name"],
+        version=project["version"],
+        dist_info=write_dist_info(
+            root, project["name"], project["version"], project["entry-points"]
+        ),
+        paths=(root, ACME_SOURCE),
+    )
+    _prepend_to_sys_path(info.paths)
+    yield info
+    _remove_from_sys_path(info.paths)
+    _forget_modules_under([ACME_SOURCE])
+
+
+@pytest.fixture
+def acme_loaded(acme_dist: DistInfo) -> Iterator[cs.AmbientStack[Any]]:
+    """
+    The acme plugin's `tenant` stack, registered through
+    `registry.load_entry_points()`; unregistered afterwards.
+    """
+    cs.registry.load_entry_points()
+    tenant = cs.registry.get("tenant")
+    assert isinstance(tenant, cs.AmbientStack)
+    yield tenant
+    if tenant in cs.registry:
+        cs.registry.unregister(tenant)
+
+
+#: make(name, entry_points, modules=None, *, on_sys_path=True) -> DistInfo
+MakeDist = Callable[..., DistInfo]
+
+
+@pytest.fixture
+def fake_dist(tmp_path: Path) -> Iterator[MakeDist]:
+    """
+    A factory for fake distributions: ``make("broken-capscope",
+    {"broken": "broken_mod:broken"}, {"broken_mod": "<source>"})`` writes a
+    dist-info declaring those `capscope.stacks` entry points and the module
+    files beside it, and (unless *on_sys_path* is false) puts them on
+    sys.path. Afterwards everything is taken off sys.path and out of
+    sys.modules, and whatever an entry point registered meanwhile (from
+    these or any other distribution) is unregistered.
+    """
+    made: list[DistInfo] = []
+    names_before = set(cs.registry.names())
+
+    def make(
+        name: str,
+        entry_points: Mapping[str, str],
+        modules: Mapping[str, str] | None = None,
+        *,
+        on_sys_path: bool = True,
+    ) -> DistInfo:
+        root = tmp_path / name
+        info = DistInfo(
+            name=name,
+            version="0.1.0",
+            dist_info=write_dist_info(
+                root, name, "0.1.0", {"capscope.stacks": entry_points}
+            ),
+            paths=(root,),
+        )
+        for module, source in (modules or {}).items():
+            (root / f"{module}.py").write_text(
+                textwrap.dedent(source), encoding="utf-8"
+            )
+        made.append(info)
+        if on_sys_path:
+            _prepend_to_sys_path(info.paths)
+        return info
+
+    yield make
+    for name in set(cs.registry.names()) - names_before:
+        if cs.registry.origin(name) not in {"built-in", "runtime"}:
+            cs.registry.unregister(name)
+    _remove_from_sys_path(path for info in made for path in info.paths)
+    _forget_modules_under(info.paths[0] for info in made)
