@@ -15,8 +15,6 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import lowlevel, policies, stacks
 from ._ambient import AmbientCounter, AmbientStack, Inherit
 from ._exceptions import (
@@ -92,7 +90,7 @@ for _name in __all__:
 del _name, _obj
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> str:
     # Read lazily (attrs and pluggy do the same): importing capscope must not
     # pay for a metadata lookup.
     if name == "__version__":

@@ -198,6 +198,14 @@ class NoPolicyInstalled(PolicyDenied):
 
     Usually the policy was lost at a thread or executor boundary; carry it
     with `capscope.to_thread`, `capscope.ScopedExecutor` or `Scope.bind`.
+
+    Example:
+        >>> import capscope as cs
+        >>> try:
+        ...     raise cs.NoPolicyInstalled("refused")
+        ... except cs.PolicyDenied as e:
+        ...     print(type(e).__name__, e)
+        NoPolicyInstalled refused
     """
 
 
@@ -206,6 +214,14 @@ class ToolDenied(PolicyDenied):
     """
     The tool ceiling, a capability, the side-effect level, a path, an
     argument constraint or a dynamic permission refused the call.
+
+    Example:
+        >>> import capscope as cs
+        >>> try:
+        ...     raise cs.ToolDenied("refused")
+        ... except cs.PolicyDenied as e:
+        ...     print(type(e).__name__, e)
+        ToolDenied refused
     """
 
 
@@ -214,12 +230,30 @@ class ApprovalDenied(PolicyDenied):
     """
     An approval was refused, timed out, had no handler, or got an answer that
     was not a clear grant.
+
+    Example:
+        >>> import capscope as cs
+        >>> try:
+        ...     raise cs.ApprovalDenied("refused")
+        ... except cs.PolicyDenied as e:
+        ...     print(type(e).__name__, e)
+        ApprovalDenied refused
     """
 
 
 @final
 class CommandBlocked(PolicyDenied):
-    """The command policy (or its catastrophic floor) refused a command."""
+    """
+    The command policy (or its catastrophic floor) refused a command.
+
+    Example:
+        >>> import capscope as cs
+        >>> try:
+        ...     raise cs.CommandBlocked("refused")
+        ... except cs.PolicyDenied as e:
+        ...     print(type(e).__name__, e)
+        CommandBlocked refused
+    """
 
 
 @final
@@ -227,12 +261,30 @@ class ActionProposed(PolicyDenied):
     """
     The autonomy tier is `suggest` or `shadow`: the body did not run and a
     `proposed` decision was emitted instead.
+
+    Example:
+        >>> import capscope as cs
+        >>> try:
+        ...     raise cs.ActionProposed("refused")
+        ... except cs.PolicyDenied as e:
+        ...     print(type(e).__name__, e)
+        ActionProposed refused
     """
 
 
 @final
 class HumanRequired(PolicyDenied):
-    """The autonomy policy requires a human to take this action."""
+    """
+    The autonomy policy requires a human to take this action.
+
+    Example:
+        >>> import capscope as cs
+        >>> try:
+        ...     raise cs.HumanRequired("refused")
+        ... except cs.PolicyDenied as e:
+        ...     print(type(e).__name__, e)
+        HumanRequired refused
+    """
 
 
 class CapscopeWarning(UserWarning):
@@ -252,4 +304,14 @@ class ScopeWarning(CapscopeWarning):
     A pop this context could not honour: the frame is not on this context's
     stack at all (a generator closed from another task, a frame pushed in a
     copied context). Nothing was changed.
+
+    Example:
+        >>> import capscope as cs, warnings
+        >>> s = cs.AmbientStack("doc_scope_warning", inherit=cs.Inherit.COPY)
+        >>> token = s.push(1); s.pop(token)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     s.pop(token)
+        >>> caught[0].category is cs.ScopeWarning
+        True
     """

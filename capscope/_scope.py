@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, TypeVar, final
 
 from ._ambient import (
     _EPOCH,
+    _ROOT_EPOCH,
     AmbientCounter,
     AmbientStack,
     FrameToken,
@@ -260,7 +261,7 @@ class _Installed:
             raise RuntimeError(msg)
         ctx = self._ctx
         saved: list[tuple[ContextVar[Any], Token[Any]]] = [
-            (_EPOCH, _EPOCH.set(ctx.get(_EPOCH, _EPOCH.get())))
+            (_EPOCH, _EPOCH.set(ctx.get(_EPOCH, _ROOT_EPOCH)))
         ]
         saved.extend((var, var.set(ctx.get(var))) for var in all_vars())
         self._saved = saved

@@ -26,10 +26,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+import typing
 
-from .._ambient import AmbientCounter, AmbientStack, Inherit
-from .._registry import BUILTIN, registry
+from .. import _ambient, _registry
 
 __all__ = [
     "approval",
@@ -46,50 +45,50 @@ __all__ = [
 
 # The value types and their narrowing hooks arrive with the policy kinds
 # (capscope.policies); until then the stacks carry any value.
-execution: AmbientStack[Any] = AmbientStack(
+execution: _ambient.AmbientStack[typing.Any] = _ambient.AmbientStack(
     "execution",
-    inherit=Inherit.TOP,
+    inherit=_ambient.Inherit.TOP,
     doc="tool ceiling: which tools, capabilities, paths and side effects",
 )
-approval: AmbientStack[Any] = AmbientStack(
+approval: _ambient.AmbientStack[typing.Any] = _ambient.AmbientStack(
     "approval",
-    inherit=Inherit.TOP,
+    inherit=_ambient.Inherit.TOP,
     doc="approval rules, handler and remembered answers",
 )
-command: AmbientStack[Any] = AmbientStack(
+command: _ambient.AmbientStack[typing.Any] = _ambient.AmbientStack(
     "command",
-    inherit=Inherit.COPY,
+    inherit=_ambient.Inherit.COPY,
     doc="shell-command policy; every frame must allow",
 )
-permissions: AmbientStack[Any] = AmbientStack(
+permissions: _ambient.AmbientStack[typing.Any] = _ambient.AmbientStack(
     "permissions",
-    inherit=Inherit.COPY,
+    inherit=_ambient.Inherit.COPY,
     doc="dynamic permissions; every frame is checked, any deny wins",
 )
-overlay: AmbientStack[Any] = AmbientStack(
+overlay: _ambient.AmbientStack[typing.Any] = _ambient.AmbientStack(
     "overlay",
-    inherit=Inherit.COPY,
+    inherit=_ambient.Inherit.COPY,
     doc="attribution (run_id, worker_id, ...); innermost non-empty wins",
 )
-autonomy: AmbientStack[Any] = AmbientStack(
+autonomy: _ambient.AmbientStack[typing.Any] = _ambient.AmbientStack(
     "autonomy",
-    inherit=Inherit.COPY,
+    inherit=_ambient.Inherit.COPY,
     doc="autonomy tier: shadow < suggest < act_with_approval < act_auto",
 )
-render: AmbientStack[Any] = AmbientStack(
+render: _ambient.AmbientStack[typing.Any] = _ambient.AmbientStack(
     "render",
-    inherit=Inherit.NONE,
+    inherit=_ambient.Inherit.NONE,
     doc="LLM render context of the current model call",
 )
-connector: AmbientStack[Any] = AmbientStack(
+connector: _ambient.AmbientStack[typing.Any] = _ambient.AmbientStack(
     "connector",
-    inherit=Inherit.NONE,
+    inherit=_ambient.Inherit.NONE,
     doc="connector context of the current connector export",
 )
-trusted_depth = AmbientCounter(
+trusted_depth = _ambient.AmbientCounter(
     "trusted_depth", doc="how deep inside trusted() handlers"
 )
-command_hook_depth = AmbientCounter(
+command_hook_depth = _ambient.AmbientCounter(
     "command_hook_depth", doc="how deep inside command-policy hooks"
 )
 
@@ -105,5 +104,5 @@ for _stack in (
     trusted_depth,
     command_hook_depth,
 ):
-    registry.register(_stack, origin=BUILTIN)
+    _registry.registry.register(_stack, origin=_registry.BUILTIN)
 del _stack

@@ -1,0 +1,133 @@
+"""The public surface: a list you can test (STYLE.md section 2)."""
+
+from __future__ import annotations
+
+import inspect
+import types
+
+import pytest
+
+import capscope as cs
+from capscope import lowlevel, stacks
+
+# DESIGN.md section 2 and the exception tree of section 4: names that users
+# and other code rely on exactly.
+CORE_NAMES = {
+    "AmbientCounter",
+    "AmbientStack",
+    "Inherit",
+    "Scope",
+    "ScopedExecutor",
+    "registry",
+    "run_in_executor",
+    "scope_ambient",
+    "scoped_aiter",
+    "scoped_iter",
+    "spawn",
+    "to_thread",
+    "using",
+    "worker",
+    "CapscopeError",
+    "ScopeError",
+    "RegistryError",
+    "PolicyConfigError",
+    "CeilingExceeded",
+    "NoConnectorContext",
+    "PolicyDenied",
+    "NoPolicyInstalled",
+    "ToolDenied",
+    "ApprovalDenied",
+    "CommandBlocked",
+    "ActionProposed",
+    "HumanRequired",
+    "CapscopeWarning",
+    "ScopeWarning",
+}
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    """ruff's RUF022 order: CONSTANTS, then Classes, then functions."""
+    if name.isupper():
+        return (0, name)
+    return (1 if name[0].isupper() else 2, name)
+
+
+def _public(module: types.ModuleType) -> set[str]:
+    return {
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and not (
+            isinstance(obj, types.ModuleType)
+            and not obj.__name__.startswith(module.__name__ + ".")
+        )
+    }
+
+
+@pytest.mark.parametrize(
+    "module", [cs, lowlevel, stacks], ids=lambda m: m.__name__
+)
+def test_all_is_sorted_and_complete(module):
+    """__all__ is sorted and lists exactly the public names."""
+    assert sorted(module.__all__, key=_isort_key) == module.__all__
+    assert _public(module) - {"annotations", "typing"} == set(module.__all__)
+
+
+def test_design_names_are_exported():
+    """Every name DESIGN.md promises is importable from capscope."""
+    assert CORE_NAMES <= set(cs.__all__)
+
+
+def test_built_in_stacks_are_exported():
+    """capscope.stacks has the ten built-in stacks of DESIGN.md section 3."""
+    assert {
+        "execution",
+        "approval",
+        "command",
+        "permissions",
+        "overlay",
+        "autonomy",
+        "render",
+        "connector",
+        "trusted_depth",
+        "command_hook_depth",
+    } == set(stacks.__all__)
+
+
+def test_reexports_read_as_capscope():
+    """Tracebacks say capscope.ToolDenied, not capscope._exceptions."""
+    for name in cs.__all__:
+        obj = getattr(cs, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert "capscope" == obj.__module__, name
+
+
+def test_private_names_are_exported_once():
+    """No class or function is public under two names."""
+    seen: dict[int, str] = {}
+    for module in (cs, lowlevel):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                assert id(obj) not in seen, (name, seen.get(id(obj)))
+                seen[id(obj)] = name
+
+
+def test_every_public_name_has_an_example():
+    """Each public class and function documents itself with an example."""
+    missing = []
+    for name in cs.__all__:
+        obj = getattr(cs, name)
+        if isinstance(obj, types.ModuleType):
+            continue
+        doc = inspect.getdoc(obj) or ""
+        if ">>>" not in doc:
+            missing.append(name)
+    assert [] == missing
+
+
+def test_version_is_read_from_metadata():
+    """__version__ comes from the installed distribution."""
+    from importlib.metadata import version
+
+    assert version("capscope") == cs.__version__
