@@ -28,7 +28,7 @@ import enum
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Generic, NamedTuple, TypeAlias, TypeVar, final
 
@@ -557,6 +557,8 @@ class AmbientCounter(_Ambient):
         return _Raised(self)
 
     def _raise(self) -> FrameToken:
+        # The same frame as AmbientStack.push, with no value; written out
+        # rather than shared because push is on every scoped call's path.
         parent = self._get()
         frame: FrameToken = (
             None,
@@ -590,10 +592,3 @@ class _Raised:
         if self._token is not None:
             self._counter._pop(self._token)  # noqa: SLF001 - same module
             self._token = None
-
-
-def iter_frames(frame: FrameToken | None) -> Iterator[FrameToken]:
-    """Frames of the chain ending at *frame*, innermost first."""
-    while frame is not None:
-        yield frame
-        frame = frame[_PARENT]

@@ -75,6 +75,16 @@ def _worker_context(scope: Scope | None, push: PushRequests | None) -> Context:
     return ctx
 
 
+def _throw_args(
+    typ: _Exc, val: object, tb: TracebackType | None
+) -> tuple[Any, ...]:
+    """
+    Forward a throw() as it came: the one-argument form where it can be,
+    since the three-argument form is deprecated from Python 3.12.
+    """
+    return (typ,) if val is None and tb is None else (typ, val, tb)
+
+
 def _require_coroutine(coro: object, fn: str) -> None:
     if not isinstance(coro, Coroutine):
         hint = (
@@ -119,9 +129,8 @@ class ScopedCoroutine(Coroutine[Any, Any, R]):
         /,
     ) -> Any:
         """Throw into the inner coroutine under the context."""
-        if val is None and tb is None:
-            return self._ctx.run(self._coro.throw, typ)
-        return self._ctx.run(self._coro.throw, typ, val, tb)
+        coro: Any = self._coro
+        return self._ctx.run(coro.throw, *_throw_args(typ, val, tb))
 
     def close(self) -> None:
         """Close the inner coroutine under the context."""
@@ -394,9 +403,7 @@ class ScopedIterator(Generator[Y, S, None]):
     ) -> Y:
         """Throw into the generator under the context."""
         gen: Any = self._gen
-        if val is None and tb is None:
-            return self._ctx.run(gen.throw, typ)  # type: ignore[no-any-return]
-        return self._ctx.run(gen.throw, typ, val, tb)  # type: ignore[no-any-return]
+        return self._ctx.run(gen.throw, *_throw_args(typ, val, tb))  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Close the generator under the context."""
@@ -460,9 +467,9 @@ class ScopedAsyncIterator(AsyncGenerator[Y, S]):
     ) -> ScopedCoroutine[Y]:
         """Throw into the async generator under the context."""
         agen: Any = self._agen
-        if val is None and tb is None:
-            return ScopedCoroutine(agen.athrow(typ), self._ctx)
-        return ScopedCoroutine(agen.athrow(typ, val, tb), self._ctx)
+        return ScopedCoroutine(
+            agen.athrow(*_throw_args(typ, val, tb)), self._ctx
+        )
 
     async def aclose(self) -> None:
         """Close the async generator under the context."""
