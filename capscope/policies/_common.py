@@ -1,0 +1,280 @@
+"""
+What every policy kind shares: validation that names the field, globs,
+side-effect levels, the call description evaluations read, and the codec
+helpers.
+
+Conventions every policy module follows:
+
+- Policies are `attrs.frozen` classes. Every field is checked when the
+  policy is built; bad input raises `PolicyConfigError` whose `field` names
+  the field (`"tools[2]"`, `"rules[0].action"`).
+- In a policy, `None` means **unset** (no limit at the root; inherits the
+  outer value when narrowing) and an empty tuple means **nothing**.
+- Sequence fields accept any iterable of `str` (a bare `str` is an error)
+  and store tuples; levels, tiers and actions are `StrEnum`s.
+- `to_dict()` gives JSON-able data holding only fields that differ from
+  their default; `from_dict(data, path=...)` rebuilds the policy and
+  prefixes every error's field with *path*. A callable (handler, hook,
+  predicate) is not data: `to_dict()` refuses a policy holding one, naming
+  the field.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from .._exceptions import PolicyConfigError
+
+__all__ = [
+    "Level",
+    "ToolCall",
+    "check_glob",
+    "enum_value",
+    "from_mapping",
+    "glob_match",
+    "level_rank",
+    "opt_str_tuple",
+    "str_tuple",
+    "to_mapping",
+]
+
+E = TypeVar("E", bound=enum.Enum)
+P = TypeVar("P")
+
+
+class Level(enum.StrEnum):
+    """
+    Side-effect levels, ranked: `none < read_only < workspace_write <
+    process_exec < network`.
+
+    Example:
+        >>> from capscope.policies import Level
+        >>> Level("network") > Level.READ_ONLY
+        True
+    """
+
+    NONE = "none"
+    READ_ONLY = "read_only"
+    WORKSPACE_WRITE = "workspace_write"
+    PROCESS_EXEC = "process_exec"
+    NETWORK = "network"
+
+    @property
+    def rank(self) -> int:
+        """0 for `none` up to 4 for `network`."""
+        return _LEVEL_RANK[self]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return self.rank >= other.rank
+
+
+_LEVEL_RANK = {level: rank for rank, level in enumerate(Level)}
+
+
+def level_rank(level: Level) -> int:
+    """The rank of *level* (0 for `none`)."""
+    return _LEVEL_RANK[level]
+
+
+def enum_value(enum_type: type[E], value: object, field: str) -> E:
+    """*value* as a member of *enum_type*, or PolicyConfigError naming *field*."""
+    try:
+        return enum_type(value)
+    except ValueError:
+        choices = ", ".join(str(m.value) for m in enum_type)
+        msg = f"{value!r} is not one of {choices}"
+        raise PolicyConfigError(field, msg) from None
+
+
+_GLOB_META = re.compile(r"[*?\[]")
+
+
+def check_glob(pattern: object, field: str) -> str:
+    """
+    Check that *pattern* is a usable glob: a non-empty string with balanced
+    brackets. Returns it.
+    """
+    if not isinstance(pattern, str):
+        msg = f"expected a string, got {pattern!r}"
+        raise PolicyConfigError(field, msg)
+    if not pattern:
+        raise PolicyConfigError(field, "an empty pattern matches nothing")
+    depth = 0
+    for char in pattern:
+        if char == "[":
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+    if depth:
+        msg = f"{pattern!r} is a malformed glob (unbalanced '[')"
+        raise PolicyConfigError(field, msg)
+    return pattern
+
+
+def glob_match(pattern: str, text: str) -> bool:
+    """
+    Whether *text* matches the glob *pattern* (case-sensitive; `*` also
+    crosses `/`; a pattern without metacharacters must match exactly).
+
+    Example:
+        >>> from capscope.policies._common import glob_match
+        >>> glob_match("fs.*", "fs.write"), glob_match("fs.read", "fs.reader")
+        (True, False)
+    """
+    if _GLOB_META.search(pattern) is None:
+        return pattern == text
+    return fnmatch.fnmatchcase(text, pattern)
+
+
+def is_glob(pattern: str) -> bool:
+    """Whether *pattern* holds a glob metacharacter."""
+    return _GLOB_META.search(pattern) is not None
+
+
+def str_tuple(
+    value: object,
+    field: str,
+    *,
+    check: Callable[[Any, str], str] | None = None,
+) -> tuple[str, ...]:
+    """
+    Any iterable of strings as a tuple; a bare string or a non-string item
+    is a PolicyConfigError naming the field (and the item's index).
+    """
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        msg = f"expected a list of strings, got {value!r}"
+        raise PolicyConfigError(field, msg)
+    items = []
+    for index, item in enumerate(value):
+        where = f"{field}[{index}]"
+        if check is not None:
+            items.append(check(item, where))
+        elif isinstance(item, str):
+            items.append(item)
+        else:
+            msg = f"expected a string, got {item!r}"
+            raise PolicyConfigError(where, msg)
+    return tuple(items)
+
+
+def opt_str_tuple(
+    value: object,
+    field: str,
+    *,
+    check: Callable[[Any, str], str] | None = None,
+) -> tuple[str, ...] | None:
+    """`str_tuple`, with `None` (unset) kept as `None`."""
+    return None if value is None else str_tuple(value, field, check=check)
+
+
+@attrs.frozen
+class ToolCall:
+    """
+    One call, as the policies see it: what the decorators gather and the
+    evaluation functions read. Fields that a decorator does not know are
+    `None` or empty.
+
+    Example:
+        >>> from capscope.policies import ToolCall
+        >>> ToolCall("fs.write", {"path": "/ws/a"}, paths=("/ws/a",), write=True).tool
+        'fs.write'
+    """
+
+    tool: str
+    arguments: Mapping[str, Any] = attrs.field(factory=dict)
+    #: path arguments, as given (absolute, or relative to the process cwd)
+    paths: tuple[str, ...] = ()
+    #: whether the paths are written (else only read)
+    write: bool = False
+    #: `"capability.op"`, e.g. `"workspace.write_text"`
+    capability: str | None = None
+    side_effect: Level | None = None
+    command: str | None = None
+    agent: str | None = None
+    mode: str | None = None
+
+
+def to_mapping(policy: object) -> dict[str, Any]:
+    """
+    The fields of an attrs *policy* that differ from their defaults, as
+    JSON-able data (tuples become lists, enums their values, nested
+    policies their own `to_dict()`). A callable field is refused.
+    """
+    data: dict[str, Any] = {}
+    for field in attrs.fields(type(policy)):  # type: ignore[arg-type]
+        value = getattr(policy, field.name)
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory()
+        if value == default:
+            continue
+        data[field.name] = _to_data(value, field.name)
+    return data
+
+
+def _to_data(value: Any, field: str) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, str):
+        return value
+    to_dict = getattr(value, "to_dict", None)
+    if to_dict is not None:
+        return to_dict()
+    if isinstance(value, Mapping):
+        return {str(k): _to_data(v, f"{field}.{k}") for k, v in value.items()}
+    if isinstance(value, tuple | list | frozenset | set):
+        return [_to_data(v, f"{field}[{i}]") for i, v in enumerate(value)]
+    if callable(value):
+        msg = (
+            "holds a callable, which is not data; drop it "
+            "(attrs.evolve(policy, ...)) or install it on the receiving side"
+        )
+        raise PolicyConfigError(field, msg)
+    msg = f"{value!r} is not JSON-able data"
+    raise PolicyConfigError(field, msg)
+
+
+def from_mapping(cls: type[P], data: object, path: str) -> P:
+    """
+    Build *cls* from *data*, refusing unknown keys and prefixing every
+    PolicyConfigError's field with *path*.
+    """
+    if not isinstance(data, Mapping):
+        msg = f"expected a table of {cls.__name__} fields, got {data!r}"
+        raise PolicyConfigError(path, msg)
+    known = [f.name for f in attrs.fields(cls) if f.init]  # type: ignore[arg-type]
+    for key in data:
+        if key not in known:
+            msg = f"unknown key {key!r}; expected one of {', '.join(known)}"
+            raise PolicyConfigError(f"{path}.{key}", msg)
+    try:
+        return cls(**data)
+    except PolicyConfigError as exc:
+        raise PolicyConfigError(f"{path}.{exc.field}", exc.message) from None
+    except TypeError as exc:  # a missing required key
+        raise PolicyConfigError(path, str(exc)) from None
