@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import fnmatch
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -32,6 +32,7 @@ import attrs
 from .._exceptions import PolicyConfigError
 
 __all__ = [
+    "FrozenMap",
     "Level",
     "ToolCall",
     "check_glob",
@@ -188,6 +189,51 @@ def opt_str_tuple(
 ) -> tuple[str, ...] | None:
     """`str_tuple`, with `None` (unset) kept as `None`."""
     return None if value is None else str_tuple(value, field, check=check)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FrozenMap(Mapping[K, V]):
+    """
+    An immutable, hashable mapping, for the mapping fields of frozen
+    policies (so policies compare, hash and dedupe like values).
+
+    Example:
+        >>> from capscope.policies._common import FrozenMap
+        >>> m = FrozenMap({"b": 1, "a": 2})
+        >>> m == {"a": 2, "b": 1}, hash(m) == hash(FrozenMap(a=2, b=1))
+        (True, True)
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, *args: Any, **kwargs: V) -> None:
+        self._data: dict[K, V] = dict(*args, **kwargs)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: K) -> V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._data == dict(other.items())
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(self._data)
 
 
 @attrs.frozen
