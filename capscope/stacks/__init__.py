@@ -29,6 +29,7 @@ from __future__ import annotations
 import typing
 
 from .. import _ambient, _registry
+from ..policies.capability import CapabilityPolicy, narrow_execution
 
 __all__ = [
     "approval",
@@ -45,9 +46,12 @@ __all__ = [
 
 # The value types and their narrowing hooks arrive with the policy kinds
 # (capscope.policies); until then the stacks carry any value.
-execution: _ambient.AmbientStack[typing.Any] = _ambient.AmbientStack(
+execution: _ambient.AmbientStack[CapabilityPolicy] = _ambient.AmbientStack(
     "execution",
     inherit=_ambient.Inherit.TOP,
+    narrow=narrow_execution,
+    to_worker=CapabilityPolicy.to_worker,
+    codec=(CapabilityPolicy.to_dict, CapabilityPolicy.from_dict),
     doc="tool ceiling: which tools, capabilities, paths and side effects",
 )
 approval: _ambient.AmbientStack[typing.Any] = _ambient.AmbientStack(
