@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import capscope as cs
+from capscope.policies import RuntimeContextOverlay
 
 #: The built-in names in registration order, with what a worker gets.
 BUILTINS = {
@@ -505,10 +506,11 @@ class TestPluginStack:
 
     def test_using_pushes_the_tenant_by_name(self, acme_loaded):
         """`using(tenant=...)` pushes for the block and pops after it."""
-        with cs.using(tenant="acme", overlay="run-1"):
+        run = RuntimeContextOverlay(run_id="run-1")
+        with cs.using(tenant="acme", overlay=run):
             inside = (acme_loaded.top(), cs.stacks.overlay.top())
 
-        assert (("acme", "run-1"), 0) == (inside, acme_loaded.depth)
+        assert (("acme", run), 0) == (inside, acme_loaded.depth)
 
     def test_pushing_by_name(self, acme_loaded):
         """`Scope.pushing({"tenant": ...})` resolves the plugin's name."""

@@ -8,6 +8,10 @@ import threading
 import pytest
 
 import capscope as cs
+from capscope.policies import CommandPolicy, RuntimeContextOverlay
+from capscope.stacks import command, overlay
+
+RUN = RuntimeContextOverlay(run_id="run-1")
 
 # Not capscope's: stands for a tracing or logging context variable.
 FOREIGN: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -171,10 +175,8 @@ class TestCaptures:
 
     def test_getitem_by_name(self):
         """scope["name"] reads a registered stack."""
-        from capscope.stacks import overlay
-
-        with overlay.pushed("run-1"):
-            assert ("run-1",) == cs.Scope.current()["overlay"]
+        with overlay.pushed(RUN):
+            assert (RUN,) == cs.Scope.current()["overlay"]
 
     def test_repr_lists_non_empty_stacks(self):
         """The repr says which stacks hold frames, and how many."""
@@ -210,9 +212,9 @@ class TestPushing:
 
     def test_pushing_by_name(self):
         """Keys may be registry names; unknown names are a RegistryError."""
-        scope = cs.Scope.empty().pushing({"overlay": "o"})
+        scope = cs.Scope.empty().pushing({"overlay": RUN})
 
-        assert ("o",) == scope["overlay"]
+        assert (RUN,) == scope["overlay"]
         with pytest.raises(cs.RegistryError, match="nope"):
             scope.pushing({"nope": 1})
 
@@ -309,11 +311,16 @@ class TestInstalled:
 class TestUsing:
     def test_using_pushes_by_name_and_pops_in_reverse(self):
         """using(**names) pushes each and pops them all on exit."""
-        from capscope.stacks import command, overlay
-
-        with cs.using(overlay="o", command="c"):
-            assert (("o",), ("c",)) == (overlay.frames(), command.frames())
+        git = CommandPolicy(allow=["git status *"])
+        with cs.using(overlay=RUN, command=git):
+            assert ((RUN,), (git,)) == (overlay.frames(), command.frames())
         assert ((), ()) == (overlay.frames(), command.frames())
+
+    def test_using_type_checks_through_the_stack(self):
+        """A value of the wrong kind is refused by the stack's narrow hook."""
+        with pytest.raises(TypeError, match="RuntimeContextOverlay"):
+            cs.using(overlay="run-1").__enter__()
+        assert () == overlay.frames()
 
     def test_using_unknown_name(self):
         """An unknown name is refused before anything is pushed."""
@@ -327,10 +334,8 @@ class TestUsing:
         )
         cs.registry.register(s)
         try:
-            from capscope.stacks import overlay
-
             with s.pushed(1):
-                refused = cs.using(overlay="o", s_using=2)
+                refused = cs.using(overlay=RUN, s_using=2)
                 with pytest.raises(cs.CeilingExceeded):
                     refused.__enter__()
                 assert ((), (1,)) == (overlay.frames(), s.frames())

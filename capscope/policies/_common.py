@@ -41,6 +41,7 @@ __all__ = [
     "glob_match",
     "level_rank",
     "opt_str_tuple",
+    "short_repr",
     "str_tuple",
     "to_mapping",
 ]
@@ -235,6 +236,10 @@ class FrozenMap(Mapping[K, V]):
     def __repr__(self) -> str:
         return repr(self._data)
 
+    def __reduce__(self) -> tuple[type[FrozenMap[K, V]], tuple[dict[K, V]]]:
+        # Never pickle the cached hash: str hashes differ between processes.
+        return (FrozenMap, (self._data,))
+
 
 @attrs.frozen
 class ToolCall:
@@ -303,6 +308,15 @@ def _to_data(value: Any, field: str) -> Any:
         raise PolicyConfigError(field, msg)
     msg = f"{value!r} is not JSON-able data"
     raise PolicyConfigError(field, msg)
+
+
+def short_repr(policy: object) -> str:
+    """
+    `Name(field=value, ...)` with only the fields that differ from their
+    defaults: policies appear in every denial message, so keep them short.
+    """
+    parts = [f"{k}={v!r}" for k, v in to_mapping(policy).items()]
+    return f"{type(policy).__name__}({', '.join(parts)})"
 
 
 def from_mapping(cls: type[P], data: object, path: str) -> P:

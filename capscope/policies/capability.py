@@ -28,6 +28,7 @@ from ._common import (
     glob_match,
     is_glob,
     opt_str_tuple,
+    short_repr,
     str_tuple,
     to_mapping,
 )
@@ -261,6 +262,9 @@ class CapabilityPolicy:
     tool_annotations: FrozenMap[str, FrozenMap[str, Any]] = attrs.field(
         factory=FrozenMap, converter=_annotations
     )
+
+    def __repr__(self) -> str:
+        return short_repr(self)
 
     @classmethod
     def unrestricted(cls) -> Self:
