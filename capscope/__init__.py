@@ -17,6 +17,13 @@ from __future__ import annotations
 
 from . import lowlevel, policies, stacks
 from ._ambient import AmbientCounter, AmbientStack, Inherit
+from ._current import (
+    current_connector,
+    current_overlay,
+    describe_policy,
+    render_context,
+    trusted,
+)
 from ._exceptions import (
     ActionProposed,
     ApprovalDenied,
@@ -68,9 +75,13 @@ __all__ = [
     "ScopeWarning",
     "ScopedExecutor",
     "ToolDenied",
+    "current_connector",
+    "current_overlay",
+    "describe_policy",
     "lowlevel",
     "policies",
     "registry",
+    "render_context",
     "run_in_executor",
     "scope_ambient",
     "scoped_aiter",
@@ -78,6 +89,7 @@ __all__ = [
     "spawn",
     "stacks",
     "to_thread",
+    "trusted",
     "using",
     "worker",
 ]

@@ -28,14 +28,15 @@ sibling's answers.
 from __future__ import annotations
 
 import enum
+import fnmatch
+import functools
 import hashlib
 import json
 import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from functools import cached_property
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -275,12 +276,12 @@ class _Facts:
     def __init__(self, call: ToolCall) -> None:
         self.call = call
 
-    @cached_property
+    @functools.cached_property
     def paths(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """Each path as given, with its forms (`()` if unusable)."""
         return tuple((p, _path_forms(p)) for p in self.call.paths)
 
-    @cached_property
+    @functools.cached_property
     def urls(self) -> tuple[str, ...]:
         """Every http(s) URL in the arguments and the command."""
         found: dict[str, None] = {}
@@ -290,12 +291,12 @@ class _Facts:
                 found[match.group().rstrip(".,;:!?")] = None
         return tuple(found)
 
-    @cached_property
+    @functools.cached_property
     def hosts(self) -> tuple[str, ...]:
         """The host of each URL, lower case, without port or final dot."""
         return tuple(_host(url) for url in self.urls)
 
-    @cached_property
+    @functools.cached_property
     def mcp(self) -> tuple[str, str] | None:
         """`(server, tool)` for a tool named `mcp__server__tool`."""
         return _mcp_parts(self.call.tool)
@@ -625,12 +626,24 @@ def _source_rank(source: RuleSource, action: ApprovalAction) -> int:
     return 1 if source is RuleSource.USER else 0
 
 
-def _resolved_root(root: str) -> Path:
-    return Path(os.path.realpath(_absolute(root)))
+def _resolved_root(root: str) -> str:
+    return os.path.realpath(_absolute(root))
 
 
-def _within(path: Path, roots: Iterable[Path]) -> bool:
-    return any(path.is_relative_to(root) for root in roots)
+def _within(path: str, roots: Iterable[str]) -> bool:
+    """
+    Whether the resolved *path* is one of the resolved *roots* or under
+    one, component-wise (root `/a/ws` does not hold `/a/ws2`): what
+    `PurePath.is_relative_to` answers, without building paths on the hot
+    path.
+    """
+    path = os.path.normcase(path)
+    for root in roots:
+        normal = os.path.normcase(root)
+        prefix = normal if normal.endswith(os.sep) else normal + os.sep
+        if path == normal or path.startswith(prefix):
+            return True
+    return False
 
 
 _N = TypeVar("_N", int, float)
@@ -913,7 +926,7 @@ class ToolApprovalPolicy:
                     deny, reason, "default_external_path", gate=_BOUNDARY
                 )
         if facts.paths and not self.allow_sensitive_paths:
-            patterns = [(p, p.lower()) for p in self.effective_sensitive_paths]
+            patterns = self.effective_sensitive_paths
             for given, forms in facts.paths:
                 hit = _sensitive(forms, patterns)
                 if hit is not None:
@@ -928,10 +941,10 @@ class ToolApprovalPolicy:
             roots = _roots(workspace_roots)
             roots += [_resolved_root(r) for r in self.external_roots or ()]
             for given, forms in facts.paths:
-                resolved = Path(forms[-1])
+                resolved = forms[-1]
                 if not _within(resolved, roots):
                     reason = (
-                        f"path {given!r} (resolved {str(resolved)!r}) is "
+                        f"path {given!r} (resolved {resolved!r}) is "
                         "outside the workspace and every external root"
                     )
                     return _decision(
@@ -1007,22 +1020,31 @@ def _rule_evaluation(
     return _decision(rule.action, reason, "rule", rule=rule)
 
 
-def _sensitive(
-    forms: Iterable[str], patterns: Iterable[tuple[str, str]]
-) -> str | None:
+@functools.lru_cache(maxsize=64)
+def _sensitive_regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex for all *patterns*, lower-cased (`glob_match` semantics)."""
+    if not patterns:
+        return None
+    return re.compile("|".join(fnmatch.translate(p.lower()) for p in patterns))
+
+
+def _sensitive(forms: Iterable[str], patterns: tuple[str, ...]) -> str | None:
     """The first pattern a form (or its basename) matches, any case."""
+    regex = _sensitive_regex(patterns)
+    if regex is None:
+        return None
     for form in forms:
         lowered = form.lower()
-        base = PurePath(lowered).name
-        for pattern, lowered_pattern in patterns:
-            if glob_match(lowered_pattern, lowered) or glob_match(
-                lowered_pattern, base
-            ):
-                return pattern
+        base = os.path.basename(lowered)  # noqa: PTH119 (hot path)
+        if regex.match(lowered) or regex.match(base):
+            for pattern in patterns:  # which one, for the reason
+                low = pattern.lower()
+                if glob_match(low, lowered) or glob_match(low, base):
+                    return pattern
     return None
 
 
-def _roots(workspace_roots: Sequence[str] | None) -> list[Path]:
+def _roots(workspace_roots: Sequence[str] | None) -> list[str]:
     if workspace_roots is None:
         return [_resolved_root(str(Path.cwd()))]
     if isinstance(workspace_roots, str | bytes):
