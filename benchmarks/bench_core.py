@@ -36,7 +36,7 @@ from pathlib import Path
 from time import perf_counter
 
 import capscope as cs
-from capscope import stacks
+from capscope import policies, stacks
 
 EXTRA_STACKS = 64
 BUILTIN_STACKS = (
@@ -113,10 +113,27 @@ def per_op(stmt: str, number: int, **names: object) -> float:
     return timeit.Timer(stmt, globals=names).timeit(number) * 1e9 / number
 
 
+#: One realistic frame per built-in stack, so captures have real work.
+BUILTIN_FRAMES = {
+    stacks.execution: policies.CapabilityPolicy(
+        tools=("fs.*",), recursion_limit=8
+    ),
+    stacks.approval: policies.ToolApprovalPolicy(
+        rules=[policies.ApprovalRule(action="ask", tool="fs.write*")]
+    ),
+    stacks.command: policies.CommandPolicy(allow=["git status *"]),
+    stacks.permissions: policies.DynamicPermissionPolicy(deny=["net.*"]),
+    stacks.overlay: policies.RuntimeContextOverlay(run_id="bench"),
+    stacks.autonomy: policies.AutonomyPolicy(tier="act_with_approval"),
+    stacks.render: policies.LlmRenderContext(model="bench"),
+    stacks.connector: policies.ConnectorCtx(name="bench"),
+}
+
+
 def push_builtins() -> None:
     """One frame on every built-in stack, so captures have real work."""
     for stack in BUILTIN_STACKS:
-        stack.push(f"bench-{stack.name}")
+        stack.push(BUILTIN_FRAMES[stack])
 
 
 def in_fresh_context(fn: Callable[[], object]) -> contextvars.Context:

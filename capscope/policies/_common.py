@@ -276,6 +276,8 @@ def to_mapping(policy: object) -> dict[str, Any]:
     """
     data: dict[str, Any] = {}
     for field in attrs.fields(type(policy)):  # type: ignore[arg-type]
+        if not field.init:  # derived state, not data
+            continue
         value = getattr(policy, field.name)
         default = field.default
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type]

@@ -262,6 +262,11 @@ class CapabilityPolicy:
     tool_annotations: FrozenMap[str, FrozenMap[str, Any]] = attrs.field(
         factory=FrozenMap, converter=_annotations
     )
+    # to_worker() runs at every spawn; the policy is immutable, so its
+    # worker form is computed once (not data: no init, eq, repr or codec).
+    _worker: CapabilityPolicy | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
 
     def __repr__(self) -> str:
         return short_repr(self)
@@ -425,7 +430,13 @@ class CapabilityPolicy:
             raise CeilingExceeded(
                 "recursion_limit", 0, 1, "no worker depth left: cannot spawn"
             )
-        return attrs.evolve(self, recursion_limit=self.recursion_limit - 1)
+        worker = self._worker
+        if worker is None:
+            worker = attrs.evolve(
+                self, recursion_limit=self.recursion_limit - 1
+            )
+            object.__setattr__(self, "_worker", worker)
+        return worker
 
     # -- checks -------------------------------------------------------------
 
