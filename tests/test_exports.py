@@ -8,7 +8,7 @@ import types
 import pytest
 
 import capscope as cs
-from capscope import lowlevel, stacks
+from capscope import lowlevel, policies, stacks
 
 # DESIGN.md section 2 and the exception tree of section 4: names that users
 # and other code rely on exactly.
@@ -42,6 +42,24 @@ CORE_NAMES = {
     "HumanRequired",
     "CapscopeWarning",
     "ScopeWarning",
+    "current_connector",
+    "current_overlay",
+    "describe_policy",
+    "render_context",
+    "trusted",
+}
+
+# DESIGN.md section 4: the policy classes other code imports by name.
+POLICY_NAMES = {
+    "CapabilityPolicy",
+    "ToolApprovalPolicy",
+    "ApprovalRule",
+    "CommandPolicy",
+    "DynamicPermissionPolicy",
+    "RuntimeContextOverlay",
+    "AutonomyPolicy",
+    "LlmRenderContext",
+    "ConnectorCtx",
 }
 
 
@@ -53,29 +71,37 @@ def _isort_key(name: str) -> tuple[int, str]:
 
 
 def _public(module: types.ModuleType) -> set[str]:
+    """Public names that are not modules (submodules speak for themselves)."""
     return {
         name
         for name, obj in vars(module).items()
-        if not name.startswith("_")
-        and not (
-            isinstance(obj, types.ModuleType)
-            and not obj.__name__.startswith(module.__name__ + ".")
-        )
+        if not name.startswith("_") and not isinstance(obj, types.ModuleType)
     }
 
 
 @pytest.mark.parametrize(
-    "module", [cs, lowlevel, stacks], ids=lambda m: m.__name__
+    "module", [cs, lowlevel, policies, stacks], ids=lambda m: m.__name__
 )
 def test_all_is_sorted_and_complete(module):
     """__all__ is sorted and lists exactly the public names."""
+    listed = {
+        name
+        for name in module.__all__
+        if not isinstance(getattr(module, name), types.ModuleType)
+    }
+
     assert sorted(module.__all__, key=_isort_key) == module.__all__
-    assert _public(module) - {"annotations", "typing"} == set(module.__all__)
+    assert _public(module) - {"annotations"} == listed
 
 
 def test_design_names_are_exported():
     """Every name DESIGN.md promises is importable from capscope."""
     assert CORE_NAMES <= set(cs.__all__)
+
+
+def test_design_policy_names_are_exported():
+    """Every policy class DESIGN.md names is importable from capscope.policies."""
+    assert POLICY_NAMES <= set(policies.__all__)
 
 
 def test_built_in_stacks_are_exported():
