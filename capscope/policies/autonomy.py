@@ -226,7 +226,7 @@ class AutonomyPolicy:
     an action's tier is found: `resolve_tier`. What needs a human:
     `needs_human`. The three lists drop duplicates (the first is kept).
 
-    Args:
+    Attributes:
         tier: The tier for everything not named more precisely (`None`:
             unset, inherited when narrowing; `act_auto` at the root).
         agent_id: The agent acting, when the check does not name one.

@@ -221,7 +221,7 @@ class CapabilityPolicy:
     fall under a workspace or read-only root and writes under a workspace
     root, compared component-wise on resolved real paths.
 
-    Args:
+    Attributes:
         tools: tool-name globs (`"fs.*"`).
         capabilities: `{capability: ops}`; `"*"` in the ops grants every op.
         workspace_roots: absolute roots that may be read and written.

@@ -42,7 +42,7 @@ class ConnectorCtx:
     of each service, so that a secret provider's state never reaches a log
     line or an error message.
 
-    Args:
+    Attributes:
         name: The connector's name (a string or `None`).
         event_log: Where the connector emits events.
         secrets: The secret provider it reads credentials from.

@@ -80,7 +80,7 @@ class RuntimeContextOverlay:
     and is stored immutably (overlays compare and hash like values); an
     attribute set to `""` is a value like any other.
 
-    Args:
+    Attributes:
         run_id: The run this work belongs to.
         workflow_id: The workflow, if the run executes one.
         stage_id: The workflow stage.

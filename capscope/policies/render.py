@@ -93,7 +93,7 @@ class LlmRenderContext:
     read-only mappings, lists as tuples), so contexts compare and hash like
     values.
 
-    Args:
+    Attributes:
         provider: The provider (`"anthropic"`, `"ollama"`).
         model: The model id.
         family: The model family, when several ids share one.
@@ -154,9 +154,9 @@ class LlmRenderContext:
             >>> LlmRenderContext.from_dict({"provider": "acme"})
             LlmRenderContext(provider='acme')
             >>> try:
-            ...     LlmRenderContext.from_dict({"capabilities": {"limits": [1, {2}]}})
+            ...     LlmRenderContext.from_dict({"modell": "m-1"})
             ... except ValueError as e:
-            ...     print(e)
-            render.capabilities['limits'][1]: {2} is not JSON data
+            ...     print(e.field)
+            render.modell
         """
         return from_mapping(cls, data, path)
