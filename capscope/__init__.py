@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from . import lowlevel, policies, stacks
+from . import events, lowlevel, policies, stacks
 from ._ambient import AmbientCounter, AmbientStack, Inherit
 from ._current import (
     current_connector,
@@ -53,8 +53,10 @@ from ._tasks import (
     to_thread,
     worker,
 )
+from .events import Action, CommandDecision, Decision, Gate
 
 __all__ = [
+    "Action",
     "ActionProposed",
     "AmbientCounter",
     "AmbientStack",
@@ -63,6 +65,9 @@ __all__ = [
     "CapscopeWarning",
     "CeilingExceeded",
     "CommandBlocked",
+    "CommandDecision",
+    "Decision",
+    "Gate",
     "HumanRequired",
     "Inherit",
     "NoConnectorContext",
@@ -78,6 +83,7 @@ __all__ = [
     "current_connector",
     "current_overlay",
     "describe_policy",
+    "events",
     "lowlevel",
     "policies",
     "registry",

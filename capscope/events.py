@@ -1,0 +1,202 @@
+"""
+Decision events: every check capscope makes, stamped with who it was for.
+
+Subscribe a callable with `subscribe(fn)`; it gets each `Decision` as it is
+made, in the thread and task that made it. Subscribers must be quick and
+must not raise: one that raises is logged (logger `capscope`) and never
+changes a decision. With no subscriber, an allowed call builds no event at
+all.
+
+Example:
+    >>> import capscope as cs
+    >>> seen = []
+    >>> unsubscribe = cs.events.subscribe(seen.append)
+    >>> cs.events.emit(cs.Decision(action="deny", gate="tool_ceiling", tool="shell", reason="no"))
+    >>> unsubscribe()
+    >>> [(d.action, d.gate, d.tool) for d in seen]
+    [(<Action.DENY: 'deny'>, <Gate.TOOL_CEILING: 'tool_ceiling'>, 'shell')]
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from .policies.overlay import RuntimeContextOverlay
+
+__all__ = [
+    "Action",
+    "CommandDecision",
+    "Decision",
+    "Gate",
+    "emit",
+    "has_subscribers",
+    "subscribe",
+]
+
+_log = logging.getLogger("capscope")
+
+
+class Action(enum.StrEnum):
+    """
+    What a decision did.
+
+    Example:
+        >>> import capscope as cs
+        >>> cs.Action("granted") is cs.Action.GRANTED
+        True
+    """
+
+    ALLOW = "allow"
+    DENY = "deny"
+    ASK = "ask"
+    GRANTED = "granted"
+    PROPOSED = "proposed"
+    SKIPPED = "skipped"
+
+
+class Gate(enum.StrEnum):
+    """
+    Which check decided (`root_policy` and `trusted` mark escapes: a root
+    push of "execution", an entry into `trusted()`).
+
+    Example:
+        >>> import capscope as cs
+        >>> cs.Gate.TOOL_CEILING == "tool_ceiling"
+        True
+    """
+
+    NO_POLICY = "no_policy"
+    TOOL_CEILING = "tool_ceiling"
+    CAPABILITY_CEILING = "capability_ceiling"
+    SIDE_EFFECT_CEILING = "side_effect_ceiling"
+    WORKSPACE_BOUNDARY = "workspace_boundary"
+    SENSITIVE_PATH = "sensitive_path"
+    ARG_CONSTRAINT = "arg_constraint"
+    DYNAMIC_PERMISSION = "dynamic_permission"
+    APPROVAL = "approval"
+    APPROVAL_UNAVAILABLE = "approval_unavailable"
+    AUTONOMY = "autonomy"
+    BRIDGE = "bridge"
+    COMMAND = "command"
+    ROOT_POLICY = "root_policy"
+    TRUSTED = "trusted"
+
+
+def _gate(value: str | None) -> Gate | None:
+    return None if value is None else Gate(value)
+
+
+@attrs.frozen
+class Decision:
+    """
+    One decision: what was decided (`action`), by which check (`gate`,
+    `None` when nothing refused or asked), for which tool, why, by which
+    rule, for whom (`overlay`, the attribution in force), about which
+    arguments (`args_digest`, a digest, never the values) and when.
+
+    Example:
+        >>> import capscope as cs
+        >>> d = cs.Decision(action="allow", gate=None, tool="fs.read", reason="within the ceiling")
+        >>> d.action, d.overlay.ids()
+        (<Action.ALLOW: 'allow'>, {})
+    """
+
+    action: Action = attrs.field(converter=Action)
+    gate: Gate | None = attrs.field(converter=_gate)
+    tool: str
+    reason: str
+    rule: Any = None
+    overlay: RuntimeContextOverlay = attrs.field(factory=RuntimeContextOverlay)
+    args_digest: str | None = None
+    time: float = attrs.field(factory=time.time)
+
+
+@attrs.frozen
+class CommandDecision(Decision):
+    """
+    A decision about a shell command: a `Decision` with the risk `labels`
+    found and the parsed simple commands (`segments`, each an argv tuple).
+
+    Example:
+        >>> import capscope as cs
+        >>> d = cs.CommandDecision(action="deny", gate="command", tool="shell", reason="catastrophic", labels=("catastrophic",), segments=(("rm", "-r", "-f", "/"),))
+        >>> d.labels
+        ('catastrophic',)
+    """
+
+    labels: tuple[str, ...] = ()
+    segments: tuple[tuple[str, ...], ...] = ()
+
+
+# Why a module global: subscribers are process-wide (like logging
+# handlers). Copy-on-write under a lock, so emitting reads one tuple and
+# never takes the lock.
+_subscribers: tuple[Callable[[Decision], object], ...] = ()
+_lock = threading.Lock()
+
+
+def subscribe(fn: Callable[[Decision], object]) -> Callable[[], None]:
+    """
+    Call *fn* with every decision from now on; returns a function that
+    unsubscribes it (calling that twice is harmless).
+
+    Example:
+        >>> import capscope as cs
+        >>> unsubscribe = cs.events.subscribe(print)
+        >>> cs.events.has_subscribers()
+        True
+        >>> unsubscribe()
+    """
+    global _subscribers  # noqa: PLW0603 - see above
+    if not callable(fn):
+        msg = f"subscribe() takes a callable, got {fn!r}"
+        raise TypeError(msg)
+    with _lock:
+        _subscribers = (*_subscribers, fn)
+
+    def unsubscribe() -> None:
+        global _subscribers  # noqa: PLW0603 - see above
+        with _lock:
+            subs = list(_subscribers)
+            for index, sub in enumerate(subs):
+                if sub is fn:
+                    del subs[index]
+                    break
+            _subscribers = tuple(subs)
+
+    return unsubscribe
+
+
+def has_subscribers() -> bool:
+    """
+    Whether anyone listens (so an allowed call can skip building an event).
+
+    Example:
+        >>> import capscope as cs
+        >>> isinstance(cs.events.has_subscribers(), bool)
+        True
+    """
+    return bool(_subscribers)
+
+
+def emit(decision: Decision) -> None:
+    """
+    Hand *decision* to every subscriber. A subscriber that raises is logged
+    and skipped; the decision stands.
+
+    Example:
+        >>> import capscope as cs
+        >>> cs.events.emit(cs.Decision(action="allow", gate=None, tool="t", reason="r"))
+    """
+    for fn in _subscribers:
+        try:
+            fn(decision)
+        except Exception:  # noqa: BLE001 - a subscriber never changes a decision
+            _log.exception("capscope event subscriber %r raised", fn)
