@@ -24,6 +24,7 @@ from ._current import (
     render_context,
     trusted,
 )
+from ._enforce import ApprovalDecision, ApprovalRequest, ToolSpec
 from ._exceptions import (
     ActionProposed,
     ApprovalDenied,
@@ -60,7 +61,9 @@ __all__ = [
     "ActionProposed",
     "AmbientCounter",
     "AmbientStack",
+    "ApprovalDecision",
     "ApprovalDenied",
+    "ApprovalRequest",
     "CapscopeError",
     "CapscopeWarning",
     "CeilingExceeded",
@@ -80,6 +83,7 @@ __all__ = [
     "ScopeWarning",
     "ScopedExecutor",
     "ToolDenied",
+    "ToolSpec",
     "current_connector",
     "current_overlay",
     "describe_policy",

@@ -109,18 +109,17 @@ _LOCK = threading.Lock()
 # Every ambient variable alive, and the ones a worker capture must change.
 # Why global: worker captures apply every AmbientStack's inherit mode,
 # registered or not, so the instances themselves are the registry of rules.
-# Entries go away with their stack (weakref.finalize); readers iterate the
-# immutable snapshot tuples, which are rebuilt on change.
+# Readers iterate immutable snapshot tuples, rebuilt on change.
 _ALL_VARS: dict[int, ContextVar[FrameToken | None]] = {}
 _WORKER_VARS: dict[int, tuple[ContextVar[FrameToken | None], bool]] = {}
 _all_snapshot: tuple[ContextVar[FrameToken | None], ...] = ()
 _worker_snapshot: tuple[tuple[ContextVar[FrameToken | None], bool], ...] = ()
-
-
-def _rebuild_snapshots() -> None:
-    global _all_snapshot, _worker_snapshot  # noqa: PLW0603 - see above
-    _all_snapshot = tuple(_ALL_VARS.values())
-    _worker_snapshot = tuple(_WORKER_VARS.values())
+# Keys of stacks that died. A finalizer runs wherever the garbage collector
+# happens to run, possibly inside _track while it holds _LOCK, so it only
+# appends here (atomic) and _track drains the list under the lock. A dead
+# stack's key is queued before its id can be reused, and drained before
+# any new stack is recorded, so a reused id never loses its entry.
+_DEAD: list[int] = []
 
 
 def _track(
@@ -133,20 +132,19 @@ def _track(
     Record *obj*'s variable; *worker_rule* is None for COPY (nothing to do
     in a worker), True for TOP (keep the top, fresh) and False for NONE.
     """
+    global _all_snapshot, _worker_snapshot  # noqa: PLW0603 - see above
     key = id(obj)
     with _LOCK:
+        while _DEAD:
+            dead = _DEAD.pop()
+            _ALL_VARS.pop(dead, None)
+            _WORKER_VARS.pop(dead, None)
         _ALL_VARS[key] = var
         if worker_rule is not None:
             _WORKER_VARS[key] = (var, worker_rule)
-        _rebuild_snapshots()
-    weakref.finalize(obj, _untrack, key)
-
-
-def _untrack(key: int) -> None:
-    with _LOCK:
-        _ALL_VARS.pop(key, None)
-        _WORKER_VARS.pop(key, None)
-        _rebuild_snapshots()
+        _all_snapshot = tuple(_ALL_VARS.values())
+        _worker_snapshot = tuple(_WORKER_VARS.values())
+    weakref.finalize(obj, _DEAD.append, key)
 
 
 def all_vars() -> tuple[ContextVar[FrameToken | None], ...]:

@@ -8,6 +8,10 @@ Kept apart from `capscope.policies` (pure functions of policy values) and
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+from . import events
 from ._exceptions import NoConnectorContext
 from .policies import (
     AutonomyTier,
@@ -91,7 +95,8 @@ def current_connector() -> ConnectorCtx:
     return ctx
 
 
-def trusted() -> object:
+@contextlib.contextmanager
+def trusted() -> Iterator[None]:
     """
     A `with` block inside which bridged tools may run (the trusted-handler
     depth is raised for its duration; workers start at 0).
@@ -105,7 +110,19 @@ def trusted() -> object:
         ...     cs.stacks.trusted_depth.value
         1
     """
-    return trusted_depth.raised()
+    if events.has_subscribers():
+        # Entering trusted() is an escape (DESIGN.md section 5): say so.
+        events.emit(
+            events.Decision(
+                action=events.Action.GRANTED,
+                gate=events.Gate.TRUSTED,
+                tool="*",
+                reason="entered capscope.trusted()",
+                overlay=current_overlay(),
+            )
+        )
+    with trusted_depth.raised():
+        yield
 
 
 def describe_policy() -> str:

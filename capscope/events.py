@@ -19,11 +19,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import attrs
@@ -37,6 +39,7 @@ __all__ = [
     "Gate",
     "emit",
     "has_subscribers",
+    "muted",
     "subscribe",
 ]
 
@@ -140,6 +143,8 @@ class CommandDecision(Decision):
 # never takes the lock.
 _subscribers: tuple[Callable[[Decision], object], ...] = ()
 _lock = threading.Lock()
+# Dry runs (check_tool) decide without emitting, in their own context only.
+_MUTED: ContextVar[bool] = ContextVar("capscope.events.muted", default=False)
 
 
 def subscribe(fn: Callable[[Decision], object]) -> Callable[[], None]:
@@ -195,8 +200,32 @@ def emit(decision: Decision) -> None:
         >>> import capscope as cs
         >>> cs.events.emit(cs.Decision(action="allow", gate=None, tool="t", reason="r"))
     """
+    if _MUTED.get():
+        return
     for fn in _subscribers:
         try:
             fn(decision)
         except Exception:  # noqa: BLE001 - a subscriber never changes a decision
             _log.exception("capscope event subscriber %r raised", fn)
+
+
+@contextlib.contextmanager
+def muted() -> Iterator[None]:
+    """
+    Emit nothing from this context for the duration of the block (dry runs
+    such as `capscope.check_tool` use it).
+
+    Example:
+        >>> import capscope as cs
+        >>> seen = []
+        >>> unsubscribe = cs.events.subscribe(seen.append)
+        >>> with cs.events.muted():
+        ...     cs.events.emit(cs.Decision(action="allow", gate=None, tool="t", reason="r"))
+        >>> unsubscribe(); seen
+        []
+    """
+    token = _MUTED.set(True)
+    try:
+        yield
+    finally:
+        _MUTED.reset(token)

@@ -315,3 +315,54 @@ class TestCounter:
         outer.__exit__(None, None, None)
 
         assert 0 == c.value
+
+
+class TestLifetime:
+    def test_stacks_die_without_deadlock(self):
+        """
+        Stacks made and dropped under garbage-collector pressure: a
+        finalizer that runs inside the bookkeeping must not deadlock it.
+        (In a fresh interpreter: pytest's own objects change GC timing.)
+        """
+        import subprocess
+        import sys
+        import textwrap
+
+        script = textwrap.dedent(
+            """
+            import gc, threading
+            import capscope as cs
+            gc.set_threshold(1)  # collect on (nearly) every allocation
+            def churn():
+                for i in range(2000):
+                    box = [cs.AmbientStack(f"churn_{i}", inherit=cs.Inherit.TOP)]
+                    box.append(box)  # a cycle: only the cyclic GC frees it
+            t = threading.Thread(target=churn, daemon=True)
+            t.start()
+            t.join(10)
+            print("deadlocked" if t.is_alive() else "finished")
+            """
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+        assert "finished" == result.stdout.strip(), result.stderr
+
+    def test_dead_stacks_leave_the_tables(self):
+        """A dropped stack's variable is no longer installed or captured."""
+        import gc
+
+        from capscope import _ambient
+
+        s = cs.AmbientStack("short_lived", inherit=cs.Inherit.TOP)
+        var = s._var
+        del s
+        gc.collect()
+        cs.AmbientStack("trigger_drain", inherit=cs.Inherit.COPY)
+
+        assert var not in _ambient.all_vars()

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import typing as _t
 
-from .. import _ambient, _registry
+from .. import _ambient, _registry, events
 from ..policies import approval as _approval
 from ..policies import autonomy as _autonomy
 from ..policies import capability as _capability
@@ -90,11 +90,33 @@ def _codec(
 
 
 _Policy = _capability.CapabilityPolicy
+_narrow_ceiling = _intersecting(_Policy, "execution")
+
+
+def _narrow_execution(
+    outer: _capability.CapabilityPolicy | None,
+    new: _capability.CapabilityPolicy,
+) -> _capability.CapabilityPolicy:
+    value = _narrow_ceiling(outer, new)
+    if outer is None and events.has_subscribers():
+        # A root push is an escape (DESIGN.md section 5): say so.
+        events.emit(
+            events.Decision(
+                action=events.Action.ALLOW,
+                gate=events.Gate.ROOT_POLICY,
+                tool="*",
+                reason=f"root execution policy installed: {value!r}",
+                overlay=_overlay.merge_overlays(overlay.frames()),
+            )
+        )
+    return value
+
+
 execution: _ambient.AmbientStack[_capability.CapabilityPolicy] = (
     _ambient.AmbientStack(
         "execution",
         inherit=_Inherit.TOP,
-        narrow=_intersecting(_Policy, "execution"),
+        narrow=_narrow_execution,
         to_worker=_Policy.to_worker,
         codec=_codec(_Policy),
         doc="tool ceiling: which tools, capabilities, paths and side effects",

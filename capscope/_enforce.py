@@ -1,0 +1,829 @@
+"""
+The enforcement engine: the gates a decorated tool call passes, in order,
+and the approval flow.
+
+Gates (DESIGN.md section 6, the enforcement issue): no execution policy
+(fail closed) -> bridged -> tool ceiling -> capability -> side-effect level
+-> paths -> argument constraints -> dynamic permissions (every frame) ->
+approval rules -> autonomy -> (ask the approval handler, if anything asked)
+-> the body. Every outcome is a `Decision`; refusals raise the matching
+`PolicyDenied` subclass carrying it.
+
+Arguments are bound with the signature (defaults included) only when a gate
+needs them: an allowed call whose gates need no argument binds nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, final
+
+import attrs
+
+from . import events
+from ._ambient import FrameToken, state_of
+from ._exceptions import (
+    ActionProposed,
+    ApprovalDenied,
+    HumanRequired,
+    NoPolicyInstalled,
+    PolicyDenied,
+    ToolDenied,
+)
+from ._scope import Scope
+from .events import Action, Decision, Gate
+from .policies import (
+    AutonomyTier,
+    CapabilityPolicy,
+    Level,
+    RuntimeContextOverlay,
+    ToolApprovalPolicy,
+    ToolCall,
+    check_permissions,
+    merge_overlays,
+    needs_human,
+    parse_escalation_answer,
+    remember_key,
+    resolve_tier,
+)
+from .policies._common import enum_value
+from .policies.approval import REMEMBERED, ApprovalAction
+from .policies.permissions import EscalationAnswer
+from .stacks import (
+    approval,
+    autonomy,
+    execution,
+    overlay,
+    permissions,
+    trusted_depth,
+)
+
+__all__ = [
+    "ApprovalDecision",
+    "ApprovalRequest",
+    "Gatekeeper",
+    "ToolSpec",
+]
+
+#: The frame-state key of a permissions frame's grants (`{key, ...}`).
+GRANTS = "capscope.permissions.granted"
+#: The frame-state key of an approval frame's repeat counters.
+REPEATS = "capscope.approval.repeats"
+
+# Without an approval policy, the sensitive-path guard still applies; the
+# external-path guard is left to the ceiling's roots.
+_GUARDS_ONLY = ToolApprovalPolicy(allow_external_paths=True)
+
+_UNKNOWN: Any = object()
+
+_LOST_POLICY = (
+    "no execution policy is installed in this context, so tool {tool!r} is "
+    "refused (fail closed). The policy was probably lost at a thread or "
+    "executor boundary: carry it with capscope.to_thread, "
+    "capscope.ScopedExecutor or Scope.bind (or install one at the "
+    "application's root, e.g. CapabilityPolicy.unrestricted())"
+)
+
+
+class Remember(enum.StrEnum):
+    """How long an approval answer holds: this call, or this scope's frame."""
+
+    ONCE = "once"
+    SCOPE = "scope"
+
+
+def _level(value: object) -> Level | None:
+    return None if value is None else enum_value(Level, value, "side_effect")
+
+
+@attrs.frozen
+class ToolSpec:
+    """
+    What a decorated callable requires: its tool name, capability, side
+    effect, path arguments, and whether it is bridged or needs approval.
+
+    Example:
+        >>> import capscope as cs
+        >>> spec = cs.ToolSpec("fs.write", side_effect="workspace_write", paths=("path",))
+        >>> spec.side_effect, spec.writes
+        (<Level.WORKSPACE_WRITE: 'workspace_write'>, True)
+    """
+
+    name: str
+    capability: str | None = None
+    side_effect: Level | None = attrs.field(default=None, converter=_level)
+    paths: tuple[str, ...] = ()
+    bridged: bool = False
+    needs_approval: bool = False
+    reason: str | None = None
+
+    @property
+    def writes(self) -> bool:
+        """Whether its paths are written: unknown side effects count as writes."""
+        return (
+            self.side_effect is None
+            or self.side_effect >= Level.WORKSPACE_WRITE
+        )
+
+
+@attrs.frozen
+class ApprovalRequest:
+    """
+    What an approval handler is asked: the tool, its bound arguments
+    (defaults included, `self`/`cls` left out), why, the rule that asked
+    (or `None`), and the attribution in force.
+
+    Example:
+        >>> import capscope as cs
+        >>> cs.ApprovalRequest("deploy", {"env": "prod"}, "needs approval", None, cs.current_overlay()).tool
+        'deploy'
+    """
+
+    tool: str
+    arguments: Mapping[str, Any]
+    reason: str
+    rule: Any
+    overlay: RuntimeContextOverlay
+
+
+def _remember(value: object) -> Remember:
+    return enum_value(Remember, value, "remember")
+
+
+@final
+@attrs.frozen
+class ApprovalDecision:
+    """
+    A handler's answer. `remember="scope"` keeps it for the rest of the
+    approval frame (same tool, same arguments); `"once"` answers this call.
+    A handler may also return plain `True` or `False`; anything else is a
+    denial.
+
+    Example:
+        >>> import capscope as cs
+        >>> cs.ApprovalDecision.allow(remember="scope").allowed
+        True
+        >>> cs.ApprovalDecision.deny("not on Fridays").reason
+        'not on Fridays'
+    """
+
+    allowed: bool
+    reason: str | None = None
+    remember: Remember = attrs.field(
+        default=Remember.ONCE, converter=_remember
+    )
+
+    @classmethod
+    def allow(
+        cls,
+        *,
+        remember: Literal["once", "scope"] = "once",
+        reason: str | None = None,
+    ) -> ApprovalDecision:
+        """Grant the call (and, with `remember="scope"`, its repeats)."""
+        return cls(True, reason, remember)  # noqa: FBT003 - the field
+
+    @classmethod
+    def deny(
+        cls,
+        reason: str | None = None,
+        *,
+        remember: Literal["once", "scope"] = "once",
+    ) -> ApprovalDecision:
+        """Refuse the call (and, with `remember="scope"`, its repeats)."""
+        return cls(False, reason, remember)  # noqa: FBT003 - the field
+
+
+@attrs.define
+class _Pending:
+    """A call that passed every gate but must still be approved."""
+
+    call: ToolCall
+    key: str | None
+    reason: str
+    rule: Any
+    policy: ToolApprovalPolicy | None
+
+
+def _digest(key: str | None) -> str | None:
+    return None if key is None else key.rpartition(":")[2]
+
+
+def _overlay() -> RuntimeContextOverlay:
+    return merge_overlays(overlay.frames())
+
+
+def _decision(  # noqa: PLR0913 - a decision's fields, rule and key by keyword
+    action: Action,
+    gate: Gate | None,
+    tool: str,
+    reason: str,
+    *,
+    rule: Any = None,
+    key: str | None = None,
+) -> Decision:
+    return Decision(
+        action=action,
+        gate=gate,
+        tool=tool,
+        reason=reason,
+        rule=rule,
+        overlay=_overlay(),
+        args_digest=_digest(key),
+    )
+
+
+def _refuse(  # noqa: PLR0913 - a decision's fields, rule and key by keyword
+    exc: type[PolicyDenied],
+    gate: Gate,
+    tool: str,
+    reason: str,
+    *,
+    rule: Any = None,
+    key: str | None = None,
+) -> PolicyDenied:
+    decision = _decision(Action.DENY, gate, tool, reason, rule=rule, key=key)
+    events.emit(decision)
+    return exc(reason, decision)
+
+
+def _paths_of(name: str, value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | os.PathLike):
+        return (os.fspath(value),)
+    if isinstance(value, list | tuple):
+        return tuple(p for item in value for p in _paths_of(name, item))
+    msg = f"path argument {name!r} is {value!r}, not a path"
+    raise ToolDenied(msg)
+
+
+class Gatekeeper:
+    """
+    The gates of one decorated callable. Built once at decoration time; it
+    caches the callable's signature for lazy argument binding.
+    """
+
+    __slots__ = ("_first_is_self", "_fn", "_signature", "spec")
+
+    def __init__(self, spec: ToolSpec, fn: Callable[..., Any]) -> None:
+        self.spec = spec
+        self._fn = fn
+        self._signature: inspect.Signature | None = None
+        self._first_is_self = False
+
+    # -- arguments ------------------------------------------------------------
+
+    def _bind(
+        self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        sig = self._signature
+        if sig is None:
+            try:
+                sig = inspect.signature(self._fn)
+            except (TypeError, ValueError):
+                sig = inspect.Signature()
+            params = list(sig.parameters.values())
+            self._first_is_self = bool(params) and params[0].name in (
+                "self",
+                "cls",
+            )
+            self._signature = sig
+        if instance is not None and self._first_is_self:
+            bound = sig.bind(instance, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+            arguments.pop(next(iter(sig.parameters)), None)
+        else:
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+        return arguments
+
+    def _call(
+        self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ToolCall:
+        spec = self.spec
+        arguments = self._bind(instance, args, kwargs)
+        paths: tuple[str, ...] = ()
+        for name in spec.paths:
+            paths += _paths_of(name, arguments.get(name))
+        return ToolCall(
+            spec.name,
+            arguments,
+            paths=paths,
+            write=spec.writes,
+            capability=spec.capability,
+            side_effect=spec.side_effect,
+        )
+
+    # -- the gates --------------------------------------------------------------
+
+    def _evaluate(
+        self,
+        instance: object,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        dry_run: bool = False,
+    ) -> _Pending | Decision | None:
+        """
+        Run every gate up to the handler. Raises on a refusal (the decision
+        attached); returns `_Pending` when a handler must be asked, `None`
+        when the call may go ahead. In a dry run, a proposal is returned as
+        its `Decision` instead of raised.
+        """
+        spec = self.spec
+        tool = spec.name
+        ceiling = execution.top()
+        if ceiling is None:
+            raise _refuse(
+                NoPolicyInstalled,
+                Gate.NO_POLICY,
+                tool,
+                _LOST_POLICY.format(tool=tool),
+            )
+        if spec.bridged and trusted_depth.value == 0:
+            reason = (
+                f"bridged tool {tool!r} may only run inside capscope.trusted() "
+                "while an execution policy is active"
+            )
+            raise _refuse(ToolDenied, Gate.BRIDGE, tool, reason)
+
+        # Gates that need no arguments (cached per ceiling: policies are
+        # immutable), then those that do (binding lazily).
+        verdicts = ceiling._verdicts  # noqa: SLF001 - the engine's cache
+        refusal = verdicts.get(self, _UNKNOWN)
+        if refusal is _UNKNOWN:
+            refusal = ceiling.check(
+                ToolCall(
+                    tool,
+                    capability=spec.capability,
+                    side_effect=spec.side_effect,
+                )
+            )
+            verdicts[self] = refusal
+        if refusal is not None:
+            raise _refuse(ToolDenied, Gate(refusal[0]), tool, refusal[1])
+        ap = approval.top()
+        perm_top: FrameToken | None = permissions._get()  # noqa: SLF001
+        needs_args = bool(
+            spec.paths
+            or ceiling.tool_arg_constraints
+            or perm_top is not None
+            or ap is not None
+            or spec.needs_approval
+        )
+        if not needs_args:
+            self._check_autonomy(None, dry_run=dry_run)
+            return None
+        call = self._call(instance, args, kwargs)
+        refusal = ceiling.check(call)
+        if refusal is not None:
+            raise _refuse(ToolDenied, Gate(refusal[0]), tool, refusal[1])
+        key = remember_key(tool, call.arguments)
+        if perm_top is not None:
+            self._check_permissions(perm_top, call, key, dry_run=dry_run)
+        pending = self._check_approval(ap, ceiling, call, key, dry_run=dry_run)
+        proposal = self._check_autonomy(key, dry_run=dry_run)
+        if proposal is not None:
+            return proposal
+        if pending is None and self._autonomy_asks():
+            reason = (
+                f"autonomy tier act_with_approval: {tool!r} needs approval"
+            )
+            pending = _Pending(call, key, reason, None, ap)
+        return pending
+
+    def _check_permissions(
+        self,
+        top: FrameToken,
+        call: ToolCall,
+        key: str | None,
+        *,
+        dry_run: bool,
+    ) -> None:
+        chain: list[FrameToken] = []
+        frame: FrameToken | None = top
+        while frame is not None:
+            chain.append(frame)
+            frame = frame[1]
+        chain.reverse()
+        policies = [f[0] for f in chain]
+
+        def granted(index: int, _policy: object) -> bool:
+            grants = state_of(chain[index]).get(GRANTS)
+            return key is not None and grants is not None and key in grants
+
+        denial = check_permissions(policies, call, granted=granted)
+        if denial is None:
+            return
+        index, verdict = denial
+        policy = policies[index]
+        if policy.on_escalation is not None and not dry_run:
+            answer = parse_escalation_answer(
+                _safe_call(policy.on_escalation, call)
+            )
+            if answer is not None:
+                if answer is EscalationAnswer.FRAME and key is not None:
+                    state_of(chain[index]).setdefault(GRANTS, set()).add(key)
+                if events.has_subscribers():
+                    events.emit(
+                        _decision(
+                            Action.GRANTED,
+                            Gate.DYNAMIC_PERMISSION,
+                            call.tool,
+                            f"escalation granted ({answer.value})",
+                            rule=verdict.rule,
+                            key=key,
+                        )
+                    )
+                return
+        raise _refuse(
+            ToolDenied,
+            Gate.DYNAMIC_PERMISSION,
+            call.tool,
+            verdict.reason,
+            rule=verdict.rule,
+            key=key,
+        )
+
+    def _check_approval(
+        self,
+        ap: ToolApprovalPolicy | None,
+        ceiling: CapabilityPolicy,
+        call: ToolCall,
+        key: str | None,
+        *,
+        dry_run: bool,
+    ) -> _Pending | None:
+        spec = self.spec
+        policy = ap if ap is not None else _GUARDS_ONLY
+        remembered = None
+        repeats = 0
+        if ap is not None:
+            state = approval.frame_state()
+            remembered = state.get(REMEMBERED)
+            if ap.repeat_limit is not None and key is not None:
+                counts = state.setdefault(REPEATS, {})
+                repeats = counts.get(key, 0)
+                if not dry_run:
+                    counts[key] = repeats + 1
+        evaluation = policy.evaluate(
+            call,
+            remembered=remembered,
+            remember_key=key,
+            implicit_ask=spec.needs_approval,
+            repeat_count=repeats,
+            workspace_roots=ceiling.workspace_roots,
+        )
+        if evaluation.action is ApprovalAction.ALLOW:
+            return None
+        if evaluation.action is ApprovalAction.DENY:
+            gate = Gate(evaluation.gate)
+            exc = ApprovalDenied if gate is Gate.APPROVAL else ToolDenied
+            raise _refuse(
+                exc,
+                gate,
+                call.tool,
+                evaluation.reason,
+                rule=evaluation.rule,
+                key=key,
+            )
+        reason = spec.reason or evaluation.reason
+        return _Pending(call, key, reason, evaluation.rule, ap)
+
+    def _check_autonomy(
+        self, key: str | None, *, dry_run: bool
+    ) -> Decision | None:
+        spec = self.spec
+        policy = autonomy.top()
+        if policy is None or (
+            spec.side_effect is not None
+            and spec.side_effect <= Level.READ_ONLY
+        ):
+            return None
+        tool = spec.name
+        if needs_human(policy, tool):
+            reason = f"the autonomy policy requires a human to take {tool!r}"
+            raise _refuse(HumanRequired, Gate.AUTONOMY, tool, reason, key=key)
+        tier = resolve_tier(policy, tool)
+        if tier in (AutonomyTier.SUGGEST, AutonomyTier.SHADOW):
+            reason = (
+                f"autonomy tier {tier.value}: {tool!r} was proposed, not run"
+            )
+            decision = _decision(
+                Action.PROPOSED, Gate.AUTONOMY, tool, reason, key=key
+            )
+            if dry_run:
+                return decision
+            events.emit(decision)
+            raise ActionProposed(reason, decision)
+        return None
+
+    def _autonomy_asks(self) -> bool:
+        spec = self.spec
+        policy = autonomy.top()
+        if policy is None or (
+            spec.side_effect is not None
+            and spec.side_effect <= Level.READ_ONLY
+        ):
+            return False
+        return (
+            resolve_tier(policy, spec.name) is AutonomyTier.ACT_WITH_APPROVAL
+        )
+
+    # -- entry points -----------------------------------------------------------
+
+    def check(
+        self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """Run the gates for a synchronous call; ask a sync handler if needed."""
+        pending = self._evaluate(instance, args, kwargs)
+        if pending is None:
+            if events.has_subscribers():
+                events.emit(
+                    _decision(Action.ALLOW, None, self.spec.name, "allowed")
+                )
+            return
+        assert isinstance(pending, _Pending)  # noqa: S101 - not a dry run
+        _settle(pending, _ask_sync(pending))
+
+    async def acheck(
+        self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """Run the gates for an async call; await the handler if needed."""
+        pending = self._evaluate(instance, args, kwargs)
+        if pending is None:
+            if events.has_subscribers():
+                events.emit(
+                    _decision(Action.ALLOW, None, self.spec.name, "allowed")
+                )
+            return
+        assert isinstance(pending, _Pending)  # noqa: S101 - not a dry run
+        _settle(pending, await _ask_async(pending))
+
+    def dry_run(
+        self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Decision:
+        """The decision, without running, asking or emitting anything."""
+        with events.muted():
+            try:
+                outcome = self._evaluate(instance, args, kwargs, dry_run=True)
+            except PolicyDenied as exc:
+                outcome = exc.decision  # type: ignore[assignment]  # ours carry one
+        if outcome is None:
+            return _decision(Action.ALLOW, None, self.spec.name, "allowed")
+        if isinstance(outcome, Decision):
+            return outcome
+        return _decision(
+            Action.ASK,
+            Gate.APPROVAL,
+            self.spec.name,
+            outcome.reason,
+            rule=outcome.rule,
+            key=outcome.key,
+        )
+
+
+# -- asking ---------------------------------------------------------------------
+
+_Answer = tuple[bool, str, Remember]
+
+
+def _safe_call(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        result = fn(*args)
+    except Exception:  # noqa: BLE001 - an escalation that fails denies
+        return None
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        return None
+    return result
+
+
+def _request(pending: _Pending) -> ApprovalRequest:
+    return ApprovalRequest(
+        pending.call.tool,
+        dict(pending.call.arguments),
+        pending.reason,
+        pending.rule,
+        _overlay(),
+    )
+
+
+def _read_answer(answer: object) -> _Answer:
+    if answer is True:
+        return True, "approved by the handler", Remember.ONCE
+    if answer is False:
+        return False, "denied by the handler", Remember.ONCE
+    if isinstance(answer, ApprovalDecision):
+        verdict = "approved" if answer.allowed else "denied"
+        return (
+            answer.allowed,
+            answer.reason or f"{verdict} by the handler",
+            answer.remember,
+        )
+    return (
+        False,
+        f"the handler's answer {answer!r:.60} is not a clear grant",
+        Remember.ONCE,
+    )
+
+
+def _emit_ask(pending: _Pending) -> None:
+    if events.has_subscribers():
+        events.emit(
+            _decision(
+                Action.ASK,
+                Gate.APPROVAL,
+                pending.call.tool,
+                pending.reason,
+                rule=pending.rule,
+                key=pending.key,
+            )
+        )
+
+
+def _unavailable(pending: _Pending) -> PolicyDenied:
+    reason = (
+        f"tool {pending.call.tool!r} needs approval ({pending.reason}) but no "
+        "approval handler is installed"
+    )
+    return _refuse(
+        ApprovalDenied,
+        Gate.APPROVAL_UNAVAILABLE,
+        pending.call.tool,
+        reason,
+        rule=pending.rule,
+        key=pending.key,
+    )
+
+
+def _ask_sync(pending: _Pending) -> _Answer:
+    policy = pending.policy
+    if policy is None or policy.handler is None:
+        raise _unavailable(pending)
+    handler = policy.handler
+    _emit_ask(pending)
+    if inspect.iscoroutinefunction(handler):
+        return (
+            False,
+            (
+                "the approval handler is async but the tool was called "
+                "synchronously; install a sync handler or call the tool from async "
+                "code"
+            ),
+            Remember.ONCE,
+        )
+    request = _request(pending)
+    if policy.timeout is None:
+        return _answer_of(handler, request)
+    result: list[_Answer] = []
+    done = threading.Event()
+
+    def ask() -> None:
+        result.append(_answer_of(handler, request))
+        done.set()
+
+    target = Scope.current().bind(ask)
+    threading.Thread(
+        target=target, name="capscope-approval", daemon=True
+    ).start()
+    if not done.wait(policy.timeout):
+        return (
+            False,
+            f"the approval handler timed out after {policy.timeout:g} s",
+            Remember.ONCE,
+        )
+    return result[0]
+
+
+def _answer_of(
+    handler: Callable[..., Any], request: ApprovalRequest
+) -> _Answer:
+    try:
+        answer = handler(request)
+    except Exception as exc:  # noqa: BLE001 - a failing handler denies
+        return False, f"the approval handler raised {exc!r:.80}", Remember.ONCE
+    if inspect.isawaitable(answer):
+        close = getattr(answer, "close", None)
+        if close is not None:
+            close()
+        return (
+            False,
+            (
+                "the approval handler returned an awaitable to a synchronous call; "
+                "install a sync handler or call the tool from async code"
+            ),
+            Remember.ONCE,
+        )
+    return _read_answer(answer)
+
+
+def _in_trio() -> bool:
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _ask_async(pending: _Pending) -> _Answer:
+    policy = pending.policy
+    if policy is None or policy.handler is None:
+        raise _unavailable(pending)
+    handler = policy.handler
+    _emit_ask(pending)
+    request = _request(pending)
+    timeout = policy.timeout
+    is_async = inspect.iscoroutinefunction(handler)
+
+    async def run() -> object:
+        if is_async:
+            return await handler(request)
+        if _in_trio():
+            import trio
+
+            call = Scope.current().bind(handler)
+            return await trio.to_thread.run_sync(
+                call, request, abandon_on_cancel=True
+            )
+        from ._tasks import to_thread
+
+        return await to_thread(handler, request)
+
+    try:
+        if _in_trio():
+            import trio
+
+            try:
+                with trio.fail_after(
+                    timeout if timeout is not None else float("inf")
+                ):
+                    answer = await run()
+            except trio.TooSlowError:
+                return (
+                    False,
+                    f"the approval handler timed out after {timeout:g} s",
+                    Remember.ONCE,
+                )
+        else:
+            try:
+                async with asyncio.timeout(timeout):
+                    answer = await run()
+            except TimeoutError:
+                return (
+                    False,
+                    f"the approval handler timed out after {timeout:g} s",
+                    Remember.ONCE,
+                )
+    except Exception as exc:  # noqa: BLE001 - a failing handler denies
+        return False, f"the approval handler raised {exc!r:.80}", Remember.ONCE
+    if inspect.isawaitable(answer):
+        answer = await answer
+    return _read_answer(answer)
+
+
+def _settle(pending: _Pending, answer: _Answer) -> None:
+    allowed, reason, remember = answer
+    tool = pending.call.tool
+    if (
+        remember is Remember.SCOPE
+        and pending.key is not None
+        and pending.policy is not None
+    ):
+        approval.frame_state().setdefault(REMEMBERED, {})[pending.key] = (
+            "allow" if allowed else "deny"
+        )
+    if not allowed:
+        raise _refuse(
+            ApprovalDenied,
+            Gate.APPROVAL,
+            tool,
+            reason,
+            rule=pending.rule,
+            key=pending.key,
+        )
+    if events.has_subscribers():
+        events.emit(
+            _decision(
+                Action.GRANTED,
+                Gate.APPROVAL,
+                tool,
+                reason,
+                rule=pending.rule,
+                key=pending.key,
+            )
+        )
