@@ -1,0 +1,631 @@
+"""The enforcement engine: gates, approval flow, autonomy, events."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import trio
+
+import capscope as cs
+from capscope._enforce import Gatekeeper
+from capscope.policies import (
+    ApprovalRule,
+    AutonomyPolicy,
+    CapabilityPolicy,
+    DynamicPermissionPolicy,
+    RuntimeContextOverlay,
+    ToolApprovalPolicy,
+)
+from capscope.stacks import approval, execution, overlay
+
+UNRESTRICTED = CapabilityPolicy.unrestricted()
+
+
+def gated(fn, name=None, **spec):
+    """The engine around *fn*, as a decorator would put it (sync)."""
+    keeper = Gatekeeper(cs.ToolSpec(name or fn.__name__, **spec), fn)
+
+    def call(*args, **kwargs):
+        keeper.check(None, args, kwargs)
+        return fn(*args, **kwargs)
+
+    call.keeper = keeper
+    return call
+
+
+def agated(fn, name=None, **spec):
+    """The engine around the coroutine function *fn* (async)."""
+    keeper = Gatekeeper(cs.ToolSpec(name or fn.__name__, **spec), fn)
+
+    async def call(*args, **kwargs):
+        await keeper.acheck(None, args, kwargs)
+        return await fn(*args, **kwargs)
+
+    call.keeper = keeper
+    return call
+
+
+@pytest.fixture
+def recorded():
+    seen: list[cs.Decision] = []
+    unsubscribe = cs.events.subscribe(seen.append)
+    yield seen
+    unsubscribe()
+
+
+def read(path: str = "/srv/ws/notes.txt") -> str:
+    return f"read {path}"
+
+
+class TestNoPolicy:
+    def test_fails_closed_with_the_boundary_message(self):
+        """No execution policy: refused, and told how to carry one."""
+        tool = gated(read, "fs.read")
+        with pytest.raises(cs.NoPolicyInstalled) as info:
+            tool()
+
+        message = str(info.value)
+        for hint in (
+            "thread or executor",
+            "to_thread",
+            "ScopedExecutor",
+            "Scope.bind",
+        ):
+            assert hint in message
+        assert cs.Gate.NO_POLICY == info.value.decision.gate
+
+    def test_lost_in_a_plain_thread_carried_by_capscope(self):
+        """A plain Thread and run_in_executor lose the policy; capscope's
+        helpers carry it."""
+        tool = gated(read, "fs.read")
+        outcomes: dict[str, object] = {}
+
+        def attempt(label: str) -> None:
+            try:
+                tool()
+                outcomes[label] = "allowed"
+            except cs.NoPolicyInstalled:
+                outcomes[label] = "no policy"
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            with execution.pushed(UNRESTRICTED), ThreadPoolExecutor(2) as pool:
+                plain = threading.Thread(target=attempt, args=("thread",))
+                plain.start()
+                plain.join()
+                bound = threading.Thread(
+                    target=cs.Scope.current().bind(attempt), args=("bind",)
+                )
+                bound.start()
+                bound.join()
+                await loop.run_in_executor(pool, attempt, "run_in_executor")
+                await cs.to_thread(attempt, "to_thread")
+                await cs.run_in_executor(pool, attempt, "cs.run_in_executor")
+                cs.ScopedExecutor(pool).submit(
+                    attempt, "ScopedExecutor"
+                ).result()
+
+        asyncio.run(main())
+
+        assert {
+            "thread": "no policy",
+            "run_in_executor": "no policy",
+            "bind": "allowed",
+            "to_thread": "allowed",
+            "cs.run_in_executor": "allowed",
+            "ScopedExecutor": "allowed",
+        } == outcomes
+
+
+class TestCeilingGates:
+    def test_each_gate(self, tmp_path):
+        """Tool, capability, side effect, path and argument gates, named."""
+        ws = tmp_path / "ws"
+        ws.mkdir()
+        policy = CapabilityPolicy(
+            tools=("fs.*", "shell"),
+            capabilities={"workspace": ("read_text",)},
+            side_effect_level="workspace_write",
+            workspace_roots=[ws],
+            tool_arg_constraints=[
+                {"tool": "shell", "arg": "cmd", "patterns": ["git *"]}
+            ],
+        )
+
+        def gate_of(tool, *args, **kwargs):
+            try:
+                tool(*args, **kwargs)
+            except cs.ToolDenied as exc:
+                return exc.decision.gate
+            return None
+
+        def shell(cmd: str) -> str:
+            return cmd
+
+        def net() -> None:
+            return None
+
+        with execution.pushed(policy):
+            assert cs.Gate.TOOL_CEILING == gate_of(gated(net, "net.get"))
+            assert cs.Gate.CAPABILITY_CEILING == gate_of(
+                gated(read, "fs.delete", capability="workspace.delete")
+            )
+            assert cs.Gate.SIDE_EFFECT_CEILING == gate_of(
+                gated(shell, "shell", side_effect="process_exec"), "git status"
+            )
+            assert cs.Gate.WORKSPACE_BOUNDARY == gate_of(
+                gated(
+                    read, "fs.read", side_effect="read_only", paths=("path",)
+                ),
+                str(tmp_path / "elsewhere"),
+            )
+            assert cs.Gate.ARG_CONSTRAINT == gate_of(
+                gated(shell, "shell", side_effect="workspace_write"),
+                "rm -rf /",
+            )
+            assert (
+                gate_of(
+                    gated(shell, "shell", side_effect="workspace_write"),
+                    "git log",
+                )
+                is None
+            )
+
+    def test_path_escapes(self, tmp_path):
+        """`..`, a symlink out and a sibling prefix are all outside."""
+        ws = tmp_path / "ws"
+        ws.mkdir()
+        (tmp_path / "ws2").mkdir()
+        (ws / "link").symlink_to(tmp_path)
+        tool = gated(read, "fs.read", side_effect="read_only", paths=("path",))
+        with execution.pushed(CapabilityPolicy(workspace_roots=[ws])):
+            assert "read" in tool(str(ws / "a.txt"))
+            for escape in (
+                ws / ".." / "x",
+                ws / "link" / "x",
+                tmp_path / "ws2" / "x",
+            ):
+                with pytest.raises(cs.ToolDenied, match="outside the roots"):
+                    tool(str(escape))
+
+    def test_a_dangerous_default_argument_is_checked(self, tmp_path):
+        """Defaults are bound before the path gate reads them."""
+
+        def write(data: str, path: str = "/etc/passwd") -> None:
+            return None
+
+        tool = gated(
+            write, "fs.write", side_effect="workspace_write", paths=("path",)
+        )
+        with execution.pushed(CapabilityPolicy(workspace_roots=[tmp_path])):
+            with pytest.raises(cs.ToolDenied, match="/etc/passwd"):
+                tool("x")
+            tool("x", path=str(tmp_path / "ok"))
+
+    def test_sensitive_paths_are_refused_without_an_approval_policy(
+        self, tmp_path
+    ):
+        """The sensitive-path guard holds even with no approval policy."""
+        tool = gated(read, "fs.read", side_effect="read_only", paths=("path",))
+        with execution.pushed(UNRESTRICTED):
+            with pytest.raises(cs.ToolDenied) as info:
+                tool(str(tmp_path / ".env"))
+        assert cs.Gate.SENSITIVE_PATH == info.value.decision.gate
+
+    def test_bridged_only_inside_trusted(self):
+        """A bridged tool runs inside trusted() only."""
+        tool = gated(read, "bridge.read", bridged=True)
+        with execution.pushed(UNRESTRICTED):
+            with pytest.raises(cs.ToolDenied) as info:
+                tool()
+            assert cs.Gate.BRIDGE == info.value.decision.gate
+            with cs.trusted():
+                assert "read" in tool()
+
+
+class TestPermissions:
+    def test_outer_deny_beats_inner_allow(self):
+        """Every permissions frame is checked."""
+        tool = gated(read, "fs.read")
+        with (
+            execution.pushed(UNRESTRICTED),
+            cs.using(permissions=DynamicPermissionPolicy(deny=["fs.read"])),
+            cs.using(permissions=DynamicPermissionPolicy(allow=["fs.*"])),
+        ):
+            with pytest.raises(cs.ToolDenied) as info:
+                tool()
+        assert cs.Gate.DYNAMIC_PERMISSION == info.value.decision.gate
+
+    @pytest.mark.parametrize(("answer", "asked"), [("once", 3), ("frame", 1)])
+    def test_escalation_once_versus_frame(self, answer, asked):
+        """A 'once' grant asks again next time; a 'frame' grant does not."""
+        calls = []
+
+        def escalate(call):
+            calls.append(call.tool)
+            return answer
+
+        tool = gated(read, "fs.read")
+        with (
+            execution.pushed(UNRESTRICTED),
+            cs.using(
+                permissions=DynamicPermissionPolicy(
+                    deny=["fs.read"], on_escalation=escalate
+                )
+            ),
+        ):
+            for _ in range(3):
+                tool()
+        assert asked == len(calls)
+
+    def test_escalation_denied(self):
+        """An escalation that answers False (or junk) denies."""
+        tool = gated(read, "fs.read")
+        with (
+            execution.pushed(UNRESTRICTED),
+            cs.using(
+                permissions=DynamicPermissionPolicy(
+                    deny=["fs.read"], on_escalation=lambda c: "maybe"
+                )
+            ),
+            pytest.raises(cs.ToolDenied),
+        ):
+            tool()
+
+
+class TestApprovalFlow:
+    def deploy(self, env: str = "prod") -> str:
+        return f"deployed {env}"
+
+    def test_no_handler(self):
+        """Asked with no handler: denied, approval_unavailable."""
+        tool = gated(self.deploy, "deploy", needs_approval=True)
+        with (
+            execution.pushed(UNRESTRICTED),
+            pytest.raises(cs.ApprovalDenied) as info,
+        ):
+            tool()
+        assert cs.Gate.APPROVAL_UNAVAILABLE == info.value.decision.gate
+
+    def test_four_distinct_denial_reasons(self):
+        """Timeout, exception, junk answer and no handler read differently."""
+
+        def slow(_request):
+            time.sleep(1)
+            return True
+
+        def boom(_request):
+            raise RuntimeError("handler broke")
+
+        handlers = {
+            "timed out": ToolApprovalPolicy(handler=slow, timeout=0.05),
+            "raised": ToolApprovalPolicy(handler=boom),
+            "not a clear grant": ToolApprovalPolicy(
+                handler=lambda r: "yes please"
+            ),
+            "no approval handler": ToolApprovalPolicy(),
+        }
+        tool = gated(self.deploy, "deploy", needs_approval=True)
+        reasons = {}
+        with execution.pushed(UNRESTRICTED):
+            for expected, policy in handlers.items():
+                with (
+                    approval.pushed(policy),
+                    pytest.raises(cs.ApprovalDenied) as info,
+                ):
+                    tool()
+                reasons[expected] = str(info.value)
+        for expected, reason in reasons.items():
+            assert expected in reason
+        assert len(set(reasons.values())) == 4
+
+    def test_grant_and_remembered_answers(self, recorded):
+        """remember='scope' answers repeats; 'once' asks every time."""
+        asked = []
+
+        def handler(request):
+            asked.append(request)
+            return cs.ApprovalDecision.allow(remember="scope")
+
+        tool = gated(self.deploy, "deploy", needs_approval=True)
+        with (
+            execution.pushed(UNRESTRICTED),
+            approval.pushed(ToolApprovalPolicy(handler=handler)),
+        ):
+            assert "deployed prod" == tool()
+            assert "deployed prod" == tool()
+            assert "deployed dev" == tool("dev")
+        assert 2 == len(asked)
+        assert {"env": "prod"} == dict(asked[0].arguments)
+        actions = [d.action for d in recorded if d.tool == "deploy"]
+        assert [cs.Action.ASK, cs.Action.GRANTED, cs.Action.ALLOW] == actions[
+            :3
+        ]
+
+    def test_authored_allow_answers_the_implicit_ask(self):
+        """A needs_approval tool allowed by a rule asks no one."""
+        tool = gated(self.deploy, "deploy", needs_approval=True)
+        with (
+            execution.pushed(UNRESTRICTED),
+            approval.pushed(
+                ToolApprovalPolicy(
+                    rules=[ApprovalRule(action="allow", tool="deploy")]
+                )
+            ),
+        ):
+            assert "deployed prod" == tool()
+
+    def test_authored_deny(self):
+        """An authored deny refuses before anyone is asked."""
+        tool = gated(self.deploy, "deploy")
+        with (
+            execution.pushed(UNRESTRICTED),
+            approval.pushed(
+                ToolApprovalPolicy(
+                    rules=[ApprovalRule(action="deny", tool="dep*")],
+                    handler=lambda r: True,
+                )
+            ),
+            pytest.raises(cs.ApprovalDenied),
+        ):
+            tool()
+
+    def test_async_handler_under_a_sync_caller(self):
+        """An async handler cannot answer a sync call: a clear denial."""
+
+        async def handler(_request):
+            return True
+
+        tool = gated(self.deploy, "deploy", needs_approval=True)
+        with (
+            execution.pushed(UNRESTRICTED),
+            approval.pushed(ToolApprovalPolicy(handler=handler)),
+            pytest.raises(cs.ApprovalDenied, match="async"),
+        ):
+            tool()
+
+    def test_sync_handler_under_an_async_caller_runs_in_a_thread(self):
+        """A sync handler called from async code runs in a thread with the scope."""
+        seen = {}
+
+        def handler(request):
+            seen["thread"] = (
+                threading.current_thread() is not threading.main_thread()
+            )
+            seen["overlay"] = cs.current_overlay().ids()
+            return True
+
+        async def deploy(env: str = "prod") -> str:
+            return env
+
+        tool = agated(deploy, "deploy", needs_approval=True)
+
+        async def main() -> str:
+            with (
+                execution.pushed(UNRESTRICTED),
+                approval.pushed(ToolApprovalPolicy(handler=handler)),
+                overlay.pushed(RuntimeContextOverlay(worker_id="w1")),
+            ):
+                return await tool()
+
+        assert "prod" == asyncio.run(main())
+        assert {"thread": True, "overlay": {"worker_id": "w1"}} == seen
+
+    @pytest.mark.parametrize("runner", ["asyncio", "trio"])
+    def test_async_timeout(self, runner):
+        """An async handler that takes too long is denied, under asyncio and trio."""
+
+        async def sleep(seconds: float) -> None:
+            if runner == "trio":
+                await trio.sleep(seconds)
+            else:
+                await asyncio.sleep(seconds)
+
+        async def handler(_request):
+            await sleep(5)
+            return True
+
+        async def deploy() -> str:
+            return "deployed"
+
+        tool = agated(deploy, "deploy", needs_approval=True)
+
+        async def main() -> str:
+            with (
+                execution.pushed(UNRESTRICTED),
+                approval.pushed(
+                    ToolApprovalPolicy(handler=handler, timeout=0.05)
+                ),
+            ):
+                try:
+                    await tool()
+                except cs.ApprovalDenied as exc:
+                    return str(exc)
+            return "allowed"
+
+        start = time.monotonic()
+        result = trio.run(main) if runner == "trio" else asyncio.run(main())
+
+        assert "timed out" in result
+        assert time.monotonic() - start < 3
+
+
+class TestAutonomy:
+    def deploy(self) -> str:
+        return "deployed"
+
+    @pytest.mark.parametrize("tier", ["suggest", "shadow"])
+    def test_proposed_not_run(self, tier, recorded):
+        """suggest and shadow: a proposed decision, ActionProposed, no body."""
+        ran = []
+        tool = gated(lambda: ran.append(1), "deploy.prod")
+        with (
+            execution.pushed(UNRESTRICTED),
+            cs.using(autonomy=AutonomyPolicy(tier=tier)),
+        ):
+            with pytest.raises(cs.ActionProposed):
+                tool()
+        assert [] == ran
+        assert cs.Action.PROPOSED in [d.action for d in recorded]
+
+    def test_requires_human(self):
+        """requires-human raises HumanRequired."""
+        tool = gated(self.deploy, "deploy.prod")
+        with (
+            execution.pushed(UNRESTRICTED),
+            cs.using(
+                autonomy=AutonomyPolicy(requires_human_actions=["deploy.*"])
+            ),
+            pytest.raises(cs.HumanRequired),
+        ):
+            tool()
+
+    def test_act_with_approval_asks_the_handler(self):
+        """act_with_approval sends the call to the approval handler."""
+        asked = []
+        tool = gated(self.deploy, "deploy.prod")
+        with (
+            execution.pushed(UNRESTRICTED),
+            approval.pushed(
+                ToolApprovalPolicy(handler=lambda r: asked.append(r) or True)
+            ),
+            cs.using(autonomy=AutonomyPolicy(tier="act_with_approval")),
+        ):
+            assert "deployed" == tool()
+        assert 1 == len(asked)
+
+    def test_read_only_tools_are_not_gated(self):
+        """Autonomy governs side effects: a read-only tool runs under shadow."""
+        tool = gated(read, "fs.read", side_effect="read_only")
+        with (
+            execution.pushed(UNRESTRICTED),
+            cs.using(autonomy=AutonomyPolicy(tier="shadow")),
+        ):
+            assert "read" in tool()
+
+
+class TestEvents:
+    def test_no_subscriber_no_event_and_a_raising_subscriber_changes_nothing(
+        self, caplog
+    ):
+        """A subscriber that raises is logged; the decision stands."""
+
+        def bad(_decision):
+            raise RuntimeError("subscriber broke")
+
+        unsubscribe = cs.events.subscribe(bad)
+        try:
+            tool = gated(read, "fs.read")
+            with execution.pushed(UNRESTRICTED):
+                assert "read" in tool()
+        finally:
+            unsubscribe()
+        assert "subscriber broke" in caplog.text
+
+    def test_denials_carry_the_overlay(self, recorded):
+        """Every event is stamped with the attribution in force."""
+        tool = gated(read, "fs.read")
+        with overlay.pushed(
+            RuntimeContextOverlay(run_id="r1", worker_id="w1")
+        ), pytest.raises(cs.NoPolicyInstalled):
+            tool()
+        assert {"run_id": "r1", "worker_id": "w1"} == recorded[
+            -1
+        ].overlay.ids()
+
+    def test_root_push_and_trusted_are_escapes(self, recorded):
+        """A root execution push and trusted() are events."""
+        with execution.pushed(UNRESTRICTED), cs.trusted():
+            pass
+        gates = [d.gate for d in recorded]
+        assert [cs.Gate.ROOT_POLICY, cs.Gate.TRUSTED] == gates
+
+
+class TestDryRun:
+    def test_dry_run_asks_no_one_and_emits_nothing(self, recorded):
+        """dry_run returns the decision without running or asking."""
+        asked = []
+        keeper = Gatekeeper(
+            cs.ToolSpec("deploy", needs_approval=True), lambda env="prod": env
+        )
+        with (
+            execution.pushed(UNRESTRICTED),
+            approval.pushed(
+                ToolApprovalPolicy(handler=lambda r: asked.append(r) or True)
+            ),
+        ):
+            decision = keeper.dry_run(None, (), {})
+            recorded.clear()  # the root push above is an event of its own
+            denied = Gatekeeper(cs.ToolSpec("x", bridged=True), read).dry_run(
+                None, (), {}
+            )
+        assert cs.Action.ASK == decision.action
+        assert cs.Action.DENY == denied.action
+        assert [] == asked
+        assert [] == recorded
+
+
+class TestConcurrentWorkers:
+    N = 200
+
+    def test_each_worker_is_asked_through_its_own_handler(self):
+        """200 workers, one tool, same arguments: each worker's handler is
+        asked exactly once, and every event carries that worker's ids."""
+        asked: dict[str, int] = {}
+        events: list[cs.Decision] = []
+        unsubscribe = cs.events.subscribe(events.append)
+
+        async def deploy(env: str = "prod") -> str:
+            return env
+
+        tool = agated(deploy, "deploy", needs_approval=True)
+
+        async def worker_body(name: str) -> None:
+            def handler(request):
+                assert {
+                    "worker_id": name,
+                    "run_id": "run",
+                } == request.overlay.ids()
+                asked[name] = asked.get(name, 0) + 1
+                return cs.ApprovalDecision.allow(remember="scope")
+
+            with (
+                approval.pushed(ToolApprovalPolicy(handler=handler)),
+                overlay.pushed(RuntimeContextOverlay(worker_id=name)),
+            ):
+                for _ in range(3):
+                    await tool()
+                    await asyncio.sleep(0)
+
+        async def main() -> None:
+            with (
+                execution.pushed(UNRESTRICTED),
+                overlay.pushed(RuntimeContextOverlay(run_id="run")),
+            ):
+                await asyncio.gather(
+                    *(cs.spawn(worker_body(f"w{i}")) for i in range(self.N))
+                )
+
+        try:
+            asyncio.run(main())
+        finally:
+            unsubscribe()
+
+        assert {f"w{i}": 1 for i in range(self.N)} == asked
+        by_worker: dict[str, list[cs.Action]] = {}
+        for d in events:
+            if d.tool == "deploy":
+                assert "run" == d.overlay.run_id
+                by_worker.setdefault(d.overlay.worker_id, []).append(d.action)
+        assert self.N == len(by_worker)
+        for actions in by_worker.values():
+            assert [
+                cs.Action.ASK,
+                cs.Action.GRANTED,
+                cs.Action.ALLOW,
+                cs.Action.ALLOW,
+            ] == actions
