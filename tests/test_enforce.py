@@ -529,9 +529,10 @@ class TestEvents:
     def test_denials_carry_the_overlay(self, recorded):
         """Every event is stamped with the attribution in force."""
         tool = gated(read, "fs.read")
-        with overlay.pushed(
-            RuntimeContextOverlay(run_id="r1", worker_id="w1")
-        ), pytest.raises(cs.NoPolicyInstalled):
+        with (
+            overlay.pushed(RuntimeContextOverlay(run_id="r1", worker_id="w1")),
+            pytest.raises(cs.NoPolicyInstalled),
+        ):
             tool()
         assert {"run_id": "r1", "worker_id": "w1"} == recorded[
             -1
