@@ -24,6 +24,7 @@ from ._current import (
     render_context,
     trusted,
 )
+from ._decorators import check_tool, needs_approval, requires_tool, tool_spec
 from ._enforce import ApprovalDecision, ApprovalRequest, ToolSpec
 from ._exceptions import (
     ActionProposed,
@@ -84,14 +85,17 @@ __all__ = [
     "ScopedExecutor",
     "ToolDenied",
     "ToolSpec",
+    "check_tool",
     "current_connector",
     "current_overlay",
     "describe_policy",
     "events",
     "lowlevel",
+    "needs_approval",
     "policies",
     "registry",
     "render_context",
+    "requires_tool",
     "run_in_executor",
     "scope_ambient",
     "scoped_aiter",
@@ -99,6 +103,7 @@ __all__ = [
     "spawn",
     "stacks",
     "to_thread",
+    "tool_spec",
     "trusted",
     "using",
     "worker",

@@ -270,13 +270,13 @@ class Gatekeeper:
     caches the callable's signature for lazy argument binding.
     """
 
-    __slots__ = ("_first_is_self", "_fn", "_signature", "spec")
+    __slots__ = ("_fn", "_signature", "_var_keyword", "spec")
 
     def __init__(self, spec: ToolSpec, fn: Callable[..., Any]) -> None:
         self.spec = spec
         self._fn = fn
         self._signature: inspect.Signature | None = None
-        self._first_is_self = False
+        self._var_keyword: str | None = None
 
     # -- arguments ------------------------------------------------------------
 
@@ -289,21 +289,29 @@ class Gatekeeper:
                 sig = inspect.signature(self._fn)
             except (TypeError, ValueError):
                 sig = inspect.Signature()
-            params = list(sig.parameters.values())
-            self._first_is_self = bool(params) and params[0].name in (
-                "self",
-                "cls",
+            self._var_keyword = next(
+                (
+                    p.name
+                    for p in sig.parameters.values()
+                    if p.kind is p.VAR_KEYWORD
+                ),
+                None,
             )
             self._signature = sig
-        if instance is not None and self._first_is_self:
+        # The decorators hand the instance (self or cls) to the function's
+        # first parameter; it is never part of the arguments.
+        if instance is not None:
             bound = sig.bind(instance, *args, **kwargs)
             bound.apply_defaults()
             arguments = dict(bound.arguments)
-            arguments.pop(next(iter(sig.parameters)), None)
+            del arguments[next(iter(sig.parameters))]
         else:
             bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()
             arguments = dict(bound.arguments)
+        if self._var_keyword is not None:
+            # **kwargs arguments are arguments like any other.
+            arguments.update(arguments.pop(self._var_keyword, {}))
         return arguments
 
     def _call(

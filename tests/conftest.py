@@ -56,7 +56,7 @@ def _entry_points_loaded() -> None:
 #: tests/plugin_dist holds real distributions that fixtures put on sys.path.
 #: Never collect them: a doctest import would leave the plugin's directory on
 #: sys.path (and the plugin imported) for the rest of the session.
-collect_ignore = ["plugin_dist"]
+collect_ignore = ["plugin_dist", "typing"]
 
 #: The source tree of the acme-capscope plugin (pyproject.toml and package).
 ACME_SOURCE = Path(__file__).parent / "plugin_dist" / "acme_capscope"
