@@ -82,6 +82,12 @@ _GUARDS_ONLY = ToolApprovalPolicy(allow_external_paths=True)
 
 _UNKNOWN: Any = object()
 
+# Bound reads of the stacks' variables, for check()'s fast path.
+_execution_get = execution._get  # noqa: SLF001
+_approval_get = approval._get  # noqa: SLF001
+_permissions_get = permissions._get  # noqa: SLF001
+_autonomy_get = autonomy._get  # noqa: SLF001
+
 _LOST_POLICY = (
     "no execution policy is installed in this context, so tool {tool!r} is "
     "refused (fail closed). The policy was probably lost at a thread or "
@@ -270,13 +276,16 @@ class Gatekeeper:
     caches the callable's signature for lazy argument binding.
     """
 
-    __slots__ = ("_fn", "_signature", "_var_keyword", "spec")
+    __slots__ = ("_fn", "_plain", "_signature", "_var_keyword", "spec")
 
     def __init__(self, spec: ToolSpec, fn: Callable[..., Any]) -> None:
         self.spec = spec
         self._fn = fn
         self._signature: inspect.Signature | None = None
         self._var_keyword: str | None = None
+        # Whether a call can be decided without its arguments (given only
+        # an execution policy): see check().
+        self._plain = not (spec.paths or spec.needs_approval or spec.bridged)
 
     # -- arguments ------------------------------------------------------------
 
@@ -553,6 +562,29 @@ class Gatekeeper:
         self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         """Run the gates for a synchronous call; ask a sync handler if needed."""
+        # The fast path: only an execution policy installed, a tool that
+        # needs no argument, and a cached verdict of the argument-free
+        # gates. Four context-variable reads and one dict lookup.
+        frame = _execution_get()
+        if (
+            frame is not None
+            and self._plain
+            and _approval_get() is None
+            and _permissions_get() is None
+            and _autonomy_get() is None
+        ):
+            ceiling: CapabilityPolicy = frame[0]
+            if (
+                ceiling._verdicts.get(self, _UNKNOWN) is None  # noqa: SLF001
+                and not ceiling.tool_arg_constraints
+            ):
+                if events._subscribers:  # noqa: SLF001 - the same check, inlined
+                    events.emit(
+                        _decision(
+                            Action.ALLOW, None, self.spec.name, "allowed"
+                        )
+                    )
+                return
         pending = self._evaluate(instance, args, kwargs)
         if pending is None:
             if events.has_subscribers():
