@@ -558,13 +558,39 @@ class Gatekeeper:
 
     # -- entry points -----------------------------------------------------------
 
+    def _fast_allowed(self) -> bool:
+        """
+        The fast path: only an execution policy installed, a tool that needs
+        none of its arguments, and a cached verdict of the argument-free
+        gates that allows. Four context-variable reads and one dict lookup.
+        """
+        frame = _execution_get()
+        if (
+            frame is None
+            or not self._plain
+            or _approval_get() is not None
+            or _permissions_get() is not None
+            or _autonomy_get() is not None
+        ):
+            return False
+        ceiling: CapabilityPolicy = frame[0]
+        if (
+            ceiling._verdicts.get(self, _UNKNOWN) is not None  # noqa: SLF001
+            or ceiling.tool_arg_constraints
+        ):
+            return False
+        if events._subscribers:  # noqa: SLF001 - has_subscribers(), inlined
+            events.emit(
+                _decision(Action.ALLOW, None, self.spec.name, "allowed")
+            )
+        return True
+
     def check(
         self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         """Run the gates for a synchronous call; ask a sync handler if needed."""
-        # The fast path: only an execution policy installed, a tool that
-        # needs no argument, and a cached verdict of the argument-free
-        # gates. Four context-variable reads and one dict lookup.
+        # _fast_allowed(), written out: this is every allowed sync call's
+        # path, and the method call alone costs a tenth of it.
         frame = _execution_get()
         if (
             frame is not None
@@ -578,7 +604,7 @@ class Gatekeeper:
                 ceiling._verdicts.get(self, _UNKNOWN) is None  # noqa: SLF001
                 and not ceiling.tool_arg_constraints
             ):
-                if events._subscribers:  # noqa: SLF001 - the same check, inlined
+                if events._subscribers:  # noqa: SLF001 - has_subscribers()
                     events.emit(
                         _decision(
                             Action.ALLOW, None, self.spec.name, "allowed"
@@ -599,6 +625,8 @@ class Gatekeeper:
         self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         """Run the gates for an async call; await the handler if needed."""
+        if self._fast_allowed():
+            return
         pending = self._evaluate(instance, args, kwargs)
         if pending is None:
             if events.has_subscribers():
