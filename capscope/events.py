@@ -13,8 +13,8 @@ Example:
     >>> unsubscribe = cs.events.subscribe(seen.append)
     >>> cs.events.emit(cs.Decision(action="deny", gate="tool_ceiling", tool="shell", reason="no"))
     >>> unsubscribe()
-    >>> [(d.action, d.gate, d.tool) for d in seen]
-    [(<Action.DENY: 'deny'>, <Gate.TOOL_CEILING: 'tool_ceiling'>, 'shell')]
+    >>> print(seen[0].action, seen[0].gate, seen[0].tool)
+    deny tool_ceiling shell
 """
 
 from __future__ import annotations

@@ -630,3 +630,63 @@ class TestConcurrentWorkers:
                 cs.Action.ALLOW,
                 cs.Action.ALLOW,
             ] == actions
+
+    def test_trio_workers_each_asked_through_their_own_handler(self):
+        """The same under trio, workers started with cs.worker."""
+        asked: dict[str, int] = {}
+
+        async def deploy(env: str = "prod") -> str:
+            return env
+
+        tool = agated(deploy, "deploy", needs_approval=True)
+
+        async def worker_body(name: str) -> None:
+            async def handler(request):
+                assert name == request.overlay.worker_id
+                asked[name] = asked.get(name, 0) + 1
+                await trio.lowlevel.checkpoint()
+                return cs.ApprovalDecision.allow(remember="scope")
+
+            with (
+                approval.pushed(ToolApprovalPolicy(handler=handler)),
+                overlay.pushed(RuntimeContextOverlay(worker_id=name)),
+            ):
+                for _ in range(3):
+                    await tool()
+                    await trio.lowlevel.checkpoint()
+
+        async def main() -> None:
+            with execution.pushed(UNRESTRICTED):
+                async with trio.open_nursery() as nursery:
+                    for i in range(self.N):
+                        nursery.start_soon(cs.worker, worker_body(f"w{i}"))
+
+        trio.run(main)
+
+        assert {f"w{i}": 1 for i in range(self.N)} == asked
+
+
+class TestNoSubscriberNoEvent:
+    def test_allowed_calls_build_no_event(self, monkeypatch):
+        """With no subscriber, an allowed call constructs no Decision."""
+        from capscope import _enforce
+
+        built = []
+        real = _enforce._decision
+        monkeypatch.setattr(
+            _enforce,
+            "_decision",
+            lambda *a, **k: built.append(a) or real(*a, **k),
+        )
+        tool = gated(read, "fs.read")
+        with execution.pushed(UNRESTRICTED):
+            for _ in range(3):
+                tool()
+        assert [] == built
+        unsubscribe = cs.events.subscribe(lambda d: None)
+        try:
+            with execution.pushed(UNRESTRICTED):
+                tool()
+        finally:
+            unsubscribe()
+        assert 1 == len(built)

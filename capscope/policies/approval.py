@@ -325,7 +325,7 @@ class ApprovalRule:
     absolute form and, for symlinks, its resolved form: any form for deny
     and ask, every form for allow.
 
-    Args:
+    Attributes:
         action: `"allow"`, `"ask"` or `"deny"`.
         source: `"policy"` (authored; the default), `"user"` (a persisted
             answer) or `"mode"` (derived from a mode; ranks lowest).
@@ -699,7 +699,7 @@ class ToolApprovalPolicy:
     Which tool calls run straight away, need approval or are refused: the
     value of the "approval" stack.
 
-    Args:
+    Attributes:
         rules: `ApprovalRule`s (or their dicts), in order; see
             `evaluate` for how they rank.
         handler: the callable asked when the evaluation says "ask";
