@@ -1,4 +1,4 @@
-"""The enforcement engine: gates, approval flow, autonomy, events."""
+"""The enforcement engine through the public decorators: gates, approvals, autonomy, events."""
 
 from __future__ import annotations
 
@@ -26,27 +26,14 @@ UNRESTRICTED = CapabilityPolicy.unrestricted()
 
 
 def gated(fn, name=None, **spec):
-    """The engine around *fn*, as a decorator would put it (sync)."""
-    keeper = Gatekeeper(cs.ToolSpec(name or fn.__name__, **spec), fn)
-
-    def call(*args, **kwargs):
-        keeper.check(None, args, kwargs)
-        return fn(*args, **kwargs)
-
-    call.keeper = keeper
-    return call
+    """*fn* under the public decorator that matches *spec*."""
+    name = name or fn.__name__
+    if spec.pop("needs_approval", False):
+        return cs.needs_approval(name, **spec)(fn)
+    return cs.requires_tool(name, **spec)(fn)
 
 
-def agated(fn, name=None, **spec):
-    """The engine around the coroutine function *fn* (async)."""
-    keeper = Gatekeeper(cs.ToolSpec(name or fn.__name__, **spec), fn)
-
-    async def call(*args, **kwargs):
-        await keeper.acheck(None, args, kwargs)
-        return await fn(*args, **kwargs)
-
-    call.keeper = keeper
-    return call
+agated = gated  # the decorators tell coroutine functions apart themselves
 
 
 @pytest.fixture
