@@ -558,6 +558,9 @@ class Gatekeeper:
 
     # -- entry points -----------------------------------------------------------
 
+    def _emit_allowed(self) -> None:
+        events.emit(_decision(Action.ALLOW, None, self.spec.name, "allowed"))
+
     def _fast_allowed(self) -> bool:
         """
         The fast path: only an execution policy installed, a tool that needs
@@ -580,9 +583,7 @@ class Gatekeeper:
         ):
             return False
         if events._subscribers:  # noqa: SLF001 - has_subscribers(), inlined
-            events.emit(
-                _decision(Action.ALLOW, None, self.spec.name, "allowed")
-            )
+            self._emit_allowed()
         return True
 
     def check(
@@ -605,18 +606,12 @@ class Gatekeeper:
                 and not ceiling.tool_arg_constraints
             ):
                 if events._subscribers:  # noqa: SLF001 - has_subscribers()
-                    events.emit(
-                        _decision(
-                            Action.ALLOW, None, self.spec.name, "allowed"
-                        )
-                    )
+                    self._emit_allowed()
                 return
         pending = self._evaluate(instance, args, kwargs)
         if pending is None:
             if events.has_subscribers():
-                events.emit(
-                    _decision(Action.ALLOW, None, self.spec.name, "allowed")
-                )
+                self._emit_allowed()
             return
         assert isinstance(pending, _Pending)  # noqa: S101 - not a dry run
         _settle(pending, _ask_sync(pending))
@@ -630,9 +625,7 @@ class Gatekeeper:
         pending = self._evaluate(instance, args, kwargs)
         if pending is None:
             if events.has_subscribers():
-                events.emit(
-                    _decision(Action.ALLOW, None, self.spec.name, "allowed")
-                )
+                self._emit_allowed()
             return
         assert isinstance(pending, _Pending)  # noqa: S101 - not a dry run
         _settle(pending, await _ask_async(pending))
