@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from . import events, lowlevel, policies, stacks
 from ._ambient import AmbientCounter, AmbientStack, Inherit
+from ._commands import check_command, guards_command
 from ._current import (
     current_connector,
     current_overlay,
@@ -85,11 +86,13 @@ __all__ = [
     "ScopedExecutor",
     "ToolDenied",
     "ToolSpec",
+    "check_command",
     "check_tool",
     "current_connector",
     "current_overlay",
     "describe_policy",
     "events",
+    "guards_command",
     "lowlevel",
     "needs_approval",
     "policies",

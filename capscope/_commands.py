@@ -1,0 +1,505 @@
+"""
+The command policy engine: `check_command` and `@guards_command`.
+
+A command is parsed, each simple command normalised (wrappers unwrapped,
+flags split, programs by basename) and labelled; then, in this order
+(a test pins it):
+
+1. the recursion guard: inside a command-policy hook (`command_hook_depth`
+   > 0) a command is denied unless every command frame sets
+   `allow_recursive`;
+2. the catastrophic floor: `catastrophic` denies, under any policy or none;
+3. per command frame: deny-tier labels -> `deny_patterns` -> ask-tier
+   labels -> allow rules (every simple command must match one) -> the
+   frame's `default`;
+4. every frame must allow: any deny wins, then any ask.
+
+With no command policy: the floor and the default deny tier deny, the
+default ask tier asks, and everything else is allowed. Labels beat allow
+rules: `cat ~/.ssh/id_rsa` is denied although `cat *` matches.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import attrs
+import wrapt
+
+from . import events
+from ._exceptions import CommandBlocked, PolicyConfigError
+from ._shell import ParsedCommand, SimpleCommand
+from .events import Action, CommandDecision, Gate
+from .policies import CommandPolicy, merge_overlays
+from .policies._common import glob_match
+from .policies.command import (
+    DEFAULT_APPROVAL_LABELS,
+    DEFAULT_DENY_LABELS,
+    CommandDefault,
+    CommandLabel,
+)
+from .stacks import approval, command, command_hook_depth, overlay
+
+__all__ = ["check_command", "guards_command"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_RANK = {
+    CommandDefault.ALLOW: 0,
+    CommandDefault.ASK: 1,
+    CommandDefault.DENY: 2,
+}
+_ACTION = {
+    CommandDefault.ALLOW: Action.ALLOW,
+    CommandDefault.ASK: Action.ASK,
+    CommandDefault.DENY: Action.DENY,
+}
+
+
+@attrs.frozen
+class _Analysis:
+    """What a command is, before any policy judges it."""
+
+    segments: tuple[tuple[str, ...], ...]
+    labels: dict[CommandLabel, list[str]]
+
+
+@attrs.frozen
+class _Verdict:
+    action: CommandDefault
+    reason: str
+    rule: Any = None
+
+
+def _parse(cmd: str | Sequence[str]) -> ParsedCommand:
+    if isinstance(cmd, str):
+        from ._shell_parse import parse
+
+        return parse(cmd)
+    if isinstance(cmd, bytes) or not all(isinstance(w, str) for w in cmd):
+        msg = f"a command is a string or a sequence of strings, got {cmd!r}"
+        raise TypeError(msg)
+    # An argv runs with no shell: its words are exactly what runs.
+    return ParsedCommand((SimpleCommand(tuple(cmd)),))
+
+
+def _workspace_roots(
+    frames: Sequence[CommandPolicy],
+) -> tuple[str, ...] | None:
+    for frame in reversed(frames):
+        if frame.workspace_roots is not None:
+            return frame.workspace_roots
+    return None
+
+
+def _analyse(
+    cmd: str | Sequence[str], cwd: str | None, frames: Sequence[CommandPolicy]
+) -> _Analysis:
+    from ._shell_normalise import label, normalise_all
+
+    parsed = _parse(cmd)
+    normals = normalise_all(parsed.commands)
+    labels = label(
+        normals,
+        cwd=cwd if cwd is not None else str(Path.cwd()),
+        workspace_roots=_workspace_roots(frames),
+        home=str(Path.home()),
+        line_unresolved=parsed.unresolved,
+    )
+    return _Analysis(tuple(n.argv for n in normals), labels)
+
+
+def _matches_allow(pattern: str, argv: Sequence[str]) -> bool:
+    tokens = pattern.split()
+    if tokens and tokens[-1] == "*":
+        head = tokens[:-1]
+        if len(argv) < len(head):
+            return False
+    else:
+        head = tokens
+        if len(argv) != len(head):
+            return False
+    return all(glob_match(t, a) for t, a in zip(head, argv, strict=False))
+
+
+def _deny_pattern(pattern: str, text: str) -> bool:
+    if "*" in pattern:
+        return glob_match(pattern, text)
+    return pattern in text
+
+
+def _first(
+    labels: Iterable[CommandLabel], tier: Iterable[CommandLabel]
+) -> CommandLabel | None:
+    tier_set = set(tier)
+    return next((lbl for lbl in labels if lbl in tier_set), None)
+
+
+def _judge_frame(
+    policy: CommandPolicy | None, cmd: str | Sequence[str], analysis: _Analysis
+) -> _Verdict:
+    """One frame's verdict (`None`: the defaults of no policy)."""
+    labels = list(analysis.labels)
+    deny_tier = policy.effective_deny_labels if policy else DEFAULT_DENY_LABELS
+    ask_tier = (
+        policy.effective_approval_labels
+        if policy
+        else DEFAULT_APPROVAL_LABELS
+        | {CommandLabel.EXECUTION_SEMANTICS_UNRESOLVED}
+    )
+    hit = _first(labels, deny_tier)
+    if hit is not None:
+        return _Verdict(CommandDefault.DENY, _label_reason(hit, analysis), hit)
+    if policy is not None:
+        whole = cmd if isinstance(cmd, str) else " ".join(cmd)
+        texts = [whole, *(" ".join(argv) for argv in analysis.segments)]
+        for pattern in policy.deny_patterns:
+            if any(_deny_pattern(pattern, text) for text in texts):
+                return _Verdict(
+                    CommandDefault.DENY,
+                    f"command denied by the policy pattern {pattern!r}",
+                    pattern,
+                )
+    hit = _first(labels, ask_tier)
+    if hit is not None:
+        return _Verdict(CommandDefault.ASK, _label_reason(hit, analysis), hit)
+    if policy is None:
+        return _Verdict(
+            CommandDefault.ALLOW, "no command policy; nothing risky found"
+        )
+    if analysis.segments and all(
+        any(_matches_allow(p, argv) for p in policy.allow)
+        for argv in analysis.segments
+    ):
+        return _Verdict(
+            CommandDefault.ALLOW, "every command matches an allow rule"
+        )
+    return _Verdict(
+        policy.default,
+        f"no allow rule matches; the policy's default is {policy.default.value}",
+    )
+
+
+def _label_reason(label: CommandLabel, analysis: _Analysis) -> str:
+    reasons = analysis.labels.get(label) or []
+    detail = f": {reasons[0]}" if reasons else ""
+    return f"{label.value}{detail}"
+
+
+def _decide(
+    cmd: str | Sequence[str], cwd: str | None, tool: str
+) -> CommandDecision:
+    frames = command.frames()
+    analysis = _analyse(cmd, cwd, frames)
+    verdict = _verdict(cmd, analysis, frames)
+    return CommandDecision(
+        action=_ACTION[verdict.action],
+        gate=Gate.COMMAND,
+        tool=tool,
+        reason=verdict.reason,
+        rule=verdict.rule,
+        overlay=merge_overlays(overlay.frames()),
+        labels=tuple(sorted(label.value for label in analysis.labels)),
+        segments=analysis.segments,
+    )
+
+
+def _verdict(
+    cmd: str | Sequence[str],
+    analysis: _Analysis,
+    frames: Sequence[CommandPolicy],
+) -> _Verdict:
+    if command_hook_depth.value > 0 and not (
+        frames and all(f.allow_recursive for f in frames)
+    ):
+        return _Verdict(
+            CommandDefault.DENY,
+            "command-policy hooks cannot run commands (allow_recursive is off)",
+            "recursion_guard",
+        )
+    if CommandLabel.CATASTROPHIC in analysis.labels:
+        return _Verdict(
+            CommandDefault.DENY,
+            _label_reason(CommandLabel.CATASTROPHIC, analysis),
+            "catastrophic_floor",
+        )
+    verdicts = [_judge_frame(f, cmd, analysis) for f in frames] or [
+        _judge_frame(None, cmd, analysis)
+    ]
+    # Every frame must allow: the strictest verdict (the outermost on a tie).
+    return max(verdicts, key=lambda v: _RANK[v.action])
+
+
+def check_command(
+    cmd: str | Sequence[str], *, cwd: str | None = None
+) -> CommandDecision:
+    """
+    What the command stack would decide for *cmd*: a dry run (no hooks,
+    no asking, no event). Consults only the command stack and the
+    catastrophic floor; pair `guards_command` with `requires_tool` for the
+    tool ceiling.
+
+    *cmd* is a shell command line, or an argv sequence (run with no shell).
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.policies import CommandPolicy
+        >>> with cs.using(command=CommandPolicy(allow=["git status *"], default="deny")):
+        ...     print(cs.check_command("git status --short").action, cs.check_command("git status; rm -rf /").action)
+        allow deny
+    """
+    return _decide(cmd, cwd, "command")
+
+
+def _command_of(
+    fn: Callable[..., Any],
+    arg: str,
+    instance: object,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[inspect.BoundArguments, Any]:
+    sig = inspect.signature(fn)
+    bound = (
+        sig.bind(instance, *args, **kwargs)
+        if instance is not None
+        else sig.bind(*args, **kwargs)
+    )
+    bound.apply_defaults()
+    return bound, bound.arguments[arg]
+
+
+def _call_hook(hook: Callable[..., Any], *args: Any) -> Any:
+    with command_hook_depth.raised():
+        return hook(*args)
+
+
+def _answer(hook: Callable[..., Any], *args: Any) -> bool:
+    """Call a consent hook or approval handler; only a clear grant is True."""
+    try:
+        answer = hook(*args)
+    except Exception:  # noqa: BLE001 - a failing hook denies
+        return False
+    if inspect.isawaitable(answer):
+        _close(answer)  # a sync preflight cannot await it: fail closed
+        return False
+    return _granted(answer)
+
+
+def _ask(decision: CommandDecision, frames: Sequence[CommandPolicy]) -> bool:
+    """Ask every policy's consent hook, else the approval handler."""
+    consents = [f.consent for f in frames if f.consent is not None]
+    if consents:
+        with command_hook_depth.raised():
+            return all(_answer(consent, decision) for consent in consents)
+    policy = approval.top()
+    if policy is None or policy.handler is None:
+        return False
+    from ._enforce import ApprovalRequest
+
+    request = ApprovalRequest(
+        decision.tool,
+        {"command": [list(s) for s in decision.segments]},
+        decision.reason,
+        decision.rule,
+        decision.overlay,
+    )
+    return _answer(policy.handler, request)
+
+
+def _granted(answer: object) -> bool:
+    if answer is True:
+        return True
+    allowed = getattr(answer, "allowed", None)
+    if allowed is True:
+        return True
+    if isinstance(answer, dict):
+        # The reference's shape: {"decision": ...}, anything but a denial.
+        return "decision" in answer and answer["decision"] not in (
+            "denied",
+            "deny",
+        )
+    return False
+
+
+def _close(answer: object) -> None:
+    close = getattr(answer, "close", None)
+    if close is not None:
+        close()
+
+
+def _blocked(decision: CommandDecision) -> CommandBlocked:
+    events.emit(decision)
+    return CommandBlocked(f"command blocked: {decision.reason}", decision)
+
+
+def _refused(
+    decision: CommandDecision, reason: str, action: Action = Action.DENY
+) -> CommandBlocked:
+    return _blocked(attrs.evolve(decision, action=action, reason=reason))
+
+
+def _settle_ask(
+    decision: CommandDecision, frames: Sequence[CommandPolicy]
+) -> CommandDecision:
+    events.emit(decision)
+    if not _ask(decision, frames):
+        raise _refused(decision, f"not approved: {decision.reason}")
+    return attrs.evolve(decision, action=Action.GRANTED)
+
+
+def _run_pre_hooks(
+    decision: CommandDecision, frames: Sequence[CommandPolicy]
+) -> Any:
+    """Every frame's `pre` hook, outer first; a rewrite, or `None`."""
+    for frame in frames:
+        if frame.pre is None:
+            continue
+        action, rewrite = _read_pre(_call_hook(frame.pre, decision))
+        if action == "deny":
+            raise _refused(decision, "denied by a pre hook")
+        if action in ("dry_run", "explain_only"):
+            raise _refused(
+                decision, f"a pre hook asked for {action}", Action.SKIPPED
+            )
+        if action == "require_approval" and not _ask(decision, frames):
+            raise _refused(
+                decision, "a pre hook required approval; not approved"
+            )
+        if rewrite is not None:
+            return rewrite
+    return None
+
+
+def _decided(tool: str, cmd: Any, cwd: str | None) -> CommandDecision:
+    """The decision, with an ask settled; a denial raises."""
+    decision = _decide(cmd, cwd, tool)
+    if decision.action is Action.DENY:
+        raise _blocked(decision)
+    if decision.action is Action.ASK:
+        decision = _settle_ask(decision, command.frames())
+    return decision
+
+
+def _preflight(
+    tool: str, cmd: Any, cwd: str | None
+) -> tuple[Any, CommandDecision]:
+    """Decide, ask, run the pre hooks; the command to run and its decision."""
+    decision = _decided(tool, cmd, cwd)
+    rewritten = _run_pre_hooks(decision, command.frames())
+    if rewritten is not None:
+        # A rewrite is checked again from the floor (not by the hooks again).
+        cmd = rewritten
+        decision = _decided(tool, cmd, cwd)
+    if events.has_subscribers():
+        events.emit(decision)
+    return cmd, decision
+
+
+#: What a `pre` hook may answer, as an action name.
+_PRE_WORDS = {"allow", "deny", "require_approval", "dry_run", "explain_only"}
+
+
+def _read_pre(result: object) -> tuple[str, Any]:
+    """A pre hook's answer as `(action, rewrite)`; anything unclear denies."""
+    if result is None or result is True:
+        return "allow", None
+    if isinstance(result, str):
+        return (result if result in _PRE_WORDS else "deny"), None
+    if not isinstance(result, dict):
+        return "deny", None
+    if "rewrite" in result:
+        return "allow", result["rewrite"]
+    if result.get("allow"):
+        return "allow", None
+    word = result.get("action")
+    return (word if word in _PRE_WORDS else "deny"), None
+
+
+def _post(decision: CommandDecision, result: Any) -> Any:
+    for frame in command.frames():
+        if frame.post is not None:
+            replaced = _call_hook(frame.post, decision, result)
+            if replaced is not None:
+                result = replaced
+    return result
+
+
+def _prepare(  # noqa: PLR0913, PLR0917 - wrapt's four, plus the decorator's
+    fn: Callable[..., Any],
+    arg: str,
+    cwd_arg: str | None,
+    instance: object,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[tuple[Any, ...], dict[str, Any], CommandDecision]:
+    """The preflight of one call: the arguments to call with, and the decision."""
+    bound, cmd = _command_of(fn, arg, instance, args, kwargs)
+    cwd = bound.arguments.get(cwd_arg) if cwd_arg else None
+    tool = getattr(fn, "__name__", "command")
+    final, decision = _preflight(tool, cmd, cwd)
+    bound.arguments[arg] = final
+    call_args = bound.args[1:] if instance is not None else bound.args
+    return call_args, bound.kwargs, decision
+
+
+def guards_command(
+    arg: str = "cmd", *, cwd_arg: str | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """
+    Run the command policy's full preflight on the argument *arg* before
+    the body: the decision of `check_command`; an ask goes to the policies'
+    `consent` hooks, else to the approval handler, else denies; then the
+    `pre` hooks (allow, deny, require approval, dry run, explain only, or
+    a rewrite, which is checked again from the floor); then the body, then
+    the `post` hooks with the result. A denial raises `CommandBlocked`.
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.policies import CommandPolicy
+        >>> @cs.guards_command(arg="cmd")
+        ... def run(cmd: str) -> str:
+        ...     return f"ran {cmd}"
+        >>> with cs.using(command=CommandPolicy(allow=["ls *"], default="deny")):
+        ...     run("ls -la")
+        'ran ls -la'
+    """
+    if not isinstance(arg, str) or not arg.isidentifier():
+        raise PolicyConfigError(
+            "arg", f"expected an argument name, got {arg!r}"
+        )
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        if arg not in inspect.signature(fn).parameters:
+            raise PolicyConfigError("arg", f"{fn!r} has no parameter {arg!r}")
+
+        if inspect.iscoroutinefunction(fn):
+
+            @wrapt.decorator
+            async def async_wrapper(
+                wrapped: Any, instance: Any, args: Any, kwargs: Any
+            ) -> Any:
+                call_args, call_kwargs, decision = _prepare(
+                    fn, arg, cwd_arg, instance, args, kwargs
+                )
+                return _post(
+                    decision, await wrapped(*call_args, **call_kwargs)
+                )
+
+            return async_wrapper(fn)
+
+        @wrapt.decorator
+        def wrapper(
+            wrapped: Any, instance: Any, args: Any, kwargs: Any
+        ) -> Any:
+            call_args, call_kwargs, decision = _prepare(
+                fn, arg, cwd_arg, instance, args, kwargs
+            )
+            return _post(decision, wrapped(*call_args, **call_kwargs))
+
+        return wrapper(fn)
+
+    return decorate
