@@ -164,24 +164,29 @@ def _judge_frame(
                     f"command denied by the policy pattern {pattern!r}",
                     pattern,
                 )
-    hit = _first(labels, ask_tier)
-    if hit is not None:
-        return _Verdict(CommandDefault.ASK, _label_reason(hit, analysis), hit)
     if policy is None:
-        return _Verdict(
+        rest = _Verdict(
             CommandDefault.ALLOW, "no command policy; nothing risky found"
         )
-    if analysis.segments and all(
+    elif analysis.segments and all(
         any(_matches_allow(p, argv) for p in policy.allow)
         for argv in analysis.segments
     ):
-        return _Verdict(
+        rest = _Verdict(
             CommandDefault.ALLOW, "every command matches an allow rule"
         )
-    return _Verdict(
-        policy.default,
-        f"no allow rule matches; the policy's default is {policy.default.value}",
-    )
+    else:
+        rest = _Verdict(
+            policy.default,
+            "no allow rule matches; the policy's default is "
+            f"{policy.default.value}",
+        )
+    hit = _first(labels, ask_tier)
+    if hit is not None and _RANK[rest.action] < _RANK[CommandDefault.ASK]:
+        # An ask-tier label beats an allow rule, but never softens a
+        # denial: `sudo whoami` is no weaker than `whoami`.
+        return _Verdict(CommandDefault.ASK, _label_reason(hit, analysis), hit)
+    return rest
 
 
 def _label_reason(label: CommandLabel, analysis: _Analysis) -> str:

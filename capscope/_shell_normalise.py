@@ -1191,9 +1191,33 @@ def _flags(program: str, args: Sequence[str]) -> list[str]:
             if w == "--":
                 out.extend(words[index:])
                 break
-            out.append(table.get(w, w))
+            out.append(table.get(w) or _abbreviation(program, w, table) or w)
         words = out
     return words
+
+
+#: Programs parsed by GNU getopt_long, which accepts any unambiguous
+#: prefix of a long option (`rm --rec --fo /` is `rm -r -f /`).
+GNU_ABBREVIATING = frozenset(
+    {"rm", "chmod", "chown", "chgrp", "cp", "mv", "sed", "tee"}
+)
+
+
+#: "--" and two letters: shorter prefixes are too easily ambiguous.
+_SHORTEST_ABBREVIATION = 4
+
+
+def _abbreviation(
+    program: str, word: str, table: dict[str, str]
+) -> str | None:
+    if (
+        program not in GNU_ABBREVIATING
+        or not word.startswith("--")
+        or len(word) < _SHORTEST_ABBREVIATION
+    ):
+        return None
+    matches = {short for long, short in table.items() if long.startswith(word)}
+    return matches.pop() if len(matches) == 1 else None
 
 
 # --- fork bombs -------------------------------------------------------------
@@ -1267,6 +1291,26 @@ def _option_values(args: Sequence[str], names: Iterable[str]) -> list[str]:
 def _is_under(path: str, root: str) -> bool:
     root = root.rstrip("/") or "/"
     return path == root or path.startswith(root if root == "/" else root + "/")
+
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+# One concrete name per sensitive pattern ("*.pem" -> "x.pem"), to ask
+# whether a glob argument could expand to it.
+_SENSITIVE_EXAMPLES = tuple(
+    posixpath.basename(p.replace("*", "x").replace("?", "x")).lower()
+    for p in SENSITIVE_PATHS
+)
+
+
+def _glob_may_read_secrets(word: str) -> bool:
+    """Whether the glob *word* could match a sensitive file's name."""
+    pattern = posixpath.basename(word.rstrip("/")).lower()
+    return any(
+        fnmatch.fnmatchcase(name, pattern)
+        for name in _SENSITIVE_EXAMPLES
+        if name
+    )
 
 
 def _match(path: str, patterns: Iterable[str]) -> bool:
@@ -1442,7 +1486,9 @@ class _Judge:
     def read(self, cmd: NormalCommand, word: str, how: str = "reads") -> None:
         path = self.resolve(word, cmd) or self.resolve_plain(word, "/.cwd")
         candidates = {word, *([path] if path else [])}
-        if any(_match(c, SENSITIVE_PATHS) for c in candidates):
+        if any(_match(c, SENSITIVE_PATHS) for c in candidates) or (
+            _GLOB_CHARS.search(word) and _glob_may_read_secrets(word)
+        ):
             self.add(
                 L.CREDENTIAL_FILE_READ,
                 cmd,
@@ -2002,7 +2048,13 @@ def _tar(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:  # noqa: C
         judge.write(cmd, archive, "writes the archive")
 
 
-def _git_checks(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
+def _git_checks(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:  # noqa: C901 -- the push rules read best together
+    # `--output FILE` (log, diff, show, format-patch -o DIR) writes a file.
+    for index, word in enumerate(args[:-1]):
+        if word in {"--output", "--output-directory"} or (
+            word == "-o" and args[:1] == ["format-patch"]
+        ):
+            judge.write(cmd, args[index + 1], "git writes")
     if not args or args[0] != "push":
         return
     words = args[1:]
