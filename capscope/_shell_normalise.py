@@ -48,6 +48,19 @@ L = CommandLabel
 #: How deep wrappers and `sh -c` scripts may nest before giving up.
 MAX_DEPTH = 12
 
+#: Where the programs an allow rule names live; a program run from anywhere
+#: else by path is unresolved (it is not the program its basename names).
+SYSTEM_BIN = frozenset(
+    {
+        "/bin",
+        "/sbin",
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+    }
+)
+
 #: Programs that are always catastrophic (matched on the basename, and any
 #: program whose name starts with `mkfs`).
 FLOOR_PROGRAMS = frozenset({"mkfs", "mke2fs", "mkdosfs", "newfs", "mkswap"})
@@ -656,7 +669,7 @@ def normalise_all(
     return tuple(out)
 
 
-def _normalise(argv: Sequence[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901, PLR0911 -- a dispatch over option tables reads best in one place
+def _normalise(argv: Sequence[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901, PLR0911, PLR0912 -- a dispatch over option tables reads best in one place
     if not argv:
         return [ctx.make(())]
     if ctx.depth > MAX_DEPTH:
@@ -685,6 +698,13 @@ def _normalise(argv: Sequence[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: 
         return _interpreter(program, family, args, ctx)
     if program in AWKS:
         return _awk(program, args, ctx)
+    if (
+        "/" in argv[0]
+        and posixpath.dirname(posixpath.normpath(argv[0])) not in SYSTEM_BIN
+    ):
+        # `./ls` or `/tmp/x/cat` is not the `ls` or `cat` an allow rule means.
+        reason = "program outside the system paths"
+        return [ctx.make((program, *_flags(program, args)), reason)]
     return [ctx.make((program, *_flags(program, args)))]
 
 

@@ -193,3 +193,19 @@ class TestGuardsCommand:
         )
         with command.pushed(policy):
             assert "RAN LS" == run("ls")
+
+
+class TestProgramPaths:
+    @pytest.mark.parametrize(
+        "cmd", ["./ls -la", "/opt/evil/cat README.md", "env /opt/evil/cat x"]
+    )
+    def test_a_program_outside_the_system_paths_is_not_allowed(self, cmd):
+        """`./ls` is not the `ls` an allow rule names: never allowed."""
+        with command.pushed(CORPUS_POLICY):
+            assert cs.Action.ALLOW != action(cmd)
+
+    @pytest.mark.parametrize("cmd", ["/bin/ls -la", "/usr/bin/cat README.md"])
+    def test_system_paths_are_the_program(self, cmd):
+        """/bin/ls is ls."""
+        with command.pushed(CORPUS_POLICY):
+            assert cs.Action.ALLOW == action(cmd)
