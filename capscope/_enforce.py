@@ -397,26 +397,47 @@ class Gatekeeper:
             or ap is not None
             or spec.needs_approval
         )
-        if not needs_args:
-            self._check_autonomy(None, dry_run=dry_run)
-            return None
-        call = self._call(instance, args, kwargs)
-        refusal = ceiling.check(call)
-        if refusal is not None:
-            raise _refuse(ToolDenied, Gate(refusal[0]), tool, refusal[1])
-        key = remember_key(tool, call.arguments)
-        if perm_top is not None:
-            self._check_permissions(perm_top, call, key, dry_run=dry_run)
-        pending = self._check_approval(ap, ceiling, call, key, dry_run=dry_run)
-        proposal = self._check_autonomy(key, dry_run=dry_run)
-        if proposal is not None:
-            return proposal
-        if pending is None and self._autonomy_asks():
+        call: ToolCall | None = None
+        key: str | None = None
+        pending: _Pending | None = None
+        if needs_args:
+            call = self._call(instance, args, kwargs)
+            key = remember_key(tool, call.arguments)
+            pending = self._argument_gates(
+                call, key, ceiling, ap, perm_top, dry_run=dry_run
+            )
+        asks = self._check_autonomy(key, dry_run=dry_run)
+        if isinstance(asks, Decision):
+            return asks  # a proposal, in a dry run
+        if asks and pending is None:
+            if call is None:
+                call = self._call(instance, args, kwargs)
+                key = remember_key(tool, call.arguments)
             reason = (
                 f"autonomy tier act_with_approval: {tool!r} needs approval"
             )
             pending = _Pending(call, key, reason, None, ap)
         return pending
+
+    def _argument_gates(  # noqa: PLR0913 - the stacks' values, read once
+        self,
+        call: ToolCall,
+        key: str | None,
+        ceiling: CapabilityPolicy,
+        ap: ToolApprovalPolicy | None,
+        perm_top: FrameToken | None,
+        *,
+        dry_run: bool,
+    ) -> _Pending | None:
+        """The gates that read the arguments: paths, constraints,
+        permissions, approval rules.
+        """
+        refusal = ceiling.check(call)
+        if refusal is not None:
+            raise _refuse(ToolDenied, Gate(refusal[0]), call.tool, refusal[1])
+        if perm_top is not None:
+            self._check_permissions(perm_top, call, key, dry_run=dry_run)
+        return self._check_approval(ap, ceiling, call, key, dry_run=dry_run)
 
     def _check_permissions(
         self,
@@ -518,14 +539,19 @@ class Gatekeeper:
 
     def _check_autonomy(
         self, key: str | None, *, dry_run: bool
-    ) -> Decision | None:
+    ) -> Decision | bool:
+        """
+        The autonomy gate: raises for requires-human and for a proposal
+        (returned instead in a dry run); True when the tier asks for
+        approval (act_with_approval), False when it lets the call go.
+        """
         spec = self.spec
         policy = autonomy.top()
         if policy is None or (
             spec.side_effect is not None
             and spec.side_effect <= Level.READ_ONLY
         ):
-            return None
+            return False
         tool = spec.name
         if needs_human(policy, tool):
             reason = f"the autonomy policy requires a human to take {tool!r}"
@@ -542,19 +568,7 @@ class Gatekeeper:
                 return decision
             events.emit(decision)
             raise ActionProposed(reason, decision)
-        return None
-
-    def _autonomy_asks(self) -> bool:
-        spec = self.spec
-        policy = autonomy.top()
-        if policy is None or (
-            spec.side_effect is not None
-            and spec.side_effect <= Level.READ_ONLY
-        ):
-            return False
-        return (
-            resolve_tier(policy, spec.name) is AutonomyTier.ACT_WITH_APPROVAL
-        )
+        return tier is AutonomyTier.ACT_WITH_APPROVAL
 
     # -- entry points -----------------------------------------------------------
 

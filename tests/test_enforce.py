@@ -485,6 +485,19 @@ class TestAutonomy:
             assert "deployed" == tool()
         assert 1 == len(asked)
 
+    def test_act_with_approval_without_a_handler_is_denied(self):
+        """act_with_approval and no approval policy: denied, never run."""
+        ran = []
+        tool = gated(lambda: ran.append(1), "deploy.prod")
+        with (
+            execution.pushed(UNRESTRICTED),
+            cs.using(autonomy=AutonomyPolicy(tier="act_with_approval")),
+            pytest.raises(cs.ApprovalDenied) as info,
+        ):
+            tool()
+        assert cs.Gate.APPROVAL_UNAVAILABLE == info.value.decision.gate
+        assert [] == ran
+
     def test_read_only_tools_are_not_gated(self):
         """Autonomy governs side effects: a read-only tool runs under shadow."""
         tool = gated(read, "fs.read", side_effect="read_only")
