@@ -261,13 +261,12 @@ def check_command(
 
 
 def _command_of(
-    fn: Callable[..., Any],
+    sig: inspect.Signature,
     arg: str,
     instance: object,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> tuple[inspect.BoundArguments, Any]:
-    sig = inspect.signature(fn)
     bound = (
         sig.bind(instance, *args, **kwargs)
         if instance is not None
@@ -435,6 +434,7 @@ def _post(decision: CommandDecision, result: Any) -> Any:
 
 def _prepare(  # noqa: PLR0913, PLR0917 - wrapt's four, plus the decorator's
     fn: Callable[..., Any],
+    sig: inspect.Signature,
     arg: str,
     cwd_arg: str | None,
     instance: object,
@@ -442,7 +442,7 @@ def _prepare(  # noqa: PLR0913, PLR0917 - wrapt's four, plus the decorator's
     kwargs: dict[str, Any],
 ) -> tuple[tuple[Any, ...], dict[str, Any], CommandDecision]:
     """The preflight of one call: the arguments to call with, and the decision."""
-    bound, cmd = _command_of(fn, arg, instance, args, kwargs)
+    bound, cmd = _command_of(sig, arg, instance, args, kwargs)
     cwd = bound.arguments.get(cwd_arg) if cwd_arg else None
     tool = getattr(fn, "__name__", "command")
     final, decision = _preflight(tool, cmd, cwd)
@@ -478,7 +478,8 @@ def guards_command(
         )
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        if arg not in inspect.signature(fn).parameters:
+        sig = inspect.signature(fn)  # once: binding is per call
+        if arg not in sig.parameters:
             raise PolicyConfigError("arg", f"{fn!r} has no parameter {arg!r}")
 
         if inspect.iscoroutinefunction(fn):
@@ -488,7 +489,7 @@ def guards_command(
                 wrapped: Any, instance: Any, args: Any, kwargs: Any
             ) -> Any:
                 call_args, call_kwargs, decision = _prepare(
-                    fn, arg, cwd_arg, instance, args, kwargs
+                    fn, sig, arg, cwd_arg, instance, args, kwargs
                 )
                 return _post(
                     decision, await wrapped(*call_args, **call_kwargs)
@@ -501,7 +502,7 @@ def guards_command(
             wrapped: Any, instance: Any, args: Any, kwargs: Any
         ) -> Any:
             call_args, call_kwargs, decision = _prepare(
-                fn, arg, cwd_arg, instance, args, kwargs
+                fn, sig, arg, cwd_arg, instance, args, kwargs
             )
             return _post(decision, wrapped(*call_args, **call_kwargs))
 

@@ -54,6 +54,14 @@ def _push_all(requests: Iterable[tuple[AmbientStack[Any], Any]]) -> None:
         stack.push(value)
 
 
+def worker_context() -> Context:
+    """A copy of the current context made into a new worker's."""
+    registry.ensure_entry_points()
+    ctx = copy_context()
+    ctx.run(apply_worker_rules)
+    return ctx
+
+
 @final
 class Scope:
     """
@@ -114,10 +122,7 @@ class Scope:
             ...     cs.Scope.capture_inherited()[top]
             ('inner',)
         """
-        registry.ensure_entry_points()
-        ctx = copy_context()
-        ctx.run(apply_worker_rules)
-        return cls(ctx)
+        return cls(worker_context())
 
     @classmethod
     def empty(cls) -> Scope:

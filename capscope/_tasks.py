@@ -34,9 +34,7 @@ from contextvars import Context, copy_context
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, final
 
-from ._ambient import apply_worker_rules
-from ._registry import registry
-from ._scope import PushRequests, Scope, _push_all, _resolve
+from ._scope import PushRequests, Scope, _push_all, _resolve, worker_context
 
 __all__ = [
     "ScopedCoroutine",
@@ -64,12 +62,7 @@ def _context_of(scope: Scope) -> Context:
 
 def _worker_context(scope: Scope | None, push: PushRequests | None) -> Context:
     """The context a worker runs in; pushes are narrowed here, in the caller."""
-    if scope is None:
-        registry.ensure_entry_points()
-        ctx = copy_context()
-        ctx.run(apply_worker_rules)
-    else:
-        ctx = _context_of(scope)
+    ctx = worker_context() if scope is None else _context_of(scope)
     if push:
         ctx.run(_push_all, [(_resolve(k), v) for k, v in push.items()])
     return ctx

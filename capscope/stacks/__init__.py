@@ -158,10 +158,13 @@ overlay: _ambient.AmbientStack[_overlay.RuntimeContextOverlay] = (
 )
 
 
+_check_autonomy = _only(_autonomy.AutonomyPolicy, "autonomy")
+
+
 def _narrow_autonomy(
     outer: _autonomy.AutonomyPolicy | None, new: _autonomy.AutonomyPolicy
 ) -> _autonomy.AutonomyPolicy:
-    _only(_autonomy.AutonomyPolicy, "autonomy")(outer, new)
+    _check_autonomy(outer, new)
     return _autonomy.narrow_autonomy(outer, new)
 
 
