@@ -661,9 +661,23 @@ class TestConcurrentWorkers:
                     for i in range(self.N):
                         nursery.start_soon(cs.worker, worker_body(f"w{i}"))
 
-        trio.run(main)
+        events: list[cs.Decision] = []
+        unsubscribe = cs.events.subscribe(events.append)
+        try:
+            trio.run(main)
+        finally:
+            unsubscribe()
 
         assert {f"w{i}": 1 for i in range(self.N)} == asked
+        by_worker: dict[str, list[cs.Action]] = {}
+        for d in events:
+            if d.tool == "deploy":
+                by_worker.setdefault(d.overlay.worker_id, []).append(d.action)
+        assert {f"w{i}" for i in range(self.N)} == set(by_worker)
+        for actions in by_worker.values():
+            assert [cs.Action.ASK, cs.Action.GRANTED] + [
+                cs.Action.ALLOW
+            ] * 2 == actions
 
 
 class TestNoSubscriberNoEvent:
