@@ -40,6 +40,29 @@ def _stacks(args: argparse.Namespace) -> int:  # noqa: ARG001 - subcommand API
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        msg = f"expected a whole number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if value < 1:
+        msg = f"expected at least 1, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from . import _demo  # noqa: PLC0415 - only this subcommand needs it
+
+    return _demo.run(
+        workers=args.workers,
+        json_output=args.json,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="capscope",
@@ -63,6 +86,35 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     stacks.set_defaults(func=_stacks)
+    demo = sub.add_parser(
+        "demo",
+        help="watch concurrent agent workers run under their own policies",
+        description=(
+            "Run N concurrent agent workers in a temporary workspace, each "
+            "under its own attribution and narrowed policy, calling "
+            "decorated file tools, guarded shell commands and "
+            "approval-gated tools answered by a scripted approver. Prints "
+            "every decision, then a summary proving no decision was "
+            "attributed to the wrong worker."
+        ),
+        epilog="Exit codes: 0 no cross-wiring seen, 1 cross-wiring seen.",
+    )
+    demo.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="how many concurrent workers (default: 8)",
+    )
+    demo.add_argument(
+        "--json",
+        action="store_true",
+        help=(
+            "write JSON Lines to stdout: one object per decision, then one "
+            "summary object (progress goes to stderr)"
+        ),
+    )
+    demo.set_defaults(func=_demo)
     return parser
 
 
