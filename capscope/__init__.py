@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from . import events, lowlevel, policies, stacks
+from . import audit, events, lowlevel, policies, stacks
 from ._ambient import AmbientCounter, AmbientStack, Inherit
 from ._commands import check_command, guards_command
 from ._current import (
@@ -39,12 +39,15 @@ from ._exceptions import (
     NoPolicyInstalled,
     PolicyConfigError,
     PolicyDenied,
+    PolicyFileError,
     RegistryError,
     ScopeError,
     ScopeWarning,
     ToolDenied,
 )
+from ._policyfile import load_policy_data, load_policy_file, load_policy_files
 from ._registry import registry
+from ._schema import policy_schema
 from ._scope import Scope, using
 from ._tasks import (
     ScopedExecutor,
@@ -79,6 +82,7 @@ __all__ = [
     "NoPolicyInstalled",
     "PolicyConfigError",
     "PolicyDenied",
+    "PolicyFileError",
     "RegistryError",
     "Scope",
     "ScopeError",
@@ -86,6 +90,7 @@ __all__ = [
     "ScopedExecutor",
     "ToolDenied",
     "ToolSpec",
+    "audit",
     "check_command",
     "check_tool",
     "current_connector",
@@ -93,9 +98,13 @@ __all__ = [
     "describe_policy",
     "events",
     "guards_command",
+    "load_policy_data",
+    "load_policy_file",
+    "load_policy_files",
     "lowlevel",
     "needs_approval",
     "policies",
+    "policy_schema",
     "registry",
     "render_context",
     "requires_tool",

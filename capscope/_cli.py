@@ -53,7 +53,7 @@ def _positive_int(text: str) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from . import _demo  # noqa: PLC0415 - only this subcommand needs it
+    from . import _demo  # only this subcommand needs it
 
     return _demo.run(
         workers=args.workers,

@@ -8,6 +8,7 @@ them without an import cycle, and so the whole tree can be read at once::
     ├── ScopeError                         LIFO misuse
     ├── RegistryError                      clash, broken or wrong-typed entry point
     ├── PolicyConfigError(…, ValueError)   bad policy input, names the field / key path
+    │   └── PolicyFileError                … in a policy file: names the file and line too
     ├── CeilingExceeded                    a push or spawn asked for more than the outer value
     ├── NoConnectorContext                 current_connector() with none active
     └── PolicyDenied(…, PermissionError)   carries .decision
@@ -41,6 +42,7 @@ __all__ = [
     "NoPolicyInstalled",
     "PolicyConfigError",
     "PolicyDenied",
+    "PolicyFileError",
     "RegistryError",
     "ScopeError",
     "ScopeWarning",
@@ -97,7 +99,6 @@ class RegistryError(CapscopeError):
     """
 
 
-@final
 class PolicyConfigError(CapscopeError, ValueError):
     """
     Bad policy input, raised when the policy is built.
@@ -118,6 +119,36 @@ class PolicyConfigError(CapscopeError, ValueError):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
+
+
+@final
+class PolicyFileError(PolicyConfigError):
+    """
+    Bad input in a policy file: a `PolicyConfigError` that also names the
+    *file* and, where it can be found, the *line* (`None` when not).
+    *field* is the key path (empty for a file that does not parse).
+
+    Example:
+        >>> import capscope as cs
+        >>> str(cs.PolicyFileError("org.toml", 4, "execution.tools[1]", "an empty pattern matches nothing"))
+        'org.toml:4: execution.tools[1]: an empty pattern matches nothing'
+    """
+
+    def __init__(
+        self, file: str, line: int | None, field: str, message: str
+    ) -> None:
+        super().__init__(field, message)
+        self.args = (file, line, field, message)
+        self.file = file
+        self.line = line
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return (
+            f"{where}: {self.field}: {self.message}"
+            if self.field
+            else (f"{where}: {self.message}")
+        )
 
 
 @final
