@@ -1,43 +1,284 @@
 """
 The `capscope` command.
 
-Exit codes: 0 success; 1 the command ran and found a problem (a broken
-entry point, say); 2 a usage error (argparse's own).
+Exit codes (the same for every subcommand):
+
+| code | meaning |
+|---|---|
+| 0 | success; `check`: allowed; `lint`: no findings |
+| 1 | `check`: denied; `lint`: findings; `demo`: cross-wiring seen; `stacks`: a broken entry point |
+| 2 | usage error (argparse's own: an unknown option, a missing argument) |
+| 3 | `check`: the decision is to ask (approval needed) |
+| 4 | bad input: a policy file missing, unreadable or malformed; a module that does not import |
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
+from typing import Any
 
 from ._ambient import AmbientStack
-from ._exceptions import RegistryError
+from ._exceptions import PolicyConfigError, RegistryError
 from ._registry import registry
 
 __all__ = ["main"]
 
+OK, FOUND, USAGE, ASK, BAD_INPUT = 0, 1, 2, 3, 4
 
-def _stacks(args: argparse.Namespace) -> int:  # noqa: ARG001 - subcommand API
+_EPILOG = (
+    "Exit codes: 0 ok/allowed, 1 denied or problems found, 2 usage error, "
+    "3 ask (approval needed), 4 bad input (a policy file or module)."
+)
+
+
+class _BadInput(Exception):
+    """An input the command cannot use: reported, exit code 4."""
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    """Columns padded to their widest cell; the last one left ragged."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+
+
+def _dump(data: object) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+# -- stacks ---------------------------------------------------------------------
+
+
+def _stacks(args: argparse.Namespace) -> int:
     try:
         registry.load_entry_points()
     except RegistryError as exc:
         print(f"capscope: {exc}", file=sys.stderr)
-        return 1
-    rows = [("NAME", "KIND", "WORKER GETS", "ORIGIN", "DOC")]
+        return FOUND
+    listed: list[dict[str, Any]] = []
     for stack in registry:
+        row: dict[str, Any] = {"name": stack.name}
         if isinstance(stack, AmbientStack):
-            kind, inherit = "stack", stack.inherit.value.upper()
+            row["kind"] = "stack"
+            row["worker_gets"] = stack.inherit.value.upper()
+            row["codec"] = stack.codec is not None
         else:
-            kind, inherit = "counter", "0"
-        origin = registry.origin(stack.name)
-        rows.append((stack.name, kind, inherit, origin, stack.doc))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[4]]).rstrip())
-    return 0
+            row.update(kind="counter", worker_gets="0", codec=False)
+        row["origin"] = registry.origin(stack.name)
+        row["doc"] = stack.doc
+        listed.append(row)
+    if args.json:
+        _dump(listed)
+        return OK
+    rows: list[tuple[str, ...]] = [
+        ("NAME", "KIND", "WORKER GETS", "ORIGIN", "DOC")
+    ]
+    rows += [
+        (s["name"], s["kind"], s["worker_gets"], s["origin"], s["doc"])
+        for s in listed
+    ]
+    _print_table(rows)
+    return OK
+
+
+# -- demo -----------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from . import _demo  # only this subcommand needs it
+
+    return _demo.run(
+        workers=args.workers,
+        json_output=args.json,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+    )
+
+
+# -- check ------------------------------------------------------------------------
+
+
+def _load(paths: Sequence[str]) -> Any:
+    from ._policyfile import load_policy_files
+
+    try:
+        return load_policy_files(*paths)
+    except OSError as exc:
+        msg = f"cannot read the policy file {exc.filename}: {exc.strerror}"
+        raise _BadInput(msg) from None
+    except (PolicyConfigError, RegistryError) as exc:
+        raise _BadInput(str(exc)) from None
+
+
+def _arguments(pairs: Sequence[str]) -> dict[str, Any]:
+    """`k=v` pairs; a value that parses as JSON is that value, else text."""
+    arguments: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            msg = f"--arg expects NAME=VALUE, got {pair!r}"
+            raise _BadInput(msg)
+        try:
+            arguments[key] = json.loads(text)
+        except ValueError:
+            arguments[key] = text
+    return arguments
+
+
+def _check(args: argparse.Namespace) -> int:
+    from . import _decorators
+    from ._commands import check_command
+    from .audit import decision_record
+    from .events import Action, CommandDecision
+
+    scope = _load(args.policy)
+    if args.target == "command":
+        decision = scope.run(check_command, args.subject, cwd=args.cwd)
+    else:
+        spec = _tool_spec(args)
+        arguments = _arguments(args.arg)
+        try:
+            decision = scope.run(_decorators.check_tool, spec, **arguments)
+        except (TypeError, ValueError) as exc:
+            raise _BadInput(str(exc)) from None
+    if args.json:
+        print(json.dumps(decision_record(decision), default=str))
+    else:
+        rows = [
+            ("decision", decision.action.value),
+            ("gate", decision.gate.value if decision.gate else "-"),
+            ("tool", decision.tool),
+            ("rule", "-" if decision.rule is None else str(decision.rule)),
+            ("reason", decision.reason),
+        ]
+        if isinstance(decision, CommandDecision):
+            rows.append(("labels", ", ".join(decision.labels) or "-"))
+            rows += [
+                (f"segment {i}", " ".join(argv))
+                for i, argv in enumerate(decision.segments, start=1)
+            ]
+        _print_table([(f"{k}:", v) for k, v in rows])
+    if decision.action in (Action.ALLOW, Action.GRANTED):
+        return OK
+    if decision.action is Action.ASK:
+        return ASK
+    return FOUND
+
+
+def _tool_spec(args: argparse.Namespace) -> Any:
+    from ._enforce import ToolSpec
+
+    if args.source:
+        from ._manifest import collect, import_targets
+
+        entries = [
+            e
+            for e in collect(_import(import_targets, args.source))
+            if e.spec.name == args.subject
+        ]
+        if not entries:
+            msg = f"no decorated tool named {args.subject!r} in {args.source}"
+            raise _BadInput(msg)
+        return entries[0].spec
+    try:
+        return ToolSpec(
+            args.subject,
+            capability=args.capability,
+            side_effect=args.side_effect,
+            paths=tuple(args.path_arg),
+            needs_approval=args.needs_approval,
+        )
+    except PolicyConfigError as exc:
+        raise _BadInput(str(exc)) from None
+
+
+def _import(
+    import_targets: Callable[[list[str]], Any], targets: list[str]
+) -> Any:
+    try:
+        return import_targets(targets)
+    except ImportError as exc:
+        raise _BadInput(str(exc)) from None
+
+
+# -- manifest and lint --------------------------------------------------------------
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    from ._manifest import collect, import_targets
+
+    entries = collect(_import(import_targets, args.targets))
+    if args.json:
+        _dump([e.to_dict() for e in entries])
+        return OK
+    rows = [
+        (
+            "IMPORT PATH",
+            "TOOL",
+            "CAPABILITY",
+            "SIDE EFFECT",
+            "APPROVAL",
+            "PATHS",
+        )
+    ]
+    for entry in entries:
+        d = entry.to_dict()
+        rows.append(
+            (
+                d["import_path"],
+                d["tool"],
+                d["capability"] or "-",
+                d["side_effect"] or "-",
+                "yes" if d["needs_approval"] else "-",
+                ", ".join(d["paths"]) or "-",
+            )
+        )
+    _print_table(rows)
+    print(f"{len(entries)} decorated tool{'s' if len(entries) != 1 else ''}")
+    return OK
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from ._lint import lint
+    from ._manifest import collect, import_targets
+
+    entries = collect(_import(import_targets, args.targets))
+    _load(args.policy)  # file errors first, with exit code 4
+    findings = lint(args.policy, entries)
+    if args.json:
+        _dump([f.to_dict() for f in findings])
+    else:
+        for finding in findings:
+            print(finding)
+        print(
+            f"{len(findings)} finding{'s' if len(findings) != 1 else ''}, "
+            f"{len(entries)} tools, {len(args.policy)} policy "
+            f"file{'s' if len(args.policy) != 1 else ''}"
+        )
+    return FOUND if findings else OK
+
+
+# -- schema -----------------------------------------------------------------------
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from ._registry import BUILTIN
+    from ._schema import policy_schema
+
+    stacks = None
+    if args.builtin:
+        stacks = [s for s in registry if registry.origin(s.name) == BUILTIN]
+    print(json.dumps(policy_schema(stacks), indent=2))
+    return OK
+
+
+# -- the parser -----------------------------------------------------------------------
 
 
 def _positive_int(text: str) -> int:
@@ -52,14 +293,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from . import _demo  # only this subcommand needs it
-
-    return _demo.run(
-        workers=args.workers,
-        json_output=args.json,
-        stdout=sys.stdout,
-        stderr=sys.stderr,
+def _add_policy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help=(
+            "a policy file (.toml or .json); repeat to layer files, later "
+            "ones narrowing earlier ones"
+        ),
     )
 
 
@@ -67,7 +310,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="capscope",
         description="Capability policies that live per task.",
-        epilog="Exit codes: 0 ok, 1 a problem was found, 2 usage error.",
+        epilog=_EPILOG,
     )
     parser.add_argument(
         "--version",
@@ -75,6 +318,7 @@ def _parser() -> argparse.ArgumentParser:
         version=f"capscope {version('capscope')}",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
     stacks = sub.add_parser(
         "stacks",
         help="list the registered stacks, with third-party entry points",
@@ -84,8 +328,11 @@ def _parser() -> argparse.ArgumentParser:
             "0), and where it came from (built-in, or the distribution of "
             "its entry point)."
         ),
+        epilog=_EPILOG,
     )
+    stacks.add_argument("--json", action="store_true", help="print JSON")
     stacks.set_defaults(func=_stacks)
+
     demo = sub.add_parser(
         "demo",
         help="watch concurrent agent workers run under their own policies",
@@ -97,7 +344,7 @@ def _parser() -> argparse.ArgumentParser:
             "every decision, then a summary proving no decision was "
             "attributed to the wrong worker."
         ),
-        epilog="Exit codes: 0 no cross-wiring seen, 1 cross-wiring seen.",
+        epilog=_EPILOG,
     )
     demo.add_argument(
         "--workers",
@@ -115,10 +362,140 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     demo.set_defaults(func=_demo)
+
+    check = sub.add_parser(
+        "check",
+        help="what a policy would decide for a tool call or a command",
+        description=(
+            "Decide a tool call or a shell command under the policy files, "
+            "as a dry run: nothing runs and no one is asked. Prints the "
+            "decision, the gate that decided, the rule and the reason "
+            "(and for a command, its risk labels and parsed segments)."
+        ),
+        epilog=_EPILOG,
+    )
+    _add_policy(check)
+    check.add_argument("--json", action="store_true", help="print JSON")
+    what = check.add_subparsers(dest="target", required=True)
+    tool = what.add_parser(
+        "tool",
+        help="a tool call",
+        description=(
+            "A call of the tool NAME with --arg arguments. Describe the "
+            "tool with --capability, --side-effect, --path-arg and "
+            "--needs-approval, or take its spec from the decorated code "
+            "with --from."
+        ),
+        epilog=_EPILOG,
+    )
+    tool.add_argument("subject", metavar="NAME", help="the tool name")
+    tool.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an argument (VALUE is parsed as JSON when it parses)",
+    )
+    tool.add_argument("--capability", help="the tool's capability (op.name)")
+    tool.add_argument(
+        "--side-effect",
+        help="none, read_only, workspace_write, process_exec or network",
+    )
+    tool.add_argument(
+        "--path-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an argument that is a path (repeatable)",
+    )
+    tool.add_argument(
+        "--needs-approval",
+        action="store_true",
+        help="the tool needs approval (@needs_approval)",
+    )
+    tool.add_argument(
+        "--from",
+        dest="source",
+        action="append",
+        metavar="MODULE_OR_PATH",
+        help="find the tool's spec among the decorated tools here",
+    )
+    command = what.add_parser(
+        "command",
+        help="a shell command",
+        description="A shell command line, as guards_command would see it.",
+        epilog=_EPILOG,
+    )
+    command.add_argument("subject", metavar="COMMAND", help="the command line")
+    command.add_argument(
+        "--cwd", help="the working directory (default: the current one)"
+    )
+    for target in (tool, command):  # --json before or after the target
+        target.add_argument(
+            "--json",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="print JSON",
+        )
+    check.set_defaults(func=_check)
+
+    manifest = sub.add_parser(
+        "manifest",
+        help="list the decorated tools a codebase exposes",
+        description=(
+            "Import the modules (names, .py files or directories; packages "
+            "with every module under them) and list every callable "
+            "decorated with requires_tool or needs_approval. Importing "
+            "runs their module-level code."
+        ),
+        epilog=_EPILOG,
+    )
+    manifest.add_argument("targets", nargs="+", metavar="MODULE_OR_PATH")
+    manifest.add_argument("--json", action="store_true", help="print JSON")
+    manifest.set_defaults(func=_manifest)
+
+    lint = sub.add_parser(
+        "lint",
+        help="check policy files against the tools a codebase exposes",
+        description=(
+            "Report decorated tools no rule allows, rules that match no "
+            "known tool, and rules shadowed by stronger ones."
+        ),
+        epilog=_EPILOG,
+    )
+    _add_policy(lint)
+    lint.add_argument("targets", nargs="+", metavar="MODULE_OR_PATH")
+    lint.add_argument("--json", action="store_true", help="print JSON")
+    lint.set_defaults(func=_lint)
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of policy files",
+        description=(
+            "Print the JSON Schema of policy files for the registered "
+            "stacks (third-party ones included)."
+        ),
+        epilog=_EPILOG,
+    )
+    schema.add_argument(
+        "--builtin",
+        action="store_true",
+        help="only the built-in stacks (the schema shipped in the package)",
+    )
+    schema.set_defaults(func=_schema)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `capscope` command; returns the exit code."""
     args = _parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except _BadInput as exc:
+        print(f"capscope {args.command}: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (`capscope manifest x | head`): stop quietly,
+        # and keep the interpreter from failing to flush stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return OK

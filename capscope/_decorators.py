@@ -639,8 +639,9 @@ def check_tool(fn_or_name: object, /, *args: Any, **kwargs: Any) -> Decision:
     call, but nothing runs, no one is asked and no event is emitted.
 
     *fn_or_name* is a decorated callable (bound methods included), called
-    with *args* and *kwargs* as it would be, or a tool name with its
-    arguments as keywords.
+    with *args* and *kwargs* as it would be; or a tool name, or a
+    `ToolSpec` (a tool's name, capability, side effect and path
+    arguments, without its code), with its arguments as keywords.
 
     Example:
         >>> import capscope as cs
@@ -652,10 +653,15 @@ def check_tool(fn_or_name: object, /, *args: Any, **kwargs: Any) -> Decision:
         <Gate.TOOL_CEILING: 'tool_ceiling'>
         >>> cs.check_tool("fs.read", path="/tmp/x").gate
         <Gate.NO_POLICY: 'no_policy'>
+        >>> spec = cs.ToolSpec("fs.write", side_effect="workspace_write", paths=("path",))
+        >>> with cs.using(execution=CapabilityPolicy(workspace_roots=("/srv/ws",))):
+        ...     cs.check_tool(spec, path="/etc/passwd").gate
+        <Gate.WORKSPACE_BOUNDARY: 'workspace_boundary'>
     """
     if isinstance(fn_or_name, str):
-        keeper = Gatekeeper(ToolSpec(fn_or_name), _by_name)
-        return keeper.dry_run(None, args, kwargs)
+        return _keeper_for(ToolSpec(fn_or_name)).dry_run(None, args, kwargs)
+    if isinstance(fn_or_name, ToolSpec):
+        return _keeper_for(fn_or_name).dry_run(None, args, kwargs)
     keeper = _wrapper_class(fn_or_name).__dict__["_capscope_keeper"]
     instance = (
         fn_or_name._self_instance  # noqa: SLF001 - wrapt's own API
@@ -667,6 +673,15 @@ def check_tool(fn_or_name: object, /, *args: Any, **kwargs: Any) -> Decision:
 
 def _by_name(**arguments: Any) -> None:
     """The signature a tool checked by name is bound with."""
+
+
+@functools.lru_cache(maxsize=256)
+def _keeper_for(spec: ToolSpec) -> Gatekeeper:
+    """
+    One gatekeeper per spec checked by name: a ceiling caches its verdicts
+    by gatekeeper, so a new one per call would grow that cache forever.
+    """
+    return Gatekeeper(spec, _by_name)
 
 
 def _wrapper_class(fn: object) -> type[_ToolWrapper]:

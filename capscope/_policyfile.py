@@ -169,7 +169,7 @@ def _read(path: Path) -> _Layer:
 
 
 def _layer(layers: Iterable[_Layer]) -> Scope:
-    registry.load_entry_points()
+    registry.ensure_entry_points()
     scope = Scope.empty()
     # Per stack, the (layer, value) pairs pushed so far: to name the
     # earlier file a wider request ran into.

@@ -89,7 +89,7 @@ def policy_schema(
         '#/$defs/CapabilityPolicy'
     """
     if stacks is None:
-        registry.load_entry_points()
+        registry.ensure_entry_points()
         stacks = list(registry)
     defs: dict[str, Any] = {}
     properties: dict[str, Any] = {

@@ -6,6 +6,7 @@ The `capscope` command, run for real in a subprocess, both as
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,9 +188,11 @@ class TestOptions:
         assert 0 == result.returncode
         assert result.stdout.startswith("usage: capscope")
         assert "stacks" in result.stdout
-        assert "Exit codes: 0 ok, 1 a problem was found, 2 usage error." in (
-            " ".join(result.stdout.split())
-        )
+        assert (
+            "Exit codes: 0 ok/allowed, 1 denied or problems found, 2 usage "
+            "error, 3 ask (approval needed), 4 bad input (a policy file or "
+            "module)."
+        ) in " ".join(result.stdout.split())
 
     def test_stacks_help(self, cli):
         """`stacks --help` exits 0 and describes the listing."""
@@ -214,3 +218,534 @@ class TestOptions:
 
         assert (2, "") == (result.returncode, result.stdout)
         assert "invalid choice: 'bogus'" in result.stderr
+
+
+TOOLS_MODULE = """\
+import capscope as cs
+
+
+@cs.requires_tool("fs.read", side_effect="read_only", paths=("path",))
+def read(path: str) -> str:
+    return path
+
+
+@cs.requires_tool(
+    "fs.write",
+    capability="workspace.write_text",
+    side_effect="workspace_write",
+    paths=("path",),
+)
+def write(path: str, text: str) -> None:
+    pass
+
+
+@cs.needs_approval("deploy", side_effect="network", reason="ships code")
+def deploy(env: str) -> None:
+    pass
+
+
+def helper() -> None:
+    pass
+
+
+class Shell:
+    @cs.requires_tool("shell.run", side_effect="process_exec")
+    def run(self, cmd: str) -> str:
+        return cmd
+
+    @staticmethod
+    @cs.requires_tool("shell.which", side_effect="read_only")
+    def which(name: str) -> str:
+        return name
+
+    @classmethod
+    @cs.requires_tool("shell.env", side_effect="read_only")
+    def env(cls) -> dict[str, str]:
+        return {}
+"""
+
+#: name -> (import path, capability, side effect, approval, paths)
+MANIFEST = {
+    "fs.read": ("myapp.tools:read", None, "read_only", False, ["path"]),
+    "fs.write": (
+        "myapp.tools:write",
+        "workspace.write_text",
+        "workspace_write",
+        False,
+        ["path"],
+    ),
+    "deploy": ("myapp.tools:deploy", None, "network", True, []),
+    "shell.run": ("myapp.tools:Shell.run", None, "process_exec", False, []),
+    "shell.which": ("myapp.tools:Shell.which", None, "read_only", False, []),
+    "shell.env": ("myapp.tools:Shell.env", None, "read_only", False, []),
+}
+
+POLICY = """\
+[execution]
+tools = ["fs.*", "deploy", "net.*", "fs.read", "shell.which", "shell.env"]
+side_effect_level = "workspace_write"
+workspace_roots = ["/srv/ws"]
+
+[[approval.rules]]
+action = "allow"
+tool = "fs.read"
+
+[[approval.rules]]
+action = "deny"
+tool = "fs.*"
+path = "/srv/ws/secret/*"
+
+[[approval.rules]]
+action = "deny"
+tool = "fs.read"
+
+[[approval.rules]]
+action = "ask"
+tool = "fs.write"
+
+[command]
+allow = ["git status *", "git *", "ls *"]
+deny_patterns = ["git push"]
+default = "deny"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A package `myapp` with decorated tools and a policy file, in the
+    directory the command runs in."""
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (tmp_path / "myapp" / "tools.py").write_text(TOOLS_MODULE)
+    (tmp_path / "policy.toml").write_text(POLICY)
+    return tmp_path
+
+
+def _fields(stdout: str) -> dict[str, str]:
+    """The `name:  value` lines of `capscope check`."""
+    return dict(
+        re.split(r":\s+", line, maxsplit=1) for line in stdout.splitlines()
+    )
+
+
+def _json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert "" == result.stderr
+    return json.loads(result.stdout)
+
+
+class TestStacksJson:
+    def test_json_lists_every_stack(self, cli):
+        """`stacks --json`: one object per stack, in registry order, with
+        the same facts as the table and whether it has a codec."""
+        stacks = _json(cli("stacks", "--json"))
+
+        assert list(BUILTIN_ROWS) == [s["name"] for s in stacks]
+        by_name = {s["name"]: s for s in stacks}
+        for name, (kind, gets, origin) in BUILTIN_ROWS.items():
+            row = by_name[name]
+            assert (kind, gets, origin) == (
+                row["kind"],
+                row["worker_gets"],
+                row["origin"],
+            )
+        assert by_name["execution"]["codec"] is True
+        assert by_name["connector"]["codec"] is False
+
+
+class TestCheck:
+    def test_a_command_the_policy_allows_exits_0(self, cli, project):
+        result = cli("check", "--policy", "policy.toml", "command", "git log")
+
+        fields = _fields(result.stdout)
+        assert (0, "") == (result.returncode, result.stderr)
+        assert ("allow", "git log") == (
+            fields["decision"],
+            fields["segment 1"],
+        )
+
+    def test_a_catastrophic_command_exits_1_with_its_labels(
+        self, cli, project
+    ):
+        result = cli(
+            "check",
+            "--policy",
+            "policy.toml",
+            "command",
+            "git status; rm -rf /",
+        )
+
+        assert 1 == result.returncode
+        lines = _fields(result.stdout)
+        assert lines["decision"] == "deny"
+        assert lines["gate"] == "command"
+        assert lines["labels"] == "catastrophic"
+        assert lines["segment 2"] == "rm -r -f /"
+
+    def test_a_deny_pattern_names_its_rule(self, cli, project):
+        record = json.loads(
+            cli(
+                "check",
+                "--policy",
+                "policy.toml",
+                "--json",
+                "command",
+                "git push origin main",
+            ).stdout
+        )
+
+        assert ("deny", "git push") == (record["action"], record["rule"])
+
+    def test_a_tool_outside_the_ceiling_exits_1(self, cli, project):
+        result = cli(
+            "check", "--policy", "policy.toml", "tool", "shell.run", "--json"
+        )
+
+        record = json.loads(result.stdout)
+        assert 1 == result.returncode
+        assert ("deny", "tool_ceiling", "shell.run") == (
+            record["action"],
+            record["gate"],
+            record["tool"],
+        )
+
+    def test_a_path_argument_outside_the_roots(self, cli, project):
+        argv = ["check", "--policy", "policy.toml", "tool", "fs.write"]
+        argv += ["--side-effect", "workspace_write", "--path-arg", "path"]
+
+        inside = cli(*argv, "--arg", "path=/srv/ws/a.txt", "--arg", "text=x")
+        outside = cli(*argv, "--arg", "path=/etc/passwd", "--arg", "text=x")
+
+        assert 3 == inside.returncode  # the ask rule on fs.write
+        assert "ask" == _fields(inside.stdout)["decision"]
+        assert 1 == outside.returncode
+        assert "workspace_boundary" == _fields(outside.stdout)["gate"]
+
+    def test_an_allowed_tool_exits_0(self, cli, project):
+        result = cli(
+            "check",
+            "--policy",
+            "policy.toml",
+            "tool",
+            "shell.which",
+            "--side-effect",
+            "read_only",
+        )
+
+        assert (0, "") == (result.returncode, result.stderr)
+        assert "allow" == _fields(result.stdout)["decision"]
+
+    def test_the_spec_can_come_from_the_code(self, cli, project):
+        """`--from` takes the tool's spec from its decorator: `deploy`
+        is a network tool, above this ceiling."""
+        result = cli(
+            "check",
+            "--policy",
+            "policy.toml",
+            "tool",
+            "deploy",
+            "--from",
+            "myapp",
+            "--arg",
+            "env=prod",
+        )
+
+        assert 1 == result.returncode
+        assert "side_effect_ceiling" == _fields(result.stdout)["gate"]
+
+    def test_a_tool_missing_from_the_code_is_bad_input(self, cli, project):
+        result = cli(
+            "check",
+            "--policy",
+            "policy.toml",
+            "tool",
+            "nope",
+            "--from",
+            "myapp",
+        )
+
+        assert (4, "") == (result.returncode, result.stdout)
+        assert "no decorated tool named 'nope'" in result.stderr
+
+    def test_layered_files(self, cli, project):
+        """A later file narrows: the project file takes fs.write away."""
+        (project / "project.toml").write_text(
+            '[execution]\ntools = ["fs.read"]\n'
+        )
+        argv = ["check", "--policy", "policy.toml", "--policy", "project.toml"]
+
+        result = cli(*argv, "tool", "fs.write")
+
+        assert 1 == result.returncode
+        assert "tool_ceiling" == _fields(result.stdout)["gate"]
+
+    def test_a_widening_later_file_is_bad_input_naming_both(
+        self, cli, project
+    ):
+        (project / "project.toml").write_text(
+            '[execution]\nside_effect_level = "network"\n'
+        )
+        result = cli(
+            "check",
+            "--policy",
+            "policy.toml",
+            "--policy",
+            "project.toml",
+            "tool",
+            "fs.read",
+        )
+
+        assert (4, "") == (result.returncode, result.stdout)
+        assert result.stderr.startswith(
+            "capscope check: project.toml:2: execution.side_effect_level: "
+        )
+        assert "policy.toml" in result.stderr.split(":", 4)[-1]
+
+    def test_a_missing_file_is_bad_input(self, cli, tmp_path):
+        result = cli("check", "--policy", "nope.toml", "command", "ls")
+
+        assert (4, "") == (result.returncode, result.stdout)
+        assert (
+            "capscope check: cannot read the policy file nope.toml: "
+            "No such file or directory\n"
+        ) == result.stderr
+
+    def test_a_malformed_file_names_the_key_and_line(self, cli, tmp_path):
+        (tmp_path / "bad.toml").write_text(
+            '[execution]\ntools = ["fs.*"]\n\n[[approval.rules]]\n'
+            'action = "aprove"\n'
+        )
+        result = cli("check", "--policy", "bad.toml", "command", "ls")
+
+        assert (4, "") == (result.returncode, result.stdout)
+        assert (
+            "capscope check: bad.toml:5: approval.rules[0].action: 'aprove' "
+            "is not one of allow, ask, deny\n"
+        ) == result.stderr
+
+    def test_a_file_that_does_not_parse(self, cli, tmp_path):
+        (tmp_path / "bad.json").write_text('{"execution": {"tools": ["x",]}}')
+        result = cli("check", "--policy", "bad.json", "command", "ls")
+
+        assert 4 == result.returncode
+        assert result.stderr.startswith(
+            "capscope check: bad.json:1: not valid JSON"
+        )
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["check", "command", "ls"],  # no --policy
+            ["check", "--policy", "p.toml"],  # no target
+            ["check", "--policy", "p.toml", "tool"],  # no name
+            ["check", "--policy", "p.toml", "file", "x"],  # unknown target
+            ["check", "--policy", "p.toml", "tool", "x", "--bogus"],
+        ],
+    )
+    def test_wrong_arguments_are_usage_errors(self, cli, argv):
+        result = cli(*argv)
+
+        assert (2, "") == (result.returncode, result.stdout)
+        assert "usage: capscope" in result.stderr
+
+    def test_a_malformed_argument_is_bad_input(self, cli, project):
+        result = cli(
+            "check", "--policy", "policy.toml", "tool", "x", "--arg", "novalue"
+        )
+
+        assert (4, "") == (result.returncode, result.stdout)
+        assert "--arg expects NAME=VALUE, got 'novalue'" in result.stderr
+
+
+class TestManifest:
+    def test_lists_every_decorated_callable(self, cli, project):
+        result = cli("manifest", "myapp", "--json")
+
+        entries = _json(result)
+        assert 0 == result.returncode
+        assert MANIFEST == {
+            e["tool"]: (
+                e["import_path"],
+                e["capability"],
+                e["side_effect"],
+                e["needs_approval"],
+                e["paths"],
+            )
+            for e in entries
+        }
+
+    @pytest.mark.parametrize("target", ["myapp/tools.py", "myapp", "."])
+    def test_paths_work_as_well_as_names(self, cli, project, target):
+        entries = _json(cli("manifest", target, "--json"))
+
+        assert set(MANIFEST) == {e["tool"] for e in entries}
+
+    def test_the_table(self, cli, project):
+        result = cli("manifest", "myapp")
+
+        header, *rows, total = result.stdout.splitlines()
+        assert 0 == result.returncode
+        assert re.split(r"\s{2,}", header) == [
+            "IMPORT PATH",
+            "TOOL",
+            "CAPABILITY",
+            "SIDE EFFECT",
+            "APPROVAL",
+            "PATHS",
+        ]
+        assert "6 decorated tools" == total
+        cells = {
+            re.split(r"\s{2,}", r)[1]: re.split(r"\s{2,}", r) for r in rows
+        }
+        assert cells["fs.write"] == [
+            "myapp.tools:write",
+            "fs.write",
+            "workspace.write_text",
+            "workspace_write",
+            "-",
+            "path",
+        ]
+        assert cells["deploy"][4] == "yes"
+
+    def test_a_module_that_does_not_import_is_bad_input(self, cli, tmp_path):
+        (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
+
+        result = cli("manifest", "broken.py")
+
+        assert (4, "") == (result.returncode, result.stdout)
+        assert "cannot import 'broken'" in result.stderr
+        assert "boom" in result.stderr
+
+    def test_an_unknown_module_is_bad_input(self, cli, tmp_path):
+        result = cli("manifest", "no_such_module_anywhere")
+
+        assert 4 == result.returncode
+        assert "cannot import 'no_such_module_anywhere'" in result.stderr
+
+    def test_no_target_is_a_usage_error(self, cli):
+        result = cli("manifest")
+
+        assert 2 == result.returncode
+
+
+class TestLint:
+    def test_reports_each_kind_of_finding(self, cli, project):
+        result = cli("lint", "--policy", "policy.toml", "myapp", "--json")
+
+        findings = {(f["kind"], f["where"]) for f in _json(result)}
+        assert 1 == result.returncode
+        assert findings == {
+            # outside the ceiling, or above its side-effect level
+            ("never_allowed", "myapp.tools:Shell.run"),
+            ("never_allowed", "myapp.tools:deploy"),
+            # an authored deny selecting the tool alone
+            ("never_allowed", "myapp.tools:read"),
+            # no tool is called net.*
+            ("unused_rule", "execution.tools[2]"),
+            # fs.read is within fs.*
+            ("shadowed_rule", "execution.tools[3]"),
+            # allow fs.read can never win over deny fs.read
+            ("shadowed_rule", "approval.rules[0]"),
+            # git status * is within git *
+            ("shadowed_rule", "command.allow[0]"),
+        }
+
+    def test_the_text_report(self, cli, project):
+        result = cli("lint", "--policy", "policy.toml", "myapp")
+
+        *lines, total = result.stdout.splitlines()
+        assert 1 == result.returncode
+        assert "7 findings, 6 tools, 1 policy file" == total
+        assert (
+            "policy.toml: execution.tools[2]: unused_rule: 'net.*' matches "
+            "no known tool"
+        ) in lines
+
+    def test_a_clean_policy_exits_0(self, cli, project):
+        (project / "clean.toml").write_text(
+            '[execution]\ntools = ["fs.*", "shell.*", "deploy"]\n'
+            '[command]\nallow = ["git status *"]\n'
+        )
+
+        result = cli("lint", "--policy", "clean.toml", "myapp")
+
+        assert (0, "") == (result.returncode, result.stderr)
+        assert result.stdout.startswith("0 findings, 6 tools")
+
+    def test_a_malformed_policy_is_bad_input(self, cli, project):
+        (project / "bad.toml").write_text("[execution]\ntools = 3\n")
+
+        result = cli("lint", "--policy", "bad.toml", "myapp")
+
+        assert (4, "") == (result.returncode, result.stdout)
+        assert "bad.toml:2: execution.tools" in result.stderr
+
+    def test_no_policy_is_a_usage_error(self, cli, project):
+        result = cli("lint", "myapp")
+
+        assert 2 == result.returncode
+        assert "--policy" in result.stderr
+
+
+class TestSchema:
+    def test_builtin_is_the_shipped_file(self, cli):
+        shipped = Path(cs.__file__).parent / "policy.schema.json"
+
+        result = cli("schema", "--builtin")
+
+        assert 0 == result.returncode
+        assert json.loads(shipped.read_text()) == json.loads(result.stdout)
+
+    def test_a_plugin_stack_gets_a_table(self, cli, acme_dist):
+        """The acme stack's codec is a plain function pair: an open table."""
+        result = cli("schema", pythonpath=acme_dist.pythonpath)
+
+        tenant = json.loads(result.stdout)["properties"]["tenant"]
+        assert {
+            "type": "object",
+            "description": "the tenant this work is for",
+        } == tenant
+
+
+def test_a_plugin_table_in_a_policy_file(cli, acme_dist, tmp_path):
+    """A third-party stack's table is read by its codec, found through its
+    entry point; its own errors name the key."""
+    (tmp_path / "good.toml").write_text('[tenant]\nname = "acme"\n')
+    (tmp_path / "bad.toml").write_text('[tenant]\nname = "acme"\nextra = 1\n')
+
+    good = cli(
+        "check",
+        "--policy",
+        "good.toml",
+        "command",
+        "ls",
+        pythonpath=acme_dist.pythonpath,
+    )
+    bad = cli(
+        "check",
+        "--policy",
+        "bad.toml",
+        "command",
+        "ls",
+        pythonpath=acme_dist.pythonpath,
+    )
+    unknown = cli("check", "--policy", "good.toml", "command", "ls")
+
+    assert (0, "") == (good.returncode, good.stderr)
+    assert 4 == bad.returncode
+    assert bad.stderr.startswith(
+        "capscope check: bad.toml:1: tenant: expected name"
+    )
+    assert 4 == unknown.returncode
+    assert "bad.toml" not in unknown.stderr
+    assert "good.toml:1: tenant: no stack is registered" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    "subcommand", ["stacks", "demo", "check", "manifest", "lint", "schema"]
+)
+def test_every_subcommand_has_help_with_the_exit_codes(cli, subcommand):
+    result = cli(subcommand, "--help")
+
+    assert 0 == result.returncode
+    assert result.stdout.startswith(f"usage: capscope {subcommand}")
+    assert "Exit codes:" in result.stdout
