@@ -21,8 +21,9 @@ rules: `cat ~/.ssh/id_rsa` is denied although `cat *` matches.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -47,6 +48,7 @@ __all__ = ["check_command", "guards_command"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+_T = TypeVar("_T")
 
 _RANK = {
     CommandDefault.ALLOW: 0,
@@ -281,24 +283,40 @@ def _call_hook(hook: Callable[..., Any], *args: Any) -> Any:
         return hook(*args)
 
 
-def _answer(hook: Callable[..., Any], *args: Any) -> bool:
+#: The preflight is written once, as generators that yield each awaitable
+#: a hook or handler returns and take back its answer: an async guarded
+#: function awaits it (`_drive_async`), a sync one cannot and refuses it
+#: (`_drive`). What they yield: the awaitable and the seconds to wait.
+_Steps = Generator[tuple[Awaitable[Any], float | None], object, _T]
+
+#: What a sync driver answers an awaitable with: not a grant.
+_UNANSWERED = object()
+
+
+def _answer(
+    hook: Callable[..., Any], *args: Any, timeout: float | None = None
+) -> _Steps[bool]:
     """Call a consent hook or approval handler; only a clear grant is True."""
     try:
         answer = hook(*args)
     except Exception:  # noqa: BLE001 - a failing hook denies
         return False
     if inspect.isawaitable(answer):
-        _close(answer)  # a sync preflight cannot await it: fail closed
-        return False
+        answer = yield answer, timeout
     return _granted(answer)
 
 
-def _ask(decision: CommandDecision, frames: Sequence[CommandPolicy]) -> bool:
+def _ask(
+    decision: CommandDecision, frames: Sequence[CommandPolicy]
+) -> _Steps[bool]:
     """Ask every policy's consent hook, else the approval handler."""
     consents = [f.consent for f in frames if f.consent is not None]
     if consents:
         with command_hook_depth.raised():
-            return all(_answer(consent, decision) for consent in consents)
+            for consent in consents:
+                if not (yield from _answer(consent, decision)):
+                    return False
+            return True
     policy = approval.top()
     if policy is None or policy.handler is None:
         return False
@@ -311,7 +329,53 @@ def _ask(decision: CommandDecision, frames: Sequence[CommandPolicy]) -> bool:
         decision.rule,
         decision.overlay,
     )
-    return _answer(policy.handler, request)
+    return (
+        yield from _answer(policy.handler, request, timeout=policy.timeout)
+    )
+
+
+def _drive(steps: _Steps[_T]) -> _T:
+    """Run a preflight synchronously: an awaitable answer is a refusal."""
+    try:
+        awaitable, _ = next(steps)
+        while True:
+            _close(awaitable)  # a sync preflight cannot await it: fail closed
+            awaitable, _ = steps.send(_UNANSWERED)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        steps.close()
+
+
+async def _drive_async(steps: _Steps[_T]) -> _T:
+    """Run a preflight in async code, awaiting each answer (with timeout)."""
+    try:
+        awaitable, timeout = next(steps)
+        while True:
+            try:
+                answer = await _within(awaitable, timeout)
+            except Exception:  # noqa: BLE001 - a failing or late answer denies
+                answer = _UNANSWERED
+            awaitable, timeout = steps.send(answer)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        steps.close()
+
+
+async def _within(awaitable: Awaitable[Any], seconds: float | None) -> Any:
+    """Await *awaitable*, at most *seconds* (asyncio or trio)."""
+    if seconds is None:
+        return await awaitable
+    from ._enforce import _in_trio
+
+    if _in_trio():
+        import trio
+
+        with trio.fail_after(seconds):
+            return await awaitable
+    async with asyncio.timeout(seconds):
+        return await awaitable
 
 
 def _granted(answer: object) -> bool:
@@ -348,16 +412,16 @@ def _refused(
 
 def _settle_ask(
     decision: CommandDecision, frames: Sequence[CommandPolicy]
-) -> CommandDecision:
+) -> _Steps[CommandDecision]:
     events.emit(decision)
-    if not _ask(decision, frames):
+    if not (yield from _ask(decision, frames)):
         raise _refused(decision, f"not approved: {decision.reason}")
     return attrs.evolve(decision, action=Action.GRANTED)
 
 
 def _run_pre_hooks(
     decision: CommandDecision, frames: Sequence[CommandPolicy]
-) -> Any:
+) -> _Steps[Any]:
     """Every frame's `pre` hook, outer first; a rewrite, or `None`."""
     for frame in frames:
         if frame.pre is None:
@@ -369,7 +433,9 @@ def _run_pre_hooks(
             raise _refused(
                 decision, f"a pre hook asked for {action}", Action.SKIPPED
             )
-        if action == "require_approval" and not _ask(decision, frames):
+        if action == "require_approval" and not (
+            yield from _ask(decision, frames)
+        ):
             raise _refused(
                 decision, "a pre hook required approval; not approved"
             )
@@ -378,26 +444,26 @@ def _run_pre_hooks(
     return None
 
 
-def _decided(tool: str, cmd: Any, cwd: str | None) -> CommandDecision:
+def _decided(tool: str, cmd: Any, cwd: str | None) -> _Steps[CommandDecision]:
     """The decision, with an ask settled; a denial raises."""
     decision = _decide(cmd, cwd, tool)
     if decision.action is Action.DENY:
         raise _blocked(decision)
     if decision.action is Action.ASK:
-        decision = _settle_ask(decision, command.frames())
+        decision = yield from _settle_ask(decision, command.frames())
     return decision
 
 
 def _preflight(
     tool: str, cmd: Any, cwd: str | None
-) -> tuple[Any, CommandDecision]:
+) -> _Steps[tuple[Any, CommandDecision]]:
     """Decide, ask, run the pre hooks; the command to run and its decision."""
-    decision = _decided(tool, cmd, cwd)
-    rewritten = _run_pre_hooks(decision, command.frames())
+    decision = yield from _decided(tool, cmd, cwd)
+    rewritten = yield from _run_pre_hooks(decision, command.frames())
     if rewritten is not None:
         # A rewrite is checked again from the floor (not by the hooks again).
         cmd = rewritten
-        decision = _decided(tool, cmd, cwd)
+        decision = yield from _decided(tool, cmd, cwd)
     if events.has_subscribers():
         events.emit(decision)
     return cmd, decision
@@ -433,26 +499,28 @@ def _post(decision: CommandDecision, result: Any) -> Any:
 
 
 def _prepare(  # noqa: PLR0913, PLR0917 - wrapt's four, plus the decorator's
-    fn: Callable[..., Any],
+    tool: str,
     sig: inspect.Signature,
     arg: str,
     cwd_arg: str | None,
     instance: object,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-) -> tuple[tuple[Any, ...], dict[str, Any], CommandDecision]:
+) -> _Steps[tuple[tuple[Any, ...], dict[str, Any], CommandDecision]]:
     """The preflight of one call: the arguments to call with, and the decision."""
     bound, cmd = _command_of(sig, arg, instance, args, kwargs)
     cwd = bound.arguments.get(cwd_arg) if cwd_arg else None
-    tool = getattr(fn, "__name__", "command")
-    final, decision = _preflight(tool, cmd, cwd)
+    final, decision = yield from _preflight(tool, cmd, cwd)
     bound.arguments[arg] = final
     call_args = bound.args[1:] if instance is not None else bound.args
     return call_args, bound.kwargs, decision
 
 
 def guards_command(
-    arg: str = "cmd", *, cwd_arg: str | None = None
+    arg: str = "cmd",
+    *,
+    cwd_arg: str | None = None,
+    name: str | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """
     Run the command policy's full preflight on the argument *arg* before
@@ -461,6 +529,13 @@ def guards_command(
     `pre` hooks (allow, deny, require approval, dry run, explain only, or
     a rewrite, which is checked again from the floor); then the body, then
     the `post` hooks with the result. A denial raises `CommandBlocked`.
+
+    *cwd_arg* names the argument holding the working directory; *name* is
+    the tool name decisions carry (default: the function's `__name__`;
+    give the `requires_tool` name when stacking both). An async function's
+    preflight awaits async consent hooks and approval handlers (at most
+    the approval policy's `timeout`); a sync function's cannot, so an
+    awaitable answer there is a refusal.
 
     Example:
         >>> import capscope as cs
@@ -477,10 +552,16 @@ def guards_command(
             "arg", f"expected an argument name, got {arg!r}"
         )
 
+    if name is not None and (not isinstance(name, str) or not name):
+        raise PolicyConfigError(
+            "name", f"expected a non-empty tool name, got {name!r}"
+        )
+
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         sig = inspect.signature(fn)  # once: binding is per call
         if arg not in sig.parameters:
             raise PolicyConfigError("arg", f"{fn!r} has no parameter {arg!r}")
+        tool = name or str(getattr(fn, "__name__", "command"))
 
         if inspect.iscoroutinefunction(fn):
 
@@ -488,8 +569,8 @@ def guards_command(
             async def async_wrapper(
                 wrapped: Any, instance: Any, args: Any, kwargs: Any
             ) -> Any:
-                call_args, call_kwargs, decision = _prepare(
-                    fn, sig, arg, cwd_arg, instance, args, kwargs
+                call_args, call_kwargs, decision = await _drive_async(
+                    _prepare(tool, sig, arg, cwd_arg, instance, args, kwargs)
                 )
                 return _post(
                     decision, await wrapped(*call_args, **call_kwargs)
@@ -501,8 +582,8 @@ def guards_command(
         def wrapper(
             wrapped: Any, instance: Any, args: Any, kwargs: Any
         ) -> Any:
-            call_args, call_kwargs, decision = _prepare(
-                fn, sig, arg, cwd_arg, instance, args, kwargs
+            call_args, call_kwargs, decision = _drive(
+                _prepare(tool, sig, arg, cwd_arg, instance, args, kwargs)
             )
             return _post(decision, wrapped(*call_args, **call_kwargs))
 

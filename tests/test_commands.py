@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import capscope as cs
@@ -209,3 +211,132 @@ class TestProgramPaths:
         """/bin/ls is ls."""
         with command.pushed(CORPUS_POLICY):
             assert cs.Action.ALLOW == action(cmd)
+
+
+class TestAsyncPreflight:
+    """An async guarded function's preflight awaits async answers."""
+
+    @staticmethod
+    @cs.guards_command(arg="cmd", name="shell")
+    async def arun(cmd: str) -> str:
+        return f"ran {cmd}"
+
+    @pytest.mark.asyncio
+    async def test_an_async_handler_answers_an_async_function(self):
+        asked = []
+
+        async def handler(request: cs.ApprovalRequest) -> bool:
+            await asyncio.sleep(0.001)  # a human, somewhere else
+            asked.append(request.tool)
+            return "whoami" in request.arguments["command"][0]
+
+        with (
+            command.pushed(CommandPolicy(default="ask")),
+            approval.pushed(ToolApprovalPolicy(handler=handler)),
+        ):
+            assert "ran whoami" == await self.arun("whoami")
+            with pytest.raises(cs.CommandBlocked) as info:
+                await self.arun("id")
+        assert ["shell", "shell"] == asked
+        assert "not approved" in info.value.decision.reason
+
+    @pytest.mark.asyncio
+    async def test_async_consent_hooks_are_awaited_in_order(self):
+        seen = []
+
+        def consent(verdict: bool):
+            async def hook(decision: cs.CommandDecision) -> bool:
+                await asyncio.sleep(0)
+                seen.append(verdict)
+                return verdict
+
+            return hook
+
+        with command.pushed(
+            CommandPolicy(default="ask", consent=consent(True))
+        ):
+            assert "ran whoami" == await self.arun("whoami")
+            with command.pushed(
+                CommandPolicy(default="ask", consent=consent(False))
+            ):
+                with pytest.raises(cs.CommandBlocked):
+                    await self.arun("whoami")
+        assert [True, True, False] == seen
+
+    @pytest.mark.asyncio
+    async def test_a_slow_async_handler_times_out_and_denies(self):
+        async def slow(request: cs.ApprovalRequest) -> bool:
+            await asyncio.sleep(10)
+            return True
+
+        with (
+            command.pushed(CommandPolicy(default="ask")),
+            approval.pushed(ToolApprovalPolicy(handler=slow, timeout=0.05)),
+            pytest.raises(cs.CommandBlocked),
+        ):
+            await self.arun("whoami")
+
+    @pytest.mark.asyncio
+    async def test_a_raising_async_handler_denies(self):
+        async def boom(request: cs.ApprovalRequest) -> bool:
+            raise RuntimeError
+
+        with (
+            command.pushed(CommandPolicy(default="ask")),
+            approval.pushed(ToolApprovalPolicy(handler=boom)),
+            pytest.raises(cs.CommandBlocked),
+        ):
+            await self.arun("whoami")
+
+    def test_a_sync_function_refuses_an_async_answer(self):
+        closed = []
+
+        async def handler(request: cs.ApprovalRequest) -> bool:
+            return True
+
+        def tracking(request: cs.ApprovalRequest):
+            coro = handler(request)
+            closed.append(coro)
+            return coro
+
+        with (
+            command.pushed(CommandPolicy(default="ask")),
+            approval.pushed(ToolApprovalPolicy(handler=tracking)),
+            pytest.raises(cs.CommandBlocked),
+        ):
+            run("whoami")
+        assert closed[0].cr_frame is None  # closed, never left pending
+
+    def test_trio_awaits_an_async_handler_too(self):
+        trio = pytest.importorskip("trio")
+
+        async def handler(request: cs.ApprovalRequest) -> bool:
+            await trio.sleep(0.001)
+            return True
+
+        async def main() -> str:
+            with (
+                command.pushed(CommandPolicy(default="ask")),
+                approval.pushed(ToolApprovalPolicy(handler=handler)),
+            ):
+                return await self.arun("whoami")
+
+        assert "ran whoami" == trio.run(main)
+
+
+def test_guards_command_name_is_the_decisions_tool():
+    seen = []
+
+    @cs.guards_command(arg="cmd", name="shell.exec")
+    def execute(cmd: str) -> str:
+        return cmd
+
+    unsubscribe = cs.events.subscribe(seen.append)
+    try:
+        with command.pushed(CORPUS_POLICY):
+            execute("ls")
+    finally:
+        unsubscribe()
+    assert ["shell.exec"] == [d.tool for d in seen]
+    with pytest.raises(cs.PolicyConfigError, match="name"):
+        cs.guards_command(name="")
