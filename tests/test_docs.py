@@ -1,0 +1,142 @@
+"""
+Every Python block of every docs page runs, as written.
+
+How a page's blocks are run (write docs to these rules):
+
+- The ```python blocks of a page run in order, in one namespace (a page is
+  a tutorial: later blocks use what earlier ones defined), in a fresh
+  temporary directory.
+- Expected output: the block's *trailing* lines that start with `# `
+  (at column 0) are what it must print, line by line. Comments anywhere
+  else are just comments. A block without trailing `# ` lines may print
+  anything.
+- A block that is meant to fail starts with `# raises: ToolDenied` (the
+  name of the exception class or of one of its bases); it must raise that,
+  and the page goes on.
+- A block that cannot run in tests starts with `# not run: <reason>`
+  (the marker is visible on the page); each is reported as a skip with
+  its reason, so `pytest -ra` counts and lists them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).parent.parent / "docs"
+_FENCE = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+_RAISES = re.compile(r"^# raises: (\w+)\s*$")
+_NOT_RUN = re.compile(r"^# not run: (.+)$")
+
+
+@dataclass(frozen=True)
+class Block:
+    page: str
+    line: int
+    code: str
+
+    @property
+    def first(self) -> str:
+        return self.code.splitlines()[0] if self.code else ""
+
+    @property
+    def raises(self) -> str | None:
+        match = _RAISES.match(self.first)
+        return match.group(1) if match else None
+
+    @property
+    def not_run(self) -> str | None:
+        match = _NOT_RUN.match(self.first)
+        return match.group(1) if match else None
+
+    def expected_output(self) -> list[str] | None:
+        lines = self.code.rstrip("\n").splitlines()
+        trailing: list[str] = []
+        for line in reversed(lines):
+            if not line.startswith("# ") or line is lines[0]:
+                break
+            trailing.append(line[2:])
+        return list(reversed(trailing)) or None
+
+
+def _blocks(page: Path) -> list[Block]:
+    text = page.read_text(encoding="utf-8")
+    return [
+        Block(
+            page.relative_to(DOCS).as_posix(),
+            text.count("\n", 0, match.start()) + 2,
+            match.group(1),
+        )
+        for match in _FENCE.finditer(text)
+    ]
+
+
+PAGES = sorted(DOCS.rglob("*.md"))
+ALL = [block for page in PAGES for block in _blocks(page)]
+NOT_RUN = [b for b in ALL if b.not_run is not None]
+
+
+def _run(block: Block, namespace: dict[str, object]) -> None:
+    where = f"{block.page}:{block.line}"
+    out = io.StringIO()
+    code = compile(block.code, where, "exec")
+    raised: BaseException | None = None
+    with contextlib.redirect_stdout(out):
+        try:
+            exec(code, namespace)  # noqa: S102 - our own docs
+        except Exception as exc:  # checked just below
+            raised = exc
+    if block.raises is None:
+        if raised is not None:
+            msg = f"{where}: the block raised {raised!r}"
+            raise AssertionError(msg) from raised
+    else:
+        names = (
+            {cls.__name__ for cls in type(raised).__mro__} if raised else set()
+        )
+        assert block.raises in names, (
+            f"{where}: expected {block.raises}, got {raised!r}"
+        )
+    expected = block.expected_output()
+    if expected is not None:
+        assert expected == out.getvalue().splitlines(), where
+
+
+@pytest.mark.parametrize(
+    "page",
+    [p for p in PAGES if any(b.not_run is None for b in _blocks(p))],
+    ids=lambda p: p.relative_to(DOCS).as_posix(),
+)
+def test_page_examples_run(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    for block in _blocks(page):
+        if block.not_run is None:
+            _run(block, namespace)
+
+
+@pytest.mark.parametrize(
+    "block", NOT_RUN, ids=[f"{b.page}:{b.line}" for b in NOT_RUN]
+)
+def test_blocks_not_run_are_listed(block: Block) -> None:
+    assert block.not_run.strip(), f"{block.page}:{block.line}: give a reason"
+    pytest.skip(f"{block.page}:{block.line}: not run: {block.not_run}")
+
+
+def test_the_docs_have_examples() -> None:
+    assert len(ALL) >= 10
+
+
+def test_trailing_output_rule() -> None:
+    """The rule itself: only trailing `# ` lines are output."""
+    block = Block("x.md", 1, "# a comment\nprint(1)\n# 1\n")
+    assert ["1"] == block.expected_output()
+    assert Block("x.md", 1, "print(1)\n").expected_output() is None
+    assert "ToolDenied" == Block("x.md", 1, "# raises: ToolDenied\nx\n").raises
