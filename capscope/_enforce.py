@@ -22,6 +22,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Literal, final
 
 import attrs
@@ -225,6 +226,20 @@ def _overlay() -> RuntimeContextOverlay:
     return merge_overlays(overlay.frames())
 
 
+def _known_roots(
+    ceiling: CapabilityPolicy, *, writes: bool
+) -> tuple[str, ...] | None:
+    """
+    The roots the approval policy's external-path guard counts as inside:
+    the ceiling's workspace roots, and for a tool that only reads, its
+    read-only roots too (`None`: neither is set; the guard uses the cwd).
+    """
+    roots = ceiling.workspace_roots
+    if writes or not ceiling.read_only_roots:
+        return roots
+    return (*(roots or ()), *ceiling.read_only_roots)
+
+
 def _decision(  # noqa: PLR0913 - a decision's fields, rule and key by keyword
     action: Action,
     gate: Gate | None,
@@ -233,7 +248,14 @@ def _decision(  # noqa: PLR0913 - a decision's fields, rule and key by keyword
     *,
     rule: Any = None,
     key: str | None = None,
+    arguments: Mapping[str, Any] | None = None,
 ) -> Decision:
+    """
+    A decision stamped with the overlay in force. *key* and *arguments*
+    come together, from a call whose arguments a gate bound: the digest,
+    and the values as a read-only view (subscribers run before later gates
+    read the same mapping, and must not be able to change it).
+    """
     return Decision(
         action=action,
         gate=gate,
@@ -242,6 +264,7 @@ def _decision(  # noqa: PLR0913 - a decision's fields, rule and key by keyword
         rule=rule,
         overlay=_overlay(),
         args_digest=_digest(key),
+        arguments=None if arguments is None else MappingProxyType(arguments),
     )
 
 
@@ -253,8 +276,17 @@ def _refuse(  # noqa: PLR0913 - a decision's fields, rule and key by keyword
     *,
     rule: Any = None,
     key: str | None = None,
+    arguments: Mapping[str, Any] | None = None,
 ) -> PolicyDenied:
-    decision = _decision(Action.DENY, gate, tool, reason, rule=rule, key=key)
+    decision = _decision(
+        Action.DENY,
+        gate,
+        tool,
+        reason,
+        rule=rule,
+        key=key,
+        arguments=arguments,
+    )
     events.emit(decision)
     return exc(reason, decision)
 
@@ -406,7 +438,7 @@ class Gatekeeper:
             pending = self._argument_gates(
                 call, key, ceiling, ap, perm_top, dry_run=dry_run
             )
-        asks = self._check_autonomy(key, dry_run=dry_run)
+        asks = self._check_autonomy(call, key, dry_run=dry_run)
         if isinstance(asks, Decision):
             return asks  # a proposal, in a dry run
         if asks and pending is None:
@@ -434,7 +466,14 @@ class Gatekeeper:
         """
         refusal = ceiling.check(call)
         if refusal is not None:
-            raise _refuse(ToolDenied, Gate(refusal[0]), call.tool, refusal[1])
+            raise _refuse(
+                ToolDenied,
+                Gate(refusal[0]),
+                call.tool,
+                refusal[1],
+                key=key,
+                arguments=call.arguments,
+            )
         if perm_top is not None:
             self._check_permissions(perm_top, call, key, dry_run=dry_run)
         return self._check_approval(ap, ceiling, call, key, dry_run=dry_run)
@@ -480,6 +519,7 @@ class Gatekeeper:
                             f"escalation granted ({answer.value})",
                             rule=verdict.rule,
                             key=key,
+                            arguments=call.arguments,
                         )
                     )
                 return
@@ -490,6 +530,7 @@ class Gatekeeper:
             verdict.reason,
             rule=verdict.rule,
             key=key,
+            arguments=call.arguments,
         )
 
     def _check_approval(
@@ -519,7 +560,7 @@ class Gatekeeper:
             remember_key=key,
             implicit_ask=spec.needs_approval,
             repeat_count=repeats,
-            workspace_roots=ceiling.workspace_roots,
+            workspace_roots=_known_roots(ceiling, writes=spec.writes),
         )
         if evaluation.action is ApprovalAction.ALLOW:
             return None
@@ -533,12 +574,13 @@ class Gatekeeper:
                 evaluation.reason,
                 rule=evaluation.rule,
                 key=key,
+                arguments=call.arguments,
             )
         reason = spec.reason or evaluation.reason
         return _Pending(call, key, reason, evaluation.rule, ap)
 
     def _check_autonomy(
-        self, key: str | None, *, dry_run: bool
+        self, call: ToolCall | None, key: str | None, *, dry_run: bool
     ) -> Decision | bool:
         """
         The autonomy gate: raises for requires-human and for a proposal
@@ -553,16 +595,30 @@ class Gatekeeper:
         ):
             return False
         tool = spec.name
+        # *call* is None when no gate bound the arguments (nor *key*, then).
+        arguments = None if call is None else call.arguments
         if needs_human(policy, tool):
             reason = f"the autonomy policy requires a human to take {tool!r}"
-            raise _refuse(HumanRequired, Gate.AUTONOMY, tool, reason, key=key)
+            raise _refuse(
+                HumanRequired,
+                Gate.AUTONOMY,
+                tool,
+                reason,
+                key=key,
+                arguments=arguments,
+            )
         tier = resolve_tier(policy, tool)
         if tier in (AutonomyTier.SUGGEST, AutonomyTier.SHADOW):
             reason = (
                 f"autonomy tier {tier.value}: {tool!r} was proposed, not run"
             )
             decision = _decision(
-                Action.PROPOSED, Gate.AUTONOMY, tool, reason, key=key
+                Action.PROPOSED,
+                Gate.AUTONOMY,
+                tool,
+                reason,
+                key=key,
+                arguments=arguments,
             )
             if dry_run:
                 return decision
@@ -664,6 +720,7 @@ class Gatekeeper:
             outcome.reason,
             rule=outcome.rule,
             key=outcome.key,
+            arguments=outcome.call.arguments,
         )
 
 
@@ -724,6 +781,7 @@ def _emit_ask(pending: _Pending) -> None:
                 pending.reason,
                 rule=pending.rule,
                 key=pending.key,
+                arguments=pending.call.arguments,
             )
         )
 
@@ -740,6 +798,7 @@ def _unavailable(pending: _Pending) -> PolicyDenied:
         reason,
         rule=pending.rule,
         key=pending.key,
+        arguments=pending.call.arguments,
     )
 
 
@@ -890,6 +949,7 @@ def _settle(pending: _Pending, answer: _Answer) -> None:
             reason,
             rule=pending.rule,
             key=pending.key,
+            arguments=pending.call.arguments,
         )
     if events.has_subscribers():
         events.emit(
@@ -900,5 +960,6 @@ def _settle(pending: _Pending, answer: _Answer) -> None:
                 reason,
                 rule=pending.rule,
                 key=pending.key,
+                arguments=pending.call.arguments,
             )
         )

@@ -2,11 +2,16 @@
 Audit: where decisions go once they are made.
 
 Every decision capscope makes is a `capscope.Decision` event
-(`capscope.events`). This module turns those events into an audit trail.
+(`capscope.events`). This module turns those events into an audit trail:
+`log_decisions` sends them to the standard `logging` module, `JsonlSink`
+appends them to a JSON Lines file, and `Recorder` keeps them in memory for
+tests. `OverlayFilter` stamps the attribution ids on an application's own
+log records, so they line up with the decisions.
 
 `decision_record` is the one JSON form of a decision, shared by every
 sink and by `capscope demo --json`: attribution ids at the top level,
-arguments as a digest (never their values).
+arguments as a digest (their values only when a sink is configured to
+write them).
 
 Example:
     >>> import capscope as cs
@@ -20,13 +25,33 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import IO, Any, Literal, Self
 
-from .events import CommandDecision, Decision
+from . import events
+from ._current import current_overlay
+from .events import Action, CommandDecision, Decision
 
-__all__ = ["decision_record"]
+__all__ = [
+    "JsonlSink",
+    "OverlayFilter",
+    "Recorder",
+    "decision_record",
+    "log_decisions",
+]
 
 _ID_FIELDS = ("run_id", "workflow_id", "stage_id", "worker_id")
+
+#: What `OverlayFilter` and `log_decisions` stamp for an unset id.
+_MISSING = "-"
+
+#: The actions that let a call go ahead; every other one stopped it or
+#: held it up, and is logged at the deny level.
+_GO_AHEAD = frozenset({Action.ALLOW, Action.GRANTED})
 
 
 def _rule(rule: object) -> Any:
@@ -39,7 +64,9 @@ def _rule(rule: object) -> Any:
     return str(rule)
 
 
-def decision_record(decision: Decision) -> dict[str, Any]:
+def decision_record(
+    decision: Decision, *, arguments: bool = False
+) -> dict[str, Any]:
     """
     One decision as a flat JSON-able dict: `time`, `action`, `gate`,
     `tool`, `reason`, `rule`, the four attribution ids (`run_id`,
@@ -47,11 +74,19 @@ def decision_record(decision: Decision) -> dict[str, Any]:
     `attributes`, `args_digest`, and for a command decision its `labels`
     and `segments`.
 
+    With *arguments* true it also holds `arguments`: the bound argument
+    values (`decision.arguments`, or `None` where no gate bound them), as
+    given. They are whatever the tool was passed, so dump the record with
+    `default=str` (as `JsonlSink` does).
+
     Example:
         >>> import capscope as cs
         >>> from capscope.audit import decision_record
         >>> decision_record(cs.Decision(action="allow", gate=None, tool="fs.read", reason="allowed", time=0.0))
         {'time': 0.0, 'action': 'allow', 'gate': None, 'tool': 'fs.read', 'reason': 'allowed', 'rule': None, 'run_id': None, 'workflow_id': None, 'stage_id': None, 'worker_id': None, 'attributes': {}, 'args_digest': None}
+        >>> d = cs.Decision(action="ask", gate="approval", tool="deploy", reason="r", args_digest="ab12", arguments={"env": "prod"})
+        >>> decision_record(d, arguments=True)["arguments"]
+        {'env': 'prod'}
     """
     overlay = decision.overlay
     record: dict[str, Any] = {
@@ -66,7 +101,455 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         record[name] = getattr(overlay, name)
     record["attributes"] = dict(overlay.attributes)
     record["args_digest"] = decision.args_digest
+    if arguments:
+        values = decision.arguments
+        record["arguments"] = None if values is None else dict(values)
     if isinstance(decision, CommandDecision):
         record["labels"] = list(decision.labels)
         record["segments"] = [list(s) for s in decision.segments]
     return record
+
+
+# -- logging --------------------------------------------------------------------
+
+
+def _level(value: int | str) -> int:
+    """A logging level given as a number or a name (`"INFO"`)."""
+    if isinstance(value, int):
+        return value
+    try:
+        return logging.getLevelNamesMapping()[value.upper()]
+    except KeyError:
+        msg = f"unknown logging level {value!r}"
+        raise ValueError(msg) from None
+
+
+def _subject(decision: Decision) -> str:
+    """Whom the decision was for: its innermost attribution id, in words."""
+    overlay = decision.overlay
+    for name, label in (
+        ("worker_id", "worker"),
+        ("stage_id", "stage"),
+        ("workflow_id", "workflow"),
+        ("run_id", "run"),
+    ):
+        value = getattr(overlay, name)
+        if value is not None:
+            return f" for {label} {value}"
+    return ""
+
+
+def log_decisions(
+    logger: logging.Logger | str | None = None,
+    *,
+    level: int | str = logging.INFO,
+    deny_level: int | str = logging.WARNING,
+) -> Callable[[], None]:
+    """
+    Log every decision from now on; returns a function that stops it.
+
+    Decisions that let a call go ahead (`allow`, `granted`) are logged at
+    *level*; those that stopped or held one up (`deny`, `ask`, `proposed`,
+    `skipped`) at *deny_level*. The message reads
+    `"deny fs.write (tool_ceiling) for worker w-3: <reason>"`, naming the
+    innermost attribution id that is set. Each record also carries, as
+    attributes (as if passed in `extra`):
+
+    - `capscope_decision`: the `decision_record` dict (no argument values);
+    - `run_id`, `workflow_id`, `stage_id`, `worker_id`: the decision's
+      attribution ids, `"-"` when unset (as `OverlayFilter` stamps them,
+      so one format string serves both).
+
+    The record is logged in the thread and task that made the decision.
+
+    Args:
+        logger: The logger, or its name; default `"capscope.audit"`.
+        level: The level of decisions that let a call go ahead.
+        deny_level: The level of every other decision.
+
+    Example:
+        >>> import logging, capscope as cs
+        >>> from capscope.audit import log_decisions
+        >>> stop = log_decisions("doc.audit")
+        >>> logging.getLogger("doc.audit").isEnabledFor(logging.WARNING)
+        True
+        >>> stop()
+    """
+    log = (
+        logger
+        if isinstance(logger, logging.Logger)
+        else logging.getLogger("capscope.audit" if logger is None else logger)
+    )
+    go_level, stop_level = _level(level), _level(deny_level)
+
+    def sink(decision: Decision) -> None:
+        at = go_level if decision.action in _GO_AHEAD else stop_level
+        if not log.isEnabledFor(at):
+            return  # build nothing for a record no one would see
+        gate = "" if decision.gate is None else f" ({decision.gate.value})"
+        extra: dict[str, Any] = {
+            "capscope_decision": decision_record(decision)
+        }
+        for name in _ID_FIELDS:
+            value = getattr(decision.overlay, name)
+            extra[name] = _MISSING if value is None else value
+        log.log(
+            at,
+            "%s %s%s%s: %s",
+            decision.action.value,
+            decision.tool,
+            gate,
+            _subject(decision),
+            decision.reason,
+            extra=extra,
+        )
+
+    return events.subscribe(sink)
+
+
+class OverlayFilter(logging.Filter):
+    """
+    A logging filter that stamps the attribution in force
+    (`capscope.current_overlay()`) on every record that passes through it:
+    `run_id`, `workflow_id`, `stage_id` and `worker_id`, each the id or
+    `"-"` when unset, so a format string such as `"%(worker_id)s"` never
+    fails. It never drops a record, and never overwrites an attribute the
+    record already has (one passed in `extra`, or one `log_decisions` set).
+
+    Put it on a **handler** to stamp every record that handler emits,
+    whichever logger it came from; on a logger it sees only the records
+    logged on that very logger, not those propagated from its children
+    (the `logging` module's rule). Filters run where the record is made, so
+    the ids are those of the thread and task that logged it.
+
+    Example:
+        >>> import logging, capscope as cs
+        >>> from capscope.audit import OverlayFilter
+        >>> from capscope.policies import RuntimeContextOverlay
+        >>> record = logging.makeLogRecord({"msg": "hello"})
+        >>> with cs.using(overlay=RuntimeContextOverlay(worker_id="w-1")):
+        ...     OverlayFilter().filter(record)
+        True
+        >>> record.worker_id, record.run_id
+        ('w-1', '-')
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Stamp the missing ids on *record*; always keep it."""
+        fields = record.__dict__
+        missing = [name for name in _ID_FIELDS if name not in fields]
+        if missing:
+            overlay = current_overlay()
+            for name in missing:
+                value = getattr(overlay, name)
+                fields[name] = _MISSING if value is None else value
+        return True
+
+
+# -- subscribing sinks ----------------------------------------------------------
+
+
+class _Subscribed:
+    """
+    A sink that receives decisions while it is open: `start()` subscribes,
+    `close()` unsubscribes, and `with` does both.
+    """
+
+    _unsubscribe: Callable[[], None] | None = None
+
+    def _receive(self, decision: Decision) -> None:
+        raise NotImplementedError
+
+    def _open(self) -> None:
+        """Get ready to receive (before subscribing)."""
+
+    def _release(self) -> None:
+        """Let go of what `_open` took (after unsubscribing)."""
+
+    def start(self) -> Self:
+        """
+        Subscribe; returns the sink itself.
+
+        Raises:
+            RuntimeError: It is started already.
+        """
+        if self._unsubscribe is not None:
+            msg = f"{type(self).__name__} is started already"
+            raise RuntimeError(msg)
+        self._open()
+        self._unsubscribe = events.subscribe(self._receive)
+        return self
+
+    def close(self) -> None:
+        """Unsubscribe (a no-op when not started); it may be started again."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+            self._release()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    """*record* as one line of compact JSON, newline included."""
+    return json.dumps(record, default=str, separators=(",", ":")) + "\n"
+
+
+class JsonlSink(_Subscribed):
+    """
+    Append every decision, while open, to a JSON Lines file: one
+    `decision_record` per line, as compact JSON, each line flushed as it is
+    written.
+
+    Safe with concurrent writers: decisions made at once in many threads
+    and tasks come out as whole lines, none lost or interleaved (each line
+    is written by a single `write` call, under a lock). A decision made
+    while the sink closes may be left out. A failing write (a full disk) is
+    logged by `capscope.events` like any subscriber's error; the decision
+    stands.
+
+    Args:
+        target: A path, opened when the sink starts (appending, UTF-8) and
+            closed when it closes; or an open text file, which is written
+            but never closed.
+        arguments: `"digest"` (the default) writes only each call's
+            `args_digest`; `"values"` also writes the bound argument values
+            (`"arguments"`, `null` where no gate bound them), each value
+            that is not JSON written as its `str()`.
+        flush: Whether to flush after every line.
+
+    Raises:
+        ValueError: *arguments* is neither `"digest"` nor `"values"`.
+
+    Example:
+        >>> import io, json, capscope as cs
+        >>> from capscope.audit import JsonlSink
+        >>> out = io.StringIO()
+        >>> with JsonlSink(out):
+        ...     cs.events.emit(cs.Decision(action="deny", gate="tool_ceiling", tool="shell", reason="no"))
+        >>> json.loads(out.getvalue())["tool"]
+        'shell'
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | IO[str],
+        *,
+        arguments: Literal["digest", "values"] = "digest",
+        flush: bool = True,
+    ) -> None:
+        if arguments not in ("digest", "values"):
+            msg = f"arguments must be 'digest' or 'values', not {arguments!r}"
+            raise ValueError(msg)
+        self._target = target
+        self._values = arguments == "values"
+        self._flush = flush
+        self._file: IO[str] | None = None
+        self._owned = isinstance(target, str | os.PathLike)
+        # Why a lock: the subscriber runs in whichever thread decided, and
+        # a text file's write() is not atomic across threads.
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        target = self._target
+        name = target if self._owned else getattr(target, "name", "stream")
+        return f"<JsonlSink {name}>"
+
+    def _open(self) -> None:
+        target = self._target
+        if isinstance(target, str | os.PathLike):
+            file: IO[str] = open(target, "a", encoding="utf-8")  # noqa: PTH123, SIM115 - closed by close()
+        else:
+            file = target
+        with self._lock:
+            self._file = file
+
+    def _release(self) -> None:
+        with self._lock:
+            file, self._file = self._file, None
+        if file is not None and self._owned:
+            file.close()
+
+    def _receive(self, decision: Decision) -> None:
+        record = decision_record(decision, arguments=self._values)
+        try:
+            line = _dumps(record)
+        except (TypeError, ValueError, RecursionError):
+            # Only argument values can defeat default=str (a dict keyed by
+            # tuples, a cycle): keep the line, each value as text.
+            values = record.get("arguments")
+            if not values:
+                raise
+            record["arguments"] = {k: str(v) for k, v in values.items()}
+            line = _dumps(record)
+        with self._lock:
+            file = self._file
+            if file is None:
+                return  # closed while this decision was on its way
+            file.write(line)
+            if self._flush:
+                file.flush()
+
+
+class Recorder(_Subscribed):
+    """
+    Keep every decision, while open, in memory, in the order they were
+    made: the tool for asserting what capscope decided in a test.
+
+    `with Recorder() as rec:` records for the block (or call `start()` and
+    `close()`); the decisions stay readable afterwards. Appends are
+    thread-safe, so decisions from worker threads and tasks are all kept.
+    Every decision counts, including the escapes: installing a root
+    execution policy is an `allow` decision with gate `root_policy` and
+    tool `"*"`. Narrow with `for_tool()`, or start recording under the
+    policy.
+
+    Attributes:
+        decisions: The decisions recorded, oldest first (the live list).
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.audit import Recorder
+        >>> from capscope.policies import CapabilityPolicy
+        >>> @cs.requires_tool("fs.read")
+        ... def read(path):
+        ...     return "data"
+        >>> @cs.requires_tool("fs.write")
+        ... def write(path):
+        ...     pass
+        >>> with cs.using(execution=CapabilityPolicy(tools=["fs.read"])), Recorder() as rec:
+        ...     read("a.txt")
+        ...     try:
+        ...         write("a.txt")
+        ...     except cs.ToolDenied:
+        ...         pass
+        'data'
+        >>> for d in rec:
+        ...     print(d.action.value, d.tool)
+        allow fs.read
+        deny fs.write
+        >>> rec.denied()[0].gate
+        <Gate.TOOL_CEILING: 'tool_ceiling'>
+    """
+
+    def __init__(self) -> None:
+        self.decisions: list[Decision] = []
+        # Why a lock: appends come from every thread that decides, and the
+        # helpers read a consistent snapshot.
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Recorder {len(self)} decisions>"
+
+    def _receive(self, decision: Decision) -> None:
+        with self._lock:
+            self.decisions.append(decision)
+
+    def _snapshot(self) -> list[Decision]:
+        with self._lock:
+            return list(self.decisions)
+
+    def _with(self, *actions: Action) -> list[Decision]:
+        return [d for d in self._snapshot() if d.action in actions]
+
+    def denied(self) -> list[Decision]:
+        """
+        The `deny` decisions, in order.
+
+        Example:
+            >>> import capscope as cs
+            >>> from capscope.audit import Recorder
+            >>> with Recorder() as rec:
+            ...     cs.events.emit(cs.Decision(action="deny", gate="bridge", tool="t", reason="r"))
+            >>> rec.denied()[0].tool
+            't'
+        """
+        return self._with(Action.DENY)
+
+    def allowed(self) -> list[Decision]:
+        """
+        The `allow` decisions, in order (not `granted` ones: a call an
+        approval let through is `asked()` then granted).
+
+        Example:
+            >>> import capscope as cs
+            >>> from capscope.audit import Recorder
+            >>> with Recorder() as rec:
+            ...     cs.events.emit(cs.Decision(action="allow", gate=None, tool="t", reason="r"))
+            >>> len(rec.allowed())
+            1
+        """
+        return self._with(Action.ALLOW)
+
+    def asked(self) -> list[Decision]:
+        """
+        The `ask` decisions (a handler was asked to approve), in order.
+
+        Example:
+            >>> import capscope as cs
+            >>> from capscope.audit import Recorder
+            >>> with Recorder() as rec:
+            ...     cs.events.emit(cs.Decision(action="ask", gate="approval", tool="t", reason="r"))
+            >>> len(rec.asked())
+            1
+        """
+        return self._with(Action.ASK)
+
+    def for_tool(self, name: str) -> list[Decision]:
+        """
+        The decisions about tool *name*, in order.
+
+        Example:
+            >>> import capscope as cs
+            >>> from capscope.audit import Recorder
+            >>> with Recorder() as rec:
+            ...     cs.events.emit(cs.Decision(action="allow", gate=None, tool="a", reason="r"))
+            ...     cs.events.emit(cs.Decision(action="allow", gate=None, tool="b", reason="r"))
+            >>> len(rec.for_tool("b")), rec.for_tool("b")[0].tool
+            (1, 'b')
+        """
+        return [d for d in self._snapshot() if d.tool == name]
+
+    def for_worker(self, worker_id: str | None) -> list[Decision]:
+        """
+        The decisions made for worker *worker_id* (`None`: for no worker),
+        in order.
+
+        Example:
+            >>> import capscope as cs
+            >>> from capscope.audit import Recorder
+            >>> from capscope.policies import RuntimeContextOverlay
+            >>> with Recorder() as rec:
+            ...     cs.events.emit(cs.Decision(action="allow", gate=None, tool="t", reason="r", overlay=RuntimeContextOverlay(worker_id="w-1")))
+            >>> len(rec.for_worker("w-1")), len(rec.for_worker(None))
+            (1, 0)
+        """
+        return [
+            d for d in self._snapshot() if d.overlay.worker_id == worker_id
+        ]
+
+    def clear(self) -> None:
+        """
+        Forget every decision recorded so far (recording goes on).
+
+        Example:
+            >>> import capscope as cs
+            >>> from capscope.audit import Recorder
+            >>> with Recorder() as rec:
+            ...     cs.events.emit(cs.Decision(action="allow", gate=None, tool="t", reason="r"))
+            ...     rec.clear()
+            >>> len(rec)
+            0
+        """
+        with self._lock:
+            self.decisions.clear()
+
+    def __len__(self) -> int:
+        return len(self.decisions)
+
+    def __iter__(self) -> Iterator[Decision]:
+        return iter(self._snapshot())

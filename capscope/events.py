@@ -24,7 +24,7 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -102,13 +102,20 @@ class Decision:
     One decision: what was decided (`action`), by which check (`gate`,
     `None` when nothing refused or asked), for which tool, why, by which
     rule, for whom (`overlay`, the attribution in force), about which
-    arguments (`args_digest`, a digest, never the values) and when.
+    arguments (`args_digest`, a digest of them) and when.
+
+    `arguments` holds the bound arguments where a gate bound them (the
+    same calls that have an `args_digest`, and those whose arguments could
+    not be digested), as a read-only view. They stay in memory only:
+    they take no part in equality or the repr, a pickled decision (and so
+    a pickled `PolicyDenied`) leaves them out, and sinks write them only
+    when configured to (`capscope.audit`).
 
     Example:
         >>> import capscope as cs
         >>> d = cs.Decision(action="allow", gate=None, tool="fs.read", reason="within the ceiling")
-        >>> d.action, d.overlay.ids()
-        (<Action.ALLOW: 'allow'>, {})
+        >>> d.action, d.overlay.ids(), d.arguments
+        (<Action.ALLOW: 'allow'>, {}, None)
     """
 
     action: Action = attrs.field(converter=Action)
@@ -119,9 +126,26 @@ class Decision:
     overlay: RuntimeContextOverlay = attrs.field(factory=RuntimeContextOverlay)
     args_digest: str | None = None
     time: float = attrs.field(factory=time.time)
+    arguments: Mapping[str, Any] | None = attrs.field(
+        default=None, eq=False, repr=False
+    )
+
+    # Why by hand: the arguments are in memory only. A decision rides on
+    # every PolicyDenied, which must pickle whatever the tool was passed.
+    def __getstate__(self) -> dict[str, Any]:
+        state = {
+            f.name: getattr(self, f.name) for f in attrs.fields(type(self))
+        }
+        state["arguments"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
 
 
-@attrs.frozen
+# Pickled by Decision's __getstate__, which reads the fields of the subclass.
+@attrs.frozen(getstate_setstate=False)
 class CommandDecision(Decision):
     """
     A decision about a shell command: a `Decision` with the risk `labels`
