@@ -214,6 +214,38 @@ class TestCeilingGates:
                 assert "read" in tool()
 
 
+def test_read_only_roots_count_as_inside_for_the_approval_guard(tmp_path):
+    """A read the ceiling allows under a read-only root is not refused as
+    "external" by the approval policy's guard; a write there still is
+    refused by the ceiling, and a read elsewhere by the guard."""
+    ws, docs, other = (tmp_path / n for n in ("ws", "docs", "other"))
+    for d in (ws, docs, other):
+        d.mkdir()
+    (docs / "a.md").write_text("a")
+    ceiling = CapabilityPolicy(
+        tools=("fs.*",), workspace_roots=[ws], read_only_roots=[docs]
+    )
+    read_file = gated(
+        read, "fs.read", side_effect="read_only", paths=("path",)
+    )
+
+    def write(path: str) -> None:
+        return None
+
+    write_file = gated(write, "fs.write", paths=("path",))
+    with cs.using(execution=ceiling, approval=ToolApprovalPolicy()):
+        assert read_file(str(docs / "a.md")) == f"read {docs / 'a.md'}"
+        with pytest.raises(cs.ToolDenied) as info:
+            write_file(str(docs / "a.md"))
+        assert cs.Gate.WORKSPACE_BOUNDARY == info.value.decision.gate
+    unrooted = CapabilityPolicy(tools=("fs.*",))
+    guard = ToolApprovalPolicy(external_roots=[str(docs)])
+    with cs.using(execution=unrooted, approval=guard):
+        with pytest.raises(cs.ToolDenied) as info:
+            read_file(str(other / "b.md"))
+        assert cs.Gate.WORKSPACE_BOUNDARY == info.value.decision.gate
+
+
 class TestPermissions:
     def test_outer_deny_beats_inner_allow(self):
         """Every permissions frame is checked."""
