@@ -84,7 +84,7 @@ NOT_RUN = [b for b in ALL if b.not_run is not None]
 def _run(block: Block, namespace: dict[str, object]) -> None:
     where = f"{block.page}:{block.line}"
     out = io.StringIO()
-    code = compile(block.code, where, "exec")
+    code = compile(block.code, where, "exec", dont_inherit=True)
     raised: BaseException | None = None
     with contextlib.redirect_stdout(out):
         try:
