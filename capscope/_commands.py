@@ -378,18 +378,24 @@ async def _within(awaitable: Awaitable[Any], seconds: float | None) -> Any:
         return await awaitable
 
 
+#: The words a `{"decision": ...}` answer grants with (the reference's
+#: shape); any other value, missing or not, is a refusal.
+_GRANT_WORDS = frozenset(
+    {"allow", "allowed", "approve", "approved", "granted"}
+)
+
+
 def _granted(answer: object) -> bool:
+    """Whether a hook's or handler's answer is a clear grant."""
     if answer is True:
         return True
-    allowed = getattr(answer, "allowed", None)
-    if allowed is True:
-        return True
+    from ._enforce import ApprovalDecision
+
+    if isinstance(answer, ApprovalDecision):
+        return answer.allowed
     if isinstance(answer, dict):
-        # The reference's shape: {"decision": ...}, anything but a denial.
-        return "decision" in answer and answer["decision"] not in (
-            "denied",
-            "deny",
-        )
+        decision = answer.get("decision")
+        return isinstance(decision, str) and decision.lower() in _GRANT_WORDS
     return False
 
 

@@ -340,3 +340,32 @@ def test_guards_command_name_is_the_decisions_tool():
     assert ["shell.exec"] == [d.tool for d in seen]
     with pytest.raises(cs.PolicyConfigError, match="name"):
         cs.guards_command(name="")
+
+
+@pytest.mark.parametrize(
+    ("answer", "runs"),
+    [
+        (True, True),
+        ({"decision": "approved"}, True),
+        ({"decision": "Allow"}, True),
+        (cs.ApprovalDecision.allow(), True),
+        (False, False),
+        (None, False),
+        ("yes", False),
+        ({"decision": None}, False),
+        ({"decision": "error"}, False),
+        ({"decision": "maybe"}, False),
+        ({}, False),
+        (cs.ApprovalDecision.deny("no"), False),
+    ],
+)
+def test_only_a_clear_grant_runs_an_asked_command(answer, runs):
+    """Consent answers fail closed: anything but a clear grant refuses."""
+    with command.pushed(
+        CommandPolicy(default="ask", consent=lambda d: answer)
+    ):
+        if runs:
+            assert "ran whoami" == run("whoami")
+        else:
+            with pytest.raises(cs.CommandBlocked):
+                run("whoami")
