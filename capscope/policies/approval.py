@@ -711,8 +711,10 @@ class ToolApprovalPolicy:
         external_roots: absolute roots outside the workspace that calls may
             touch.
         allow_external_paths: turn the workspace-boundary guard off.
-        repeat_limit: after this many calls of the same tool with the same
-            arguments, ask; `None` = no limit.
+        repeat_limit: how many *repeats* of the same call (same tool, same
+            arguments, in this approval frame) run before one asks: with
+            2, the first call and two repeats run and the third repeat
+            asks; `None` = no limit.
 
     Example:
         >>> from capscope.policies import ToolCall
