@@ -204,7 +204,7 @@ def _wider(
         except CeilingExceeded:
             culprits.append(other.source)
     names = culprits or [other.source for other, _ in earlier]
-    field = f"{stack.name}.{exc.field}"
+    field = _qualified(stack.name, exc.field)
     msg = (
         f"asks for {exc.requested!r}, more than {' and '.join(names)} "
         f"allow{'s' if len(names) == 1 else ''} ({exc.outer!r})"
@@ -217,6 +217,9 @@ def _wider(
 def _decode(layer: _Layer) -> list[tuple[AmbientStack[Any], Any]]:
     """The layer's tables decoded by their stacks' codecs, in file order."""
     data = dict(layer.data)
+    editor_hint = data.pop("$schema", None)  # a JSON file's schema URL
+    if editor_hint is not None and not isinstance(editor_hint, str):
+        raise layer.error("$schema", "expected the schema's URL or path")
     version = data.pop("schema", SCHEMA_VERSION)
     if isinstance(version, bool) or version != SCHEMA_VERSION:
         msg = (
@@ -242,17 +245,20 @@ def _decode(layer: _Layer) -> list[tuple[AmbientStack[Any], Any]]:
         try:
             value = stack.codec.from_data(table)
         except PolicyConfigError as exc:
-            field = exc.field
-            if field != name and not field.startswith(
-                (f"{name}.", f"{name}[")
-            ):
-                field = f"{name}.{field}"
+            field = _qualified(name, exc.field)
             raise layer.error(field, exc.message) from None
         except Exception as exc:  # a third-party codec's own error
             msg = f"{type(exc).__name__}: {exc}"
             raise layer.error(name, msg) from exc
         decoded.append((stack, value))
     return decoded
+
+
+def _qualified(name: str, field: str) -> str:
+    """*field* as a key path under the table *name* (once, not twice)."""
+    if field == name or field.startswith((f"{name}.", f"{name}[")):
+        return field
+    return f"{name}.{field}" if field else name
 
 
 def _file_stacks() -> list[AmbientStack[Any]]:

@@ -93,10 +93,14 @@ def policy_schema(
         stacks = list(registry)
     defs: dict[str, Any] = {}
     properties: dict[str, Any] = {
+        "$schema": {
+            "description": "where an editor finds this schema (ignored)",
+            "type": "string",
+        },
         "schema": {
             "description": "the policy-file schema version",
             "const": SCHEMA_VERSION,
-        }
+        },
     }
     for stack in stacks:
         if not isinstance(stack, AmbientStack) or stack.codec is None:

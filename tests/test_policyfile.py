@@ -576,3 +576,35 @@ def test_schema_and_loader_both_refuse(document: dict[str, object]) -> None:
 def test_schema_and_loader_both_accept(document: dict[str, object]) -> None:
     jsonschema.validate(document, shipped_schema())
     cs.load_policy_data(document)
+
+
+def test_a_json_file_may_name_its_schema(tmp_path: Path) -> None:
+    document = {
+        "$schema": "https://capscope.dev/schema/policy-1.json",
+        "execution": {"tools": ["fs.*"]},
+    }
+    jsonschema.validate(document, shipped_schema())
+    scope = cs.load_policy_file(
+        write(tmp_path, "p.json", json.dumps(document))
+    )
+    assert scope["execution"][0].tools == ("fs.*",)
+    with pytest.raises(cs.PolicyFileError) as info:
+        cs.load_policy_data({"$schema": 1})
+    assert info.value.field == "$schema"
+
+
+def test_a_third_party_field_is_not_prefixed_twice(
+    tmp_path: Path, tenant: cs.AmbientStack[str]
+) -> None:
+    def narrow(outer: str | None, new: str) -> str:
+        if outer is not None and outer != new:
+            raise cs.CeilingExceeded("tenant.name", outer, new)
+        return new
+
+    tenant.narrow = narrow
+    a = write(tmp_path, "a.toml", '[tenant]\nname = "acme"\n')
+    b = write(tmp_path, "b.toml", '[tenant]\nname = "other"\n')
+    with pytest.raises(cs.PolicyFileError) as info:
+        cs.load_policy_files(a, b)
+    assert info.value.field == "tenant.name"
+    assert info.value.line == 2
