@@ -663,12 +663,34 @@ def check_tool(fn_or_name: object, /, *args: Any, **kwargs: Any) -> Decision:
     if isinstance(fn_or_name, ToolSpec):
         return _keeper_for(fn_or_name).dry_run(None, args, kwargs)
     keeper = _wrapper_class(fn_or_name).__dict__["_capscope_keeper"]
-    instance = (
-        fn_or_name._self_instance  # noqa: SLF001 - wrapt's own API
-        if isinstance(fn_or_name, wrapt.BoundFunctionWrapper)
-        else None
-    )
+    instance, args = _as_wrapt_calls(fn_or_name, args)
     return keeper.dry_run(instance, args, kwargs)  # type: ignore[no-any-return]
+
+
+def _as_wrapt_calls(
+    fn: object, args: tuple[Any, ...]
+) -> tuple[object, tuple[Any, ...]]:
+    """
+    The `instance` and arguments wrapt would hand our wrapper for a call of
+    *fn* with *args* (its `BoundFunctionWrapper.__call__` rules), so that a
+    dry run binds exactly as the real call does.
+    """
+    if type(fn) is types.MethodType and isinstance(
+        fn.__func__, wrapt.FunctionWrapper
+    ):
+        # Python 3.13's classmethod binds our wrapper as a plain method:
+        # the call passes the class first, with no instance.
+        return None, (fn.__self__, *args)
+    if not isinstance(fn, wrapt.BoundFunctionWrapper):
+        return None, args
+    binding = fn._self_binding  # noqa: SLF001 - wrapt's own API
+    if binding in ("function", "callable"):
+        instance = fn._self_instance  # noqa: SLF001
+        if instance is None and args and isinstance(args[0], fn._self_owner):  # noqa: SLF001
+            return args[0], args[1:]  # called through the class, self first
+        return instance, args
+    # classmethod: the class; staticmethod: None (wrapt reads __self__).
+    return getattr(fn.__wrapped__, "__self__", None), args
 
 
 def _by_name(**arguments: Any) -> None:

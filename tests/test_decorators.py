@@ -25,7 +25,7 @@ import pytest
 import capscope as cs
 from capscope import _decorators
 from capscope._decorators import needs_approval, requires_tool, tool_spec
-from capscope.policies import Level
+from capscope.policies import CapabilityPolicy, Level
 
 #: What the fake gatekeeper reads back when it checks: the caller's state.
 MARK = cs.AmbientStack("dec_mark", inherit=cs.Inherit.COPY)
@@ -1262,3 +1262,62 @@ class TestTyping:
         assert set() == reported.get(passing.name, set()), result.stdout
         assert expected == reported.get(failing.name, set()), result.stdout
         assert "" == result.stderr
+
+
+class _Forms:
+    @cs.requires_tool("fs.stat", paths=("path",))
+    @classmethod
+    def outer_classmethod(cls, path: str) -> str:
+        return path
+
+    @cs.requires_tool("fs.norm", paths=("path",))
+    @staticmethod
+    def outer_staticmethod(path: str) -> str:
+        return path
+
+    @classmethod
+    @cs.requires_tool("fs.stat", paths=("path",))
+    def inner_classmethod(cls, path: str) -> str:
+        return path
+
+    @staticmethod
+    @cs.requires_tool("fs.norm", paths=("path",))
+    def inner_staticmethod(path: str) -> str:
+        return path
+
+    @cs.requires_tool("fs.read", paths=("path",))
+    def method(self, path: str) -> str:
+        return path
+
+
+_FORMS = [
+    "outer_classmethod",
+    "outer_staticmethod",
+    "inner_classmethod",
+    "inner_staticmethod",
+    "method",
+]
+
+
+@pytest.mark.parametrize("through", ["class", "instance"])
+@pytest.mark.parametrize("name", _FORMS)
+def test_check_tool_decides_every_method_form_as_the_call_does(name, through):
+    """A dry run binds its arguments exactly as the real call does, for
+    every method form, through the class and through an instance (a plain
+    method through the class takes the instance first)."""
+    owner = _Forms if through == "class" else _Forms()
+    fn = getattr(owner, name)
+    prefix = (_Forms(),) if (name, through) == ("method", "class") else ()
+    ceiling = CapabilityPolicy(tools=("fs.*",), workspace_roots=("/srv/ws",))
+    with cs.using(execution=ceiling):
+        for path, expected in (
+            ("/srv/ws/a", "allow"),
+            ("/etc/passwd", "deny"),
+        ):
+            try:
+                fn(*prefix, path)
+                real = "allow"
+            except cs.ToolDenied:
+                real = "deny"
+            dry = cs.check_tool(fn, *prefix, path).action.value
+            assert (expected, expected) == (real, dry), (name, through, path)
