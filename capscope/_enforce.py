@@ -93,8 +93,9 @@ _LOST_POLICY = (
     "no execution policy is installed in this context, so tool {tool!r} is "
     "refused (fail closed). The policy was probably lost at a thread or "
     "executor boundary: carry it with capscope.to_thread, "
-    "capscope.ScopedExecutor or Scope.bind (or install one at the "
-    "application's root, e.g. CapabilityPolicy.unrestricted())"
+    "capscope.run_in_executor, capscope.ScopedExecutor, capscope.spawn or "
+    "Scope.bind (or install one at the application's root, e.g. "
+    "CapabilityPolicy.unrestricted())"
 )
 
 
