@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from . import audit, events, lowlevel, policies, stacks
+from . import audit, events, lowlevel, policies, propagation, stacks
 from ._ambient import AmbientCounter, AmbientStack, Inherit
 from ._commands import check_command, guards_command
 from ._current import (
@@ -34,6 +34,7 @@ from ._exceptions import (
     CapscopeWarning,
     CeilingExceeded,
     CommandBlocked,
+    EnvelopeError,
     HumanRequired,
     NoConnectorContext,
     NoPolicyInstalled,
@@ -75,6 +76,7 @@ __all__ = [
     "CommandBlocked",
     "CommandDecision",
     "Decision",
+    "EnvelopeError",
     "Gate",
     "HumanRequired",
     "Inherit",
@@ -105,6 +107,7 @@ __all__ = [
     "needs_approval",
     "policies",
     "policy_schema",
+    "propagation",
     "registry",
     "render_context",
     "requires_tool",

@@ -11,6 +11,7 @@ them without an import cycle, and so the whole tree can be read at once::
     │   └── PolicyFileError                … in a policy file: names the file and line too
     ├── CeilingExceeded                    a push or spawn asked for more than the outer value
     ├── NoConnectorContext                 current_connector() with none active
+    ├── EnvelopeError                      a scope envelope refused: missing, tampered, old, unknown key
     └── PolicyDenied(…, PermissionError)   carries .decision
         ├── NoPolicyInstalled              no execution policy in this context
         ├── ToolDenied                     ceiling, capability, side effect, paths, args, permissions
@@ -37,6 +38,7 @@ __all__ = [
     "CapscopeWarning",
     "CeilingExceeded",
     "CommandBlocked",
+    "EnvelopeError",
     "HumanRequired",
     "NoConnectorContext",
     "NoPolicyInstalled",
@@ -195,6 +197,23 @@ class NoConnectorContext(CapscopeError):
         >>> import capscope as cs
         >>> issubclass(cs.NoConnectorContext, cs.CapscopeError)
         True
+    """
+
+
+@final
+class EnvelopeError(CapscopeError):
+    """
+    A scope envelope was refused (`capscope.propagation.extract`): missing,
+    malformed, of an unknown version, tampered with, signed with an
+    unknown key, or too old. The work must not run under any scope.
+
+    Example:
+        >>> from capscope import propagation
+        >>> try:
+        ...     propagation.extract({}, keys=b"k")
+        ... except propagation.EnvelopeError as e:
+        ...     print(e)
+        no scope envelope in the carrier (header 'capscope-scope')
     """
 
 

@@ -727,6 +727,10 @@ class ToolApprovalPolicy:
     """
 
     rules: tuple[ApprovalRule, ...] = attrs.field(default=(), converter=_rules)
+    #: Callables that only ask: a worker in another process, without
+    #: them, fails closed (capscope.propagation drops them).
+    __capscope_droppable__ = ("handler",)
+
     handler: Callable[..., Any] | None = attrs.field(
         default=None, converter=_handler
     )

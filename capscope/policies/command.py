@@ -304,6 +304,11 @@ class CommandPolicy:
     default: CommandDefault = attrs.field(
         default=CommandDefault.ASK, converter=_default
     )
+    #: Callables that only ask: a worker in another process, without
+    #: them, fails closed (capscope.propagation drops them). `pre` and
+    #: `post` narrow, so they travel only by a registered name.
+    __capscope_droppable__ = ("consent",)
+
     consent: Callable[..., Any] | None = attrs.field(
         default=None, validator=_check_hook
     )

@@ -430,6 +430,10 @@ class DynamicPermissionPolicy:
         default=None, converter=_allow
     )
     deny: tuple[PermissionRule, ...] = attrs.field(default=(), converter=_deny)
+    #: Callables that only grant: a worker in another process, without
+    #: them, fails closed (capscope.propagation drops them).
+    __capscope_droppable__ = ("on_escalation",)
+
     on_escalation: Callable[..., Any] | None = attrs.field(
         default=None, validator=_check_callable
     )
