@@ -1,26 +1,86 @@
 """
 The public testing helpers of capscope, usable without pytest.
 
-A command policy is only as good as the spellings it survives. This module
-generates spellings of a command that a shell runs exactly as it runs the
-plain form, so that a user can check their own `CommandPolicy` the way
-capscope checks its engine: every spelling must get the plain form's
-action, and running it under `sudo` or `doas` must never get a weaker one.
+Tests of code that uses capscope need four things, and this module gives
+each as a plain function or class (the pytest plugin,
+`capscope.pytest_plugin`, is a thin layer of fixtures over them):
+
+- **isolation and leak checks**: `isolated()` runs a block with every
+  stack empty (or under a given policy) and fails it, naming the stack,
+  if it leaves a frame behind; `no_leaks()` checks a block without
+  isolating it; `install_policy()` keeps a policy for the rest of an
+  isolated block;
+- **scripted approvals**: `ScriptedApprover`, an approval handler that
+  answers from a list or a function and records every request;
+- **assertions** with readable failures: `assert_denied()`,
+  `assert_allowed()` and their `_async` forms;
+- **command spellings**: a command policy is only as good as the
+  spellings it survives. `bypass_variants()` generates spellings of a
+  command that a shell runs exactly as it runs the plain form, so that a
+  user can check their own `CommandPolicy` the way capscope checks its
+  engine: every spelling must get the plain form's action, and running
+  it under `sudo` or `doas` must never get a weaker one.
 
 Example:
-    >>> from capscope.testing import bypass_variants
+    >>> import capscope as cs
+    >>> from capscope.testing import assert_denied, bypass_variants, isolated
+    >>> @cs.requires_tool("fs.write")
+    ... def write(path):
+    ...     pass
+    >>> with isolated({"execution": {"tools": ["fs.read"]}}):
+    ...     assert_denied(write, "a.txt", gate="tool_ceiling").tool
+    'fs.write'
     >>> len(list(bypass_variants("rm -rf build", seed=0, count=5)))
     5
 """
 
 from __future__ import annotations
 
+import inspect
+import os
 import random
 import re
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any, Literal, Self, TypeAlias, final
 
-__all__ = ["bypass_variants"]
+import attrs
+
+from ._ambient import (
+    _OWNER,
+    _PARENT,
+    _VALUE,
+    AmbientCounter,
+    AmbientStack,
+    FrameToken,
+    all_vars,
+    frames_of,
+)
+from ._decorators import tool_spec
+from ._enforce import ApprovalDecision, ApprovalRequest
+from ._exceptions import PolicyDenied
+from ._policyfile import load_policy_data, load_policy_file
+from ._scope import Scope
+from .events import Decision, Gate, muted
+from .policies.approval import ToolApprovalPolicy
+from .stacks import approval
+
+__all__ = [
+    "IsolatedScope",
+    "Leak",
+    "LeakedFrames",
+    "ScriptedApprover",
+    "assert_allowed",
+    "assert_allowed_async",
+    "assert_denied",
+    "assert_denied_async",
+    "bypass_variants",
+    "install_policy",
+    "isolated",
+    "no_leaks",
+]
 
 # --- the subset of the shell this helper reads -------------------------
 
@@ -700,3 +760,923 @@ def _variants(
         if variant not in seen:
             seen.add(variant)
             yield variant
+
+
+# --- isolation and leak checks --------------------------------------------
+
+#: What `isolated()` and `install_policy()` take: policy-file data (the
+#: mapping `load_policy_data` reads), the path of a policy file, or a Scope.
+_PolicySource: TypeAlias = "Scope | Mapping[str, Any] | str | os.PathLike[str]"
+_Var: TypeAlias = ContextVar[FrameToken | None]
+_Baseline: TypeAlias = Mapping[_Var, FrameToken | None]
+
+# Why a context variable: a leak check's baseline belongs to the context it
+# watches. An async test body runs in a *copy* of its fixtures' context, so
+# a policy it keeps with install_policy() must move the baselines of that
+# copy only, never what the fixture's teardown (in the original) expects.
+# The value is a tuple of (watch, baseline) pairs, replaced, never mutated.
+_WATCHES: ContextVar[tuple[tuple[object, _Baseline], ...]] = ContextVar(
+    "capscope.testing.watches", default=()
+)
+
+
+def _as_scope(source: _PolicySource) -> Scope:
+    """The Scope *source* describes (loaded through capscope's loaders)."""
+    if isinstance(source, Scope):
+        return source
+    if isinstance(source, Mapping):
+        return load_policy_data(source)
+    if isinstance(source, str | os.PathLike):
+        return load_policy_file(source)
+    msg = (
+        "expected policy-file data (a mapping), the path of a policy file "
+        f"or a Scope, got {source!r:.80}"
+    )
+    raise TypeError(msg)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."  # noqa: PLR2004 - one line
+
+
+@final
+@attrs.frozen
+class Leak:
+    """
+    One stack that a checked block did not leave as it found it.
+
+    Attributes:
+        stack: the `AmbientStack` or `AmbientCounter` (registered or not).
+        frames: the values left on top of where the block started,
+            outermost first (a counter's are `None`); when *unwound*, every
+            value the stack holds now.
+        unwound: the block popped frames it did not push, or replaced the
+            stack's contents, so it no longer continues from its start.
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.testing import Leak
+        >>> tenant = cs.AmbientStack("doc_leak", inherit=cs.Inherit.COPY)
+        >>> print(Leak(tenant, ("acme",)))
+        'doc_leak': 1 frame left, top 'acme'
+    """
+
+    stack: AmbientStack[Any] | AmbientCounter
+    frames: tuple[Any, ...]
+    unwound: bool = False
+
+    def __str__(self) -> str:
+        name = repr(self.stack.name)
+        count = len(self.frames)
+        if self.unwound:
+            now = f"top {_short(self.frames[-1])}" if count else "empty"
+            return (
+                f"{name}: not continuing from where the block started "
+                f"(frames below it were popped, or the stack was replaced); "
+                f"now {count} frame{'s' * (count != 1)}, {now}"
+            )
+        if isinstance(self.stack, AmbientCounter):
+            return f"{name} (a counter): left raised by {count}"
+        plural = "s" * (count != 1)
+        return f"{name}: {count} frame{plural} left, top {_short(self.frames[-1])}"
+
+
+@final
+class LeakedFrames(AssertionError):
+    """
+    A checked block (`isolated()`, `no_leaks()`, the pytest fixtures) left
+    frames on one or more stacks. The message names each stack and its
+    top frame; `.leaks` holds the details (`Leak`s).
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.testing import LeakedFrames, isolated
+        >>> tenant = cs.AmbientStack("doc_leaked", inherit=cs.Inherit.COPY)
+        >>> try:
+        ...     with isolated():
+        ...         _ = tenant.push("acme")  # never popped
+        ... except LeakedFrames as e:
+        ...     print(e.leaks[0].stack.name, e.leaks[0].frames)
+        doc_leaked ('acme',)
+        >>> tenant.top() is None  # restored all the same
+        True
+    """
+
+    def __init__(self, leaks: Sequence[Leak]) -> None:
+        super().__init__(tuple(leaks))
+        self.leaks: tuple[Leak, ...] = tuple(leaks)
+
+    def __str__(self) -> str:
+        count = len(self.leaks)
+        lines = [
+            f"frames were left on {count} capscope stack{'s' * (count != 1)}:",
+            *(f"  {leak}" for leak in self.leaks),
+            (
+                "Pop every frame you push (`with stack.pushed(...)`, "
+                "`with capscope.using(...)`), or keep a policy for the rest "
+                "of the block with capscope.testing.install_policy()."
+            ),
+        ]
+        return "\n".join(lines)
+
+
+def _snapshot() -> dict[_Var, FrameToken | None]:
+    return {var: var.get() for var in all_vars()}
+
+
+def _leaks(baseline: _Baseline) -> list[tuple[_Var, Leak]]:
+    """Each stack whose top is not its *baseline* frame, with its Leak."""
+    found = []
+    for var in all_vars():
+        start = baseline.get(var)
+        top = var.get()
+        if top is start:
+            continue
+        left = []
+        frame = top
+        while frame is not None and frame is not start:
+            left.append(frame[_VALUE])
+            frame = frame[_PARENT]
+        left.reverse()
+        owner = (top if top is not None else start)[_OWNER]  # type: ignore[index]  # one is set
+        found.append((var, Leak(owner, tuple(left), frame is not start)))
+    return found
+
+
+class _Watch:
+    """
+    One leak check: a baseline of every stack, kept in `_WATCHES` of the
+    context that started it (and of copies made from it since).
+    """
+
+    __slots__ = ()
+
+    def _start(self) -> None:
+        _WATCHES.set((*_WATCHES.get(), (self, _snapshot())))
+
+    def _baseline(self) -> _Baseline:
+        for watch, baseline in _WATCHES.get():
+            if watch is self:
+                return baseline
+        msg = (
+            f"{self!r} is not active in this context (not entered, exited "
+            "already, or entered in a context this one was not copied from)"
+        )
+        raise RuntimeError(msg)
+
+    def _stop(self, exc: BaseException | None) -> None:
+        """
+        End the check: put back every stack that is not at its baseline,
+        then raise `LeakedFrames` naming them (or, when the block raised
+        *exc*, add that as a note to *exc*, which goes on propagating).
+        """
+        __tracebackhide__ = True
+        watches = _WATCHES.get()
+        baseline = next((b for w, b in watches if w is self), None)
+        # Removed by identity, not reset by token: an inner check started
+        # later may have ended since, and a kept policy updated every entry.
+        _WATCHES.set(tuple(entry for entry in watches if entry[0] is not self))
+        if baseline is None:
+            return  # ended in a context that never saw it start
+        found = _leaks(baseline)
+        for var, _ in found:
+            var.set(baseline.get(var))
+        if not found:
+            return
+        error = LeakedFrames([leak for _, leak in found])
+        if exc is None:
+            raise error
+        exc.add_note(str(error))
+
+    def leaks(self) -> tuple[Leak, ...]:
+        """
+        The stacks not at their baseline now, in this context.
+
+        Raises:
+            RuntimeError: the check is not active in this context.
+        """
+        return tuple(leak for _, leak in _leaks(self._baseline()))
+
+    def check(self) -> None:
+        """
+        Raise `LeakedFrames` if a stack is not at its baseline now (and
+        change nothing).
+
+        Raises:
+            LeakedFrames: a stack has frames it should not have.
+            RuntimeError: the check is not active in this context.
+        """
+        __tracebackhide__ = True
+        found = self.leaks()
+        if found:
+            raise LeakedFrames(found)
+
+
+def _keep(frames: Mapping[_Var, FrameToken | None]) -> None:
+    """Make *frames* the baseline tops of every active check here."""
+    _WATCHES.set(
+        tuple(
+            (watch, {**baseline, **frames})
+            for watch, baseline in _WATCHES.get()
+        )
+    )
+
+
+def _install(push: Callable[[], object], what: str) -> None:
+    """Run *push* and keep what it pushed for the rest of the checks."""
+    if not _WATCHES.get():
+        msg = (
+            f"{what} keeps a policy for the rest of an isolated() or "
+            "no_leaks() block, and there is none here; push it with `with "
+            "capscope.using(...)` or `with scope.installed()` instead"
+        )
+        raise RuntimeError(msg)
+    before = _snapshot()
+    push()
+    _keep(
+        {
+            var: top
+            for var, top in _snapshot().items()
+            if top is not before.get(var)
+        }
+    )
+
+
+@final
+class IsolatedScope(_Watch):
+    """
+    What `isolated()` returns: a context manager that installs a scope,
+    checks for leaks and restores the prior state.
+
+    While it is active, `leaks()` lists what the block has left so far
+    and `check()` raises for it.
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.testing import isolated
+        >>> tenant = cs.AmbientStack("doc_iso", inherit=cs.Inherit.COPY)
+        >>> with isolated() as iso:
+        ...     token = tenant.push("acme")
+        ...     print(iso.leaks()[0])
+        ...     tenant.pop(token)
+        ...     iso.leaks()
+        'doc_iso': 1 frame left, top 'acme'
+        ()
+    """
+
+    __slots__ = ("_installed", "_scope")
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+        self._installed: Any = None
+
+    def __repr__(self) -> str:
+        return f"<IsolatedScope of {self._scope!r}>"
+
+    @property
+    def scope(self) -> Scope:
+        """
+        The scope installed for the block.
+
+        Example:
+            >>> from capscope.testing import isolated
+            >>> isolated().scope
+            <Scope empty>
+        """
+        return self._scope
+
+    def __enter__(self) -> Self:
+        if self._installed is not None:
+            msg = "this isolated() block is already entered"
+            raise RuntimeError(msg)
+        installed = self._scope.installed()
+        installed.__enter__()
+        self._installed = installed
+        self._start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: object,
+    ) -> None:
+        __tracebackhide__ = True
+        installed, self._installed = self._installed, None
+        if installed is None:
+            return
+        try:
+            self._stop(exc)
+        finally:
+            installed.__exit__(exc_type, exc, tb)
+
+
+def isolated(policy: _PolicySource | None = None) -> IsolatedScope:
+    """
+    Run a `with` block isolated from the caller's capscope state, and fail
+    it if it leaves frames behind.
+
+    On entry every capscope stack is emptied and every counter set to 0
+    (as `Scope.empty()`), then *policy* is installed if given: policy-file
+    data (a mapping, read by `capscope.load_policy_data`), the path of a
+    TOML or JSON policy file (`capscope.load_policy_file`), or a `Scope`.
+    On exit, every stack (built-in, third-party or unregistered, counters
+    included) must be as the block found it, apart from what
+    `install_policy()` kept: otherwise `LeakedFrames` names each stack and
+    its top frame. The caller's state is restored either way. When the
+    block raises, its exception propagates with the leaks as a note.
+
+    Each stack is checked in the context that exits the block. An async
+    body run in a task of its own leaves its frames in that task's context,
+    out of sight: check such a body with `no_leaks()` inside the task.
+
+    Raises:
+        LeakedFrames: on exit, the block left frames behind.
+        PolicyFileError: *policy* cannot be loaded.
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.policies import CapabilityPolicy
+        >>> from capscope.testing import isolated
+        >>> from capscope.stacks import execution
+        >>> with cs.using(execution=CapabilityPolicy(tools=["shell"])):
+        ...     with isolated({"execution": {"tools": ["fs.read"]}}):
+        ...         execution.top().tools
+        ...     execution.top().tools
+        ('fs.read',)
+        ('shell',)
+    """
+    return IsolatedScope(
+        Scope.empty() if policy is None else _as_scope(policy)
+    )
+
+
+@final
+class _NoLeaks(_Watch):
+    """The context manager `no_leaks()` returns."""
+
+    __slots__ = ("_active",)
+
+    def __init__(self) -> None:
+        self._active = False
+
+    def __repr__(self) -> str:
+        return "<no_leaks check>"
+
+    def __enter__(self) -> Self:
+        if self._active:
+            msg = "this no_leaks() block is already entered"
+            raise RuntimeError(msg)
+        self._active = True
+        self._start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: object,
+    ) -> None:
+        __tracebackhide__ = True
+        if self._active:
+            self._active = False
+            self._stop(exc)
+
+
+def no_leaks() -> _NoLeaks:
+    """
+    Check that a `with` block leaves every capscope stack as it found it,
+    without isolating it: the block sees the caller's policies.
+
+    On exit, a stack with frames the block left on it (or one the block
+    unwound below where it started) is put back and named in a
+    `LeakedFrames` (a note on the block's own exception, if it raised).
+    Frames kept with `install_policy()` inside the block are expected.
+    Works inside a task: `async def` bodies may use it around their
+    awaits (the pytest plugin wraps async tests in it this way).
+
+    Raises:
+        LeakedFrames: on exit, the block left frames behind.
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.testing import LeakedFrames, no_leaks
+        >>> tenant = cs.AmbientStack("doc_no_leaks", inherit=cs.Inherit.COPY)
+        >>> with no_leaks():
+        ...     with tenant.pushed("fine"):
+        ...         pass
+        >>> try:
+        ...     with no_leaks():
+        ...         _ = tenant.push("left")
+        ... except LeakedFrames as e:
+        ...     print(e)
+        frames were left on 1 capscope stack:
+          'doc_no_leaks': 1 frame left, top 'left'
+        Pop every frame you push (`with stack.pushed(...)`, `with capscope.using(...)`), or keep a policy for the rest of the block with capscope.testing.install_policy().
+    """
+    return _NoLeaks()
+
+
+def _push_scope(scope: Scope) -> None:
+    """Push every stack's frames of *scope* onto the current stacks."""
+    ctx = scope.context()
+    pushed: list[tuple[AmbientStack[Any], FrameToken]] = []
+    try:
+        for var in all_vars():
+            frame = ctx.get(var)
+            if frame is None:
+                continue
+            owner = frame[_OWNER]
+            if not isinstance(owner, AmbientStack):
+                continue  # counters are not policies
+            for value in frames_of(frame):
+                # One at a time: each token is kept as soon as it exists,
+                # for the unwind below.
+                pushed.append((owner, owner.push(value)))  # noqa: PERF401
+    except BaseException:
+        for owner, token in reversed(pushed):
+            owner.pop(token)
+        raise
+
+
+def install_policy(policy: _PolicySource) -> None:
+    """
+    Push *policy* onto the current stacks for the rest of the enclosing
+    `isolated()` (or `no_leaks()`) block, which counts its frames as
+    expected and drops them on exit.
+
+    *policy* is read as by `isolated()`. Its values are pushed on top of
+    what is there, through each stack's `narrow` as a policy file layers:
+    an execution ceiling only narrows (asking for more raises
+    `CeilingExceeded`), approval rules add up, command and permission
+    frames are all checked. Call it at the block's top level, not inside
+    a `with` that pops something after it.
+
+    Raises:
+        RuntimeError: there is no enclosing `isolated()` or `no_leaks()`
+            block in this context.
+        CeilingExceeded: *policy* asks for more than the stacks allow.
+        PolicyFileError: *policy* cannot be loaded.
+
+    Example:
+        >>> from capscope.stacks import execution
+        >>> from capscope.testing import install_policy, isolated
+        >>> with isolated({"execution": {"tools": ["fs.*", "shell"]}}):
+        ...     install_policy({"execution": {"tools": ["fs.*"]}})
+        ...     execution.top().tools
+        ('fs.*',)
+        >>> execution.top() is None
+        True
+    """
+    if isinstance(policy, Scope):
+        scope = policy
+    else:
+        # Loading pushes onto an empty scope of its own: mute that, so the
+        # one root-policy event is the push below, where it happens.
+        with muted():
+            scope = _as_scope(policy)
+    _install(lambda: _push_scope(scope), "install_policy()")
+
+
+# --- scripted approvals ---------------------------------------------------
+
+#: One scripted answer.
+_Answer: TypeAlias = bool | ApprovalDecision | Literal["allow", "deny"]
+_AnswerFunction: TypeAlias = Callable[[ApprovalRequest], object]
+
+
+def _checked_answers(answers: Iterable[_Answer]) -> list[_Answer]:
+    if isinstance(answers, str):
+        msg = (
+            f"answers is a list of answers, not one string: did you mean "
+            f"[{answers!r}]?"
+        )
+        raise TypeError(msg)
+    checked = list(answers)
+    for index, answer in enumerate(checked):
+        if not (
+            isinstance(answer, bool | ApprovalDecision)
+            or (isinstance(answer, str) and answer in {"allow", "deny"})
+        ):
+            msg = (
+                f"answer {index} is {answer!r:.60}: expected True, False, "
+                "'allow', 'deny' or an ApprovalDecision"
+            )
+            raise TypeError(msg)
+    return checked
+
+
+def _normalised(answer: object) -> object:
+    if answer == "allow" and isinstance(answer, str):
+        return True
+    if answer == "deny" and isinstance(answer, str):
+        return False
+    return answer
+
+
+@final
+class ScriptedApprover:
+    """
+    An approval handler for tests: it answers from a script and records
+    every `ApprovalRequest` it gets, in order.
+
+    *answers* is either a list, answered in order, of `True`/`"allow"`,
+    `False`/`"deny"` or `ApprovalDecision`s (to remember an answer for the
+    scope, or give a reason); or a function `request -> answer`, which may
+    also return anything else (capscope denies what is not a clear grant).
+    When the list runs out, each further request is **denied**, with a
+    reason that says so, and kept in `unanswered`; a test that expected
+    more answers then fails on the `ApprovalDenied`.
+
+    It is a synchronous handler, so it serves sync and async tool calls
+    alike (capscope runs a sync handler of an async call in a thread).
+    Install it with `policy()` (a `ToolApprovalPolicy` with this handler
+    and no timeout, so a sync call asks it inline) or, for the rest of an
+    `isolated()` block, with `install()`.
+
+    Attributes:
+        requests: every request asked, oldest first.
+        unanswered: the requests the list had no answer left for.
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.policies import CapabilityPolicy
+        >>> from capscope.testing import ScriptedApprover
+        >>> @cs.needs_approval("deploy")
+        ... def deploy(env):
+        ...     return f"deployed {env}"
+        >>> approver = ScriptedApprover(["allow", "deny"])
+        >>> with cs.using(execution=CapabilityPolicy.unrestricted(), approval=approver.policy()):
+        ...     deploy("staging")
+        ...     try:
+        ...         deploy("prod")
+        ...     except cs.ApprovalDenied as e:
+        ...         print(e)
+        'deployed staging'
+        denied by the handler
+        >>> print(*(r.arguments["env"] for r in approver.requests))
+        staging prod
+    """
+
+    def __init__(
+        self, answers: Iterable[_Answer] | _AnswerFunction = ()
+    ) -> None:
+        # Why a lock: capscope asks a handler from whichever thread decides
+        # (and from a worker thread for async calls and timeouts).
+        self._lock = threading.Lock()
+        self.requests: list[ApprovalRequest] = []
+        self.unanswered: list[ApprovalRequest] = []
+        self._function: _AnswerFunction | None = None
+        self._queue: list[_Answer] = []
+        self._scripted = 0
+        self.answers = answers
+
+    @property
+    def answers(self) -> list[_Answer] | _AnswerFunction:
+        """
+        The answers not given yet (a copy), or the answering function. Set
+        it to script a new list (or function) from now on.
+
+        Example:
+            >>> from capscope.testing import ScriptedApprover
+            >>> approver = ScriptedApprover()
+            >>> approver.answers = ["allow", False]
+            >>> approver.answers
+            ['allow', False]
+        """
+        with self._lock:
+            return (
+                list(self._queue) if self._function is None else self._function
+            )
+
+    @answers.setter
+    def answers(self, answers: Iterable[_Answer] | _AnswerFunction) -> None:
+        if callable(answers):
+            function: _AnswerFunction | None = answers
+            queue: list[_Answer] = []
+        else:
+            function, queue = None, _checked_answers(answers)
+        with self._lock:
+            self._function, self._queue, self._scripted = (
+                function,
+                queue,
+                len(queue),
+            )
+
+    def __repr__(self) -> str:
+        with self._lock:
+            source = (
+                f"{len(self._queue)} answers left"
+                if self._function is None
+                else f"answering with {self._function!r:.40}"
+            )
+            return (
+                f"<ScriptedApprover {source}, {len(self.requests)} requests>"
+            )
+
+    def __call__(self, request: ApprovalRequest) -> object:
+        """Answer *request* (capscope calls this as the handler)."""
+        with self._lock:
+            self.requests.append(request)
+            function = self._function
+            if function is None:
+                if not self._queue:
+                    self.unanswered.append(request)
+                    reason = (
+                        f"ScriptedApprover has no answer left for "
+                        f"{request.tool!r} (request {len(self.requests)}; "
+                        f"{self._scripted} answers were scripted)"
+                    )
+                    return ApprovalDecision.deny(reason)
+                return _normalised(self._queue.pop(0))
+        # Outside the lock: a slow function must not hold up other threads.
+        return _normalised(function(request))
+
+    def policy(self, **options: Any) -> ToolApprovalPolicy:
+        """
+        A `ToolApprovalPolicy` with this approver as its handler and no
+        timeout (so a sync call asks it inline, in the caller's thread);
+        *options* are further fields (`rules=`, `timeout=`, ...).
+
+        Example:
+            >>> from capscope.testing import ScriptedApprover
+            >>> approver = ScriptedApprover([True])
+            >>> approver.policy().handler is approver
+            True
+        """
+        return ToolApprovalPolicy(
+            **{"handler": self, "timeout": None, **options}
+        )
+
+    def install(self, **options: Any) -> Self:
+        """
+        Push `policy(**options)` onto the approval stack for the rest of
+        the enclosing `isolated()` block (see `install_policy()`); returns
+        the approver. Pushed over an approval policy, it keeps that
+        policy's rules and replaces its handler.
+
+        Raises:
+            RuntimeError: there is no enclosing `isolated()` or
+                `no_leaks()` block in this context.
+
+        Example:
+            >>> from capscope.stacks import approval
+            >>> from capscope.testing import ScriptedApprover, isolated
+            >>> with isolated():
+            ...     approver = ScriptedApprover(["allow"]).install()
+            ...     approval.top().handler is approver
+            True
+        """
+        policy = self.policy(**options)
+        _install(lambda: approval.push(policy), "ScriptedApprover.install()")
+        return self
+
+
+# --- assertions -----------------------------------------------------------
+
+
+def _tool_name(fn: object) -> str:
+    try:
+        return tool_spec(fn).name
+    except (TypeError, KeyError, AttributeError):
+        name = getattr(fn, "__qualname__", None)
+        return name if isinstance(name, str) else repr(fn)
+
+
+def _gate(gate: Gate | str | None) -> Gate | None:
+    return None if gate is None else Gate(gate)
+
+
+def _refuse_lazy(
+    result: object, name: str, helper: str, *, awaited: bool = False
+) -> None:
+    """
+    A TypeError for a result whose check has not run yet (*helper* is the
+    sync helper's name; *awaited*: the async one was used).
+    """
+    if inspect.iscoroutine(result):
+        result.close()  # never awaited: no "never awaited" warning
+    if inspect.isawaitable(result):
+        msg = (
+            f"{name} returned an awaitable: its check runs when it is "
+            f"awaited; use `await {helper}_async(...)`"
+        )
+        raise TypeError(msg)
+    if inspect.isgenerator(result) or inspect.isasyncgen(result):
+        step = "next" if inspect.isgenerator(result) else "anext"
+        msg = (
+            f"{name} returned a generator: its check runs at its first "
+            f"step; step it in the call, e.g. "
+            f"`{'await ' * awaited}{helper}{'_async' * awaited}"
+            f"(lambda: {step}(gen(...)))`"
+        )
+        raise TypeError(msg)
+
+
+def _denied_as_expected(
+    name: str, exc: PolicyDenied, gate: Gate | None
+) -> Decision:
+    __tracebackhide__ = True
+    decision = exc.decision
+    at = "" if gate is None else f" at gate {gate.value!r}"
+    if not isinstance(decision, Decision):
+        msg = (
+            f"expected {name} to be denied{at} by a capscope check but it "
+            f"raised {exc!r:.100} with no decision attached"
+        )
+        raise AssertionError(msg) from exc  # noqa: TRY004 - a failed assertion
+    if gate is not None and decision.gate is not gate:
+        got = "no gate" if decision.gate is None else repr(decision.gate.value)
+        msg = (
+            f"expected {name} to be denied{at} but it was denied at {got}: "
+            f"{decision.reason}"
+        )
+        raise AssertionError(msg) from exc
+    return decision
+
+
+def _not_denied(name: str, gate: Gate | None, what: str) -> AssertionError:
+    at = "" if gate is None else f" at gate {gate.value!r}"
+    return AssertionError(f"expected {name} to be denied{at} but {what}")
+
+
+def _describe_denial(exc: PolicyDenied) -> str:
+    decision = exc.decision
+    if isinstance(decision, Decision) and decision.gate is not None:
+        return f"at {decision.gate.value!r}: {decision.reason}"
+    return f"({type(exc).__name__}): {exc}"
+
+
+def assert_denied(
+    fn: Callable[..., object],
+    /,
+    *args: Any,
+    gate: Gate | str | None = None,
+    **kwargs: Any,
+) -> Decision:
+    """
+    Call `fn(*args, **kwargs)` and assert that capscope refused it
+    (`PolicyDenied` or a subclass), at *gate* if given; return the
+    refusing `Decision`.
+
+    *fn* is a decorated tool (or any callable that calls one). When the
+    call is allowed, denied at another gate or raises something else, the
+    `AssertionError` says what happened instead, e.g. `expected fs.write
+    to be denied at gate 'tool_ceiling' but it was denied at
+    'workspace_boundary': ...`. A coroutine function's check runs when
+    awaited: use `assert_denied_async`.
+
+    Raises:
+        AssertionError: the call was not denied as expected.
+        TypeError: *fn* returned an awaitable or a generator, whose check
+            has not run yet.
+        ValueError: *gate* is not a `capscope.Gate` value.
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.policies import CapabilityPolicy
+        >>> from capscope.testing import assert_denied
+        >>> @cs.requires_tool("fs.write")
+        ... def write(path):
+        ...     return "written"
+        >>> with cs.using(execution=CapabilityPolicy(tools=["fs.write"])):
+        ...     assert_denied(write, "a.txt", gate="tool_ceiling")
+        Traceback (most recent call last):
+        AssertionError: expected fs.write to be denied at gate 'tool_ceiling' but it was allowed (returned 'written')
+    """
+    __tracebackhide__ = True
+    expected = _gate(gate)
+    name = _tool_name(fn)
+    try:
+        result = fn(*args, **kwargs)
+    except PolicyDenied as exc:
+        return _denied_as_expected(name, exc, expected)
+    except Exception as exc:
+        raise _not_denied(name, expected, f"it raised {exc!r:.100}") from exc
+    _refuse_lazy(result, name, "assert_denied")
+    raise _not_denied(
+        name, expected, f"it was allowed (returned {result!r:.80})"
+    )
+
+
+async def assert_denied_async(
+    fn: Callable[..., object],
+    /,
+    *args: Any,
+    gate: Gate | str | None = None,
+    **kwargs: Any,
+) -> Decision:
+    """
+    `assert_denied` for a coroutine function (or any callable returning an
+    awaitable): call it, await the result, and assert that capscope
+    refused it; return the refusing `Decision`.
+
+    Raises:
+        AssertionError: the call was not denied as expected.
+        ValueError: *gate* is not a `capscope.Gate` value.
+
+    Example:
+        >>> import asyncio, capscope as cs
+        >>> from capscope.testing import assert_denied_async
+        >>> @cs.requires_tool("net.get")
+        ... async def fetch(url):
+        ...     return "page"
+        >>> asyncio.run(assert_denied_async(fetch, "https://example.com")).gate
+        <Gate.NO_POLICY: 'no_policy'>
+    """
+    __tracebackhide__ = True
+    expected = _gate(gate)
+    name = _tool_name(fn)
+    try:
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+    except PolicyDenied as exc:
+        return _denied_as_expected(name, exc, expected)
+    except Exception as exc:
+        raise _not_denied(name, expected, f"it raised {exc!r:.100}") from exc
+    _refuse_lazy(result, name, "assert_denied", awaited=True)
+    raise _not_denied(
+        name, expected, f"it was allowed (returned {result!r:.80})"
+    )
+
+
+def assert_allowed(
+    fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> Any:
+    """
+    Call `fn(*args, **kwargs)`, assert that capscope let it run, and return
+    its result.
+
+    A refusal fails with an `AssertionError` naming the gate and reason,
+    e.g. `expected fs.write to be allowed but it was denied at
+    'tool_ceiling': ...`. Any other exception propagates unchanged (the
+    call was allowed; the body failed). A coroutine function's check runs
+    when awaited: use `assert_allowed_async`.
+
+    Raises:
+        AssertionError: capscope refused the call.
+        TypeError: *fn* returned an awaitable or a generator, whose check
+            has not run yet.
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.policies import CapabilityPolicy
+        >>> from capscope.testing import assert_allowed
+        >>> @cs.requires_tool("fs.read")
+        ... def read(path):
+        ...     return "data"
+        >>> with cs.using(execution=CapabilityPolicy(tools=["fs.read"])):
+        ...     assert_allowed(read, "a.txt")
+        'data'
+    """
+    __tracebackhide__ = True
+    name = _tool_name(fn)
+    try:
+        result = fn(*args, **kwargs)
+    except PolicyDenied as exc:
+        msg = (
+            f"expected {name} to be allowed but it was denied "
+            f"{_describe_denial(exc)}"
+        )
+        raise AssertionError(msg) from exc
+    _refuse_lazy(result, name, "assert_allowed")
+    return result
+
+
+async def assert_allowed_async(
+    fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> Any:
+    """
+    `assert_allowed` for a coroutine function: call it, await the result,
+    assert that capscope let it run, and return what it returned.
+
+    Raises:
+        AssertionError: capscope refused the call.
+
+    Example:
+        >>> import asyncio, capscope as cs
+        >>> from capscope.policies import CapabilityPolicy
+        >>> from capscope.testing import assert_allowed_async, isolated
+        >>> @cs.requires_tool("net.get")
+        ... async def fetch(url):
+        ...     return "page"
+        >>> with isolated({"execution": {"tools": ["net.*"]}}):
+        ...     asyncio.run(assert_allowed_async(fetch, "https://example.com"))
+        'page'
+    """
+    __tracebackhide__ = True
+    name = _tool_name(fn)
+    try:
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+    except PolicyDenied as exc:
+        msg = (
+            f"expected {name} to be allowed but it was denied "
+            f"{_describe_denial(exc)}"
+        )
+        raise AssertionError(msg) from exc
+    _refuse_lazy(result, name, "assert_allowed", awaited=True)
+    return result
