@@ -21,9 +21,8 @@ rules: `cat ~/.ssh/id_rsa` is denied although `cat *` matches.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -31,6 +30,7 @@ import attrs
 import wrapt
 
 from . import events
+from ._asking import NOT_ANSWERED, call_async, call_sync
 from ._exceptions import CommandBlocked, PolicyConfigError
 from ._shell import ParsedCommand, SimpleCommand
 from .events import Action, CommandDecision, Gate
@@ -283,26 +283,21 @@ def _call_hook(hook: Callable[..., Any], *args: Any) -> Any:
         return hook(*args)
 
 
-#: The preflight is written once, as generators that yield each awaitable
-#: a hook or handler returns and take back its answer: an async guarded
-#: function awaits it (`_drive_async`), a sync one cannot and refuses it
-#: (`_drive`). What they yield: the awaitable and the seconds to wait.
-_Steps = Generator[tuple[Awaitable[Any], float | None], object, _T]
-
-#: What a sync driver answers an awaitable with: not a grant.
-_UNANSWERED = object()
+#: The preflight is written once, as generators that yield each call of
+#: a consent hook or approval handler and take back its answer: a sync
+#: guarded function makes the call in its thread (`_drive`: an async hook
+#: is not an answer there), an async one awaits it (`_drive_async`: a sync
+#: hook runs in a thread). Either way within the approval policy's
+#: `timeout` for the handler; a failing or late answer is a refusal.
+_Call = tuple[Callable[..., Any], tuple[Any, ...], float | None]
+_Steps = Generator[_Call, object, _T]
 
 
 def _answer(
     hook: Callable[..., Any], *args: Any, timeout: float | None = None
 ) -> _Steps[bool]:
-    """Call a consent hook or approval handler; only a clear grant is True."""
-    try:
-        answer = hook(*args)
-    except Exception:  # noqa: BLE001 - a failing hook denies
-        return False
-    if inspect.isawaitable(answer):
-        answer = yield answer, timeout
+    """Ask *hook*; only a clear grant is True."""
+    answer = yield hook, args, timeout
     return _granted(answer)
 
 
@@ -335,12 +330,15 @@ def _ask(
 
 
 def _drive(steps: _Steps[_T]) -> _T:
-    """Run a preflight synchronously: an awaitable answer is a refusal."""
+    """Run a preflight synchronously."""
     try:
-        awaitable, _ = next(steps)
+        hook, args, seconds = next(steps)
         while True:
-            _close(awaitable)  # a sync preflight cannot await it: fail closed
-            awaitable, _ = steps.send(_UNANSWERED)
+            try:
+                answer = call_sync(hook, *args, seconds=seconds)
+            except Exception:  # noqa: BLE001 - a failing or late answer refuses
+                answer = NOT_ANSWERED
+            hook, args, seconds = steps.send(answer)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
     finally:
@@ -348,34 +346,19 @@ def _drive(steps: _Steps[_T]) -> _T:
 
 
 async def _drive_async(steps: _Steps[_T]) -> _T:
-    """Run a preflight in async code, awaiting each answer (with timeout)."""
+    """Run a preflight in async code."""
     try:
-        awaitable, timeout = next(steps)
+        hook, args, seconds = next(steps)
         while True:
             try:
-                answer = await _within(awaitable, timeout)
-            except Exception:  # noqa: BLE001 - a failing or late answer denies
-                answer = _UNANSWERED
-            awaitable, timeout = steps.send(answer)
+                answer = await call_async(hook, *args, seconds=seconds)
+            except Exception:  # noqa: BLE001 - a failing or late answer refuses
+                answer = NOT_ANSWERED
+            hook, args, seconds = steps.send(answer)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
     finally:
         steps.close()
-
-
-async def _within(awaitable: Awaitable[Any], seconds: float | None) -> Any:
-    """Await *awaitable*, at most *seconds* (asyncio or trio)."""
-    if seconds is None:
-        return await awaitable
-    from ._enforce import _in_trio
-
-    if _in_trio():
-        import trio
-
-        with trio.fail_after(seconds):
-            return await awaitable
-    async with asyncio.timeout(seconds):
-        return await awaitable
 
 
 #: The words a `{"decision": ...}` answer grants with (the reference's
@@ -397,12 +380,6 @@ def _granted(answer: object) -> bool:
         decision = answer.get("decision")
         return isinstance(decision, str) and decision.lower() in _GRANT_WORDS
     return False
-
-
-def _close(answer: object) -> None:
-    close = getattr(answer, "close", None)
-    if close is not None:
-        close()
 
 
 def _blocked(decision: CommandDecision) -> CommandBlocked:

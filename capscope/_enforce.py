@@ -15,12 +15,9 @@ needs them: an allowed call whose gates need no argument binds nothing.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import inspect
 import os
-import sys
-import threading
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, final
@@ -29,6 +26,7 @@ import attrs
 
 from . import events
 from ._ambient import FrameToken, state_of
+from ._asking import NOT_ANSWERED, call_async, call_sync
 from ._exceptions import (
     ActionProposed,
     ApprovalDenied,
@@ -37,7 +35,6 @@ from ._exceptions import (
     PolicyDenied,
     ToolDenied,
 )
-from ._scope import Scope
 from .events import Action, Decision, Gate
 from .policies import (
     AutonomyTier,
@@ -803,132 +800,55 @@ def _unavailable(pending: _Pending) -> PolicyDenied:
     )
 
 
+_NOT_AWAITED = (
+    "the approval handler is async (or returned an awaitable) but the tool "
+    "was called synchronously; install a sync handler or call the tool "
+    "from async code"
+)
+
+
 def _ask_sync(pending: _Pending) -> _Answer:
-    policy = pending.policy
-    if policy is None or policy.handler is None:
-        raise _unavailable(pending)
-    handler = policy.handler
-    _emit_ask(pending)
-    if inspect.iscoroutinefunction(handler):
-        return (
-            False,
-            (
-                "the approval handler is async but the tool was called "
-                "synchronously; install a sync handler or call the tool from async "
-                "code"
-            ),
-            Remember.ONCE,
-        )
-    request = _request(pending)
-    if policy.timeout is None:
-        return _answer_of(handler, request)
-    result: list[_Answer] = []
-    done = threading.Event()
-
-    def ask() -> None:
-        result.append(_answer_of(handler, request))
-        done.set()
-
-    target = Scope.current().bind(ask)
-    threading.Thread(
-        target=target, name="capscope-approval", daemon=True
-    ).start()
-    if not done.wait(policy.timeout):
-        return (
-            False,
-            f"the approval handler timed out after {policy.timeout:g} s",
-            Remember.ONCE,
-        )
-    return result[0]
-
-
-def _answer_of(
-    handler: Callable[..., Any], request: ApprovalRequest
-) -> _Answer:
+    handler, request, timeout = _asking_for(pending)
     try:
-        answer = handler(request)
+        answer = call_sync(handler, request, seconds=timeout)
+    except TimeoutError:
+        return _timed_out(timeout)
     except Exception as exc:  # noqa: BLE001 - a failing handler denies
-        return False, f"the approval handler raised {exc!r:.80}", Remember.ONCE
-    if inspect.isawaitable(answer):
-        close = getattr(answer, "close", None)
-        if close is not None:
-            close()
-        return (
-            False,
-            (
-                "the approval handler returned an awaitable to a synchronous call; "
-                "install a sync handler or call the tool from async code"
-            ),
-            Remember.ONCE,
-        )
+        return _raised(exc)
+    if answer is NOT_ANSWERED:
+        return False, _NOT_AWAITED, Remember.ONCE
     return _read_answer(answer)
-
-
-def _in_trio() -> bool:
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return False
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True
 
 
 async def _ask_async(pending: _Pending) -> _Answer:
+    handler, request, timeout = _asking_for(pending)
+    try:
+        answer = await call_async(handler, request, seconds=timeout)
+    except TimeoutError:
+        return _timed_out(timeout)
+    except Exception as exc:  # noqa: BLE001 - a failing handler denies
+        return _raised(exc)
+    return _read_answer(answer)
+
+
+def _asking_for(
+    pending: _Pending,
+) -> tuple[Callable[..., Any], ApprovalRequest, float | None]:
+    """The handler, the request and the time limit; emits the ask."""
     policy = pending.policy
     if policy is None or policy.handler is None:
         raise _unavailable(pending)
-    handler = policy.handler
     _emit_ask(pending)
-    request = _request(pending)
-    timeout = policy.timeout
-    is_async = inspect.iscoroutinefunction(handler)
+    return policy.handler, _request(pending), policy.timeout
 
-    async def run() -> object:
-        if is_async:
-            return await handler(request)
-        if _in_trio():
-            import trio
 
-            call = Scope.current().bind(handler)
-            return await trio.to_thread.run_sync(
-                call, request, abandon_on_cancel=True
-            )
-        from ._tasks import to_thread
+def _timed_out(timeout: float | None) -> _Answer:
+    reason = f"the approval handler timed out after {timeout:g} s"
+    return False, reason, Remember.ONCE
 
-        return await to_thread(handler, request)
 
-    try:
-        if _in_trio():
-            import trio
-
-            try:
-                with trio.fail_after(
-                    timeout if timeout is not None else float("inf")
-                ):
-                    answer = await run()
-            except trio.TooSlowError:
-                return (
-                    False,
-                    f"the approval handler timed out after {timeout:g} s",
-                    Remember.ONCE,
-                )
-        else:
-            try:
-                async with asyncio.timeout(timeout):
-                    answer = await run()
-            except TimeoutError:
-                return (
-                    False,
-                    f"the approval handler timed out after {timeout:g} s",
-                    Remember.ONCE,
-                )
-    except Exception as exc:  # noqa: BLE001 - a failing handler denies
-        return False, f"the approval handler raised {exc!r:.80}", Remember.ONCE
-    if inspect.isawaitable(answer):
-        answer = await answer
-    return _read_answer(answer)
+def _raised(exc: Exception) -> _Answer:
+    return False, f"the approval handler raised {exc!r:.80}", Remember.ONCE
 
 
 def _settle(pending: _Pending, answer: _Answer) -> None:

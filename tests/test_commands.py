@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -287,6 +288,49 @@ class TestAsyncPreflight:
             pytest.raises(cs.CommandBlocked),
         ):
             await self.arun("whoami")
+
+    @pytest.mark.asyncio
+    async def test_a_slow_sync_handler_neither_blocks_the_loop_nor_outlives_the_timeout(
+        self,
+    ):
+        """In an async function a sync handler runs in a thread, within the
+        timeout: the loop keeps running, and a late answer refuses."""
+        ticks = []
+
+        def slow(request: cs.ApprovalRequest) -> bool:
+            time.sleep(0.3)
+            return True
+
+        async def ticker() -> None:
+            for _ in range(5):
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        with (
+            command.pushed(CommandPolicy(default="ask")),
+            approval.pushed(ToolApprovalPolicy(handler=slow, timeout=0.1)),
+        ):
+            started = time.monotonic()
+            results = await asyncio.gather(
+                self.arun("whoami"), ticker(), return_exceptions=True
+            )
+        assert isinstance(results[0], cs.CommandBlocked)
+        assert len(ticks) == 5
+        assert ticks[-1] - started < 0.25  # ran while the handler slept
+
+    def test_a_sync_function_honours_the_timeout_too(self):
+        def slow(request: cs.ApprovalRequest) -> bool:
+            time.sleep(0.5)
+            return True
+
+        with (
+            command.pushed(CommandPolicy(default="ask")),
+            approval.pushed(ToolApprovalPolicy(handler=slow, timeout=0.05)),
+        ):
+            started = time.monotonic()
+            with pytest.raises(cs.CommandBlocked):
+                run("whoami")
+        assert time.monotonic() - started < 0.4
 
     def test_a_sync_function_refuses_an_async_answer(self):
         closed = []
