@@ -21,5 +21,5 @@ def try_read(name: str) -> str:
     try:
         return read_note(name)
     except cs.PolicyDenied as denied:
-        assert denied.decision is not None
-        return f"denied: {denied.decision.gate}"
+        decision = denied.decision
+        return f"denied: {decision.gate if decision else None}"
