@@ -14,6 +14,8 @@ each as a plain function or class (the pytest plugin,
   answers from a list or a function and records every request;
 - **assertions** with readable failures: `assert_denied()`,
   `assert_allowed()` and their `_async` forms;
+- **a stack's contract**: `StackContract`, a test base a third-party
+  stack subclasses to run the checks capscope runs on its own stacks;
 - **command spellings**: a command policy is only as good as the
   spellings it survives. `bypass_variants()` generates spellings of a
   command that a shell runs exactly as it runs the plain form, so that a
@@ -58,6 +60,7 @@ from ._ambient import (
     all_vars,
     frames_of,
 )
+from ._contract import StackContract
 from ._decorators import tool_spec
 from ._enforce import ApprovalDecision, ApprovalRequest
 from ._exceptions import PolicyDenied
@@ -72,6 +75,7 @@ __all__ = [
     "Leak",
     "LeakedFrames",
     "ScriptedApprover",
+    "StackContract",
     "assert_allowed",
     "assert_allowed_async",
     "assert_denied",
