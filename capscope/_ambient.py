@@ -132,19 +132,36 @@ def _track(
     Record *obj*'s variable; *worker_rule* is None for COPY (nothing to do
     in a worker), True for TOP (keep the top, fresh) and False for NONE.
     """
-    global _all_snapshot, _worker_snapshot  # noqa: PLW0603 - see above
     key = id(obj)
     with _LOCK:
-        while _DEAD:
-            dead = _DEAD.pop()
-            _ALL_VARS.pop(dead, None)
-            _WORKER_VARS.pop(dead, None)
+        _forget_dead()
         _ALL_VARS[key] = var
         if worker_rule is not None:
             _WORKER_VARS[key] = (var, worker_rule)
-        _all_snapshot = tuple(_ALL_VARS.values())
-        _worker_snapshot = tuple(_WORKER_VARS.values())
+        _snapshot()
     weakref.finalize(obj, _DEAD.append, key)
+
+
+def _forget_dead() -> None:
+    """Drop the stacks that died from the tables (hold _LOCK)."""
+    while _DEAD:
+        dead = _DEAD.pop()
+        _ALL_VARS.pop(dead, None)
+        _WORKER_VARS.pop(dead, None)
+
+
+def _snapshot() -> None:
+    """Rebuild the snapshots readers iterate (hold _LOCK)."""
+    global _all_snapshot, _worker_snapshot  # noqa: PLW0603 - see above
+    _all_snapshot = tuple(_ALL_VARS.values())
+    _worker_snapshot = tuple(_WORKER_VARS.values())
+
+
+def _collect_dead() -> None:
+    """Stop paying, in every capture, for stacks that died since the last."""
+    with _LOCK:
+        _forget_dead()
+        _snapshot()
 
 
 def all_vars() -> tuple[ContextVar[FrameToken | None], ...]:
@@ -158,6 +175,8 @@ def apply_worker_rules() -> None:
     to one fresh frame (`to_worker` applied), NONE stacks and counters
     emptied. COPY stacks are left alone. Run inside a copied context.
     """
+    if _DEAD:
+        _collect_dead()
     _EPOCH.set(_Epoch())
     for var, keep_top in _worker_snapshot:
         frame = var.get()

@@ -366,3 +366,21 @@ class TestLifetime:
         cs.AmbientStack("trigger_drain", inherit=cs.Inherit.COPY)
 
         assert var not in _ambient.all_vars()
+
+    def test_a_capture_stops_paying_for_dead_stacks(self):
+        """A worker capture drops dead stacks from its rules itself, with no
+        new stack created to trigger the clean-up."""
+        import gc
+
+        from capscope import _ambient
+
+        s = cs.AmbientStack("dies_before_capture", inherit=cs.Inherit.TOP)
+        var = s._var
+        del s
+        gc.collect()
+        assert var in [v for v, _ in _ambient._worker_snapshot]
+
+        cs.Scope.capture_inherited()
+
+        assert var not in [v for v, _ in _ambient._worker_snapshot]
+        assert var not in _ambient.all_vars()
