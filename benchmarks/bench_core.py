@@ -4,15 +4,11 @@ operation it is built on, measured in one run.
 
     python benchmarks/bench_core.py [--json PATH] [--quick]
 
-Every figure is the minimum, over several rounds, of one timed loop divided
-by its length (nanoseconds per operation): noise only ever adds time, so the
-minimum is the best estimate of the cost itself. Within a round every
-variant of a comparison runs once, in an order reversed each round, so drift
-in clock speed or load hits subject and baseline alike. Loops are kept short
-(a few ms) and rounds many, so that on a busy machine some rounds of each
-variant still run unpreempted. The garbage collector is off inside timed
-loops, as timeit does. A first round warms up caches, specialisation, the
-thread pool and the entry-point load, and is thrown away.
+Reads (`top()`), pushes, captures and spawns are measured at stack depths
+1, 100 and 1000, and captures and spawns with 1, 8 and 64 extra registered
+stacks (on top of the built-ins), each made for its own run and dropped
+after it. How figures are taken: see `_timing.py`. `run.py` runs all of
+this as part of the whole suite.
 
 The exit status is 0 whatever the verdicts: this is a report, not a test.
 """
@@ -24,21 +20,28 @@ import asyncio
 import contextvars
 import gc
 import json
-import os
-import platform
-import timeit
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from time import perf_counter
 
+from _timing import (
+    Row,
+    best_of,
+    environment,
+    header,
+    in_fresh_context,
+    per_op,
+    print_rows,
+)
+
 import capscope as cs
 from capscope import policies, stacks
 
-EXTRA_STACKS = 64
+DEPTHS = (1, 100, 1000)
+EXTRA_COUNTS = (1, 8, 64)
 BUILTIN_STACKS = (
     stacks.execution,
     stacks.approval,
@@ -49,6 +52,9 @@ BUILTIN_STACKS = (
     stacks.render,
     stacks.connector,
 )
+#: Reads and pushes are "flat in depth" if depth 1000 costs at most this
+#: much more than depth 1 (DESIGN.md 2.4; noise alone moves it a few %).
+FLAT = 1.2
 
 
 @dataclass(frozen=True)
@@ -66,51 +72,6 @@ class Plan:
 
 DEFAULT = Plan(25, 100_000, 20_000, 2_000, 50_000, 5_000, 200)
 QUICK = Plan(7, 50_000, 10_000, 500, 20_000, 2_000, 50)
-
-
-@dataclass
-class Row:
-    name: str
-    subject: float  # ns per operation
-    baseline: float  # ns per operation
-    target: float | None = None  # the most subject/baseline may be
-
-    @property
-    def ratio(self) -> float:
-        return self.subject / self.baseline
-
-    @property
-    def verdict(self) -> str:
-        if self.target is None:
-            return "info"
-        return "PASS" if self.ratio <= self.target else "FAIL"
-
-
-def best_of(
-    repeats: int, variants: dict[str, Callable[[], float]]
-) -> dict[str, float]:
-    """The minimum ns/op of each variant over *repeats* interleaved rounds."""
-    names = list(variants)
-    best = dict.fromkeys(names, float("inf"))
-    for round_ in range(repeats + 1):  # round 0 is the warm-up
-        for name in names if round_ % 2 else reversed(names):
-            gc.collect()
-            gc.disable()
-            try:
-                ns = variants[name]()
-            finally:
-                gc.enable()
-            if round_:
-                best[name] = min(best[name], ns)
-    return best
-
-
-def per_op(stmt: str, number: int, **names: object) -> float:
-    """
-    ns per run of *stmt*, looked up in *names*. Subject and baseline both go
-    through timeit's compiled loop, so the harness costs them the same.
-    """
-    return timeit.Timer(stmt, globals=names).timeit(number) * 1e9 / number
 
 
 #: One realistic frame per built-in stack, so captures have real work.
@@ -136,13 +97,72 @@ def push_builtins() -> None:
         stack.push(BUILTIN_FRAMES[stack])
 
 
-def in_fresh_context(fn: Callable[[], object]) -> contextvars.Context:
-    ctx = contextvars.copy_context()
-    ctx.run(fn)
-    return ctx
+def push_builtins_deep(depth: int) -> None:
+    """
+    The built-ins, then "execution" (TOP: a worker gets its top) and
+    "command" (COPY: a worker gets all of it) up to *depth* frames.
+    """
+    push_builtins()
+    for _ in range(depth - 1):
+        stacks.execution.push(BUILTIN_FRAMES[stacks.execution])
+        stacks.command.push(BUILTIN_FRAMES[stacks.command])
 
 
-# -- 1. top() is O(1) in depth; 6. and what a bare ContextVar.get() costs ---
+def deep_contexts() -> dict[int, contextvars.Context]:
+    return {
+        d: in_fresh_context(partial(push_builtins_deep, d)) for d in DEPTHS
+    }
+
+
+def with_extras(
+    base: contextvars.Context,
+    count: int,
+    inherit: cs.Inherit,
+    measure: Callable[[contextvars.Context], float],
+) -> float:
+    """
+    *measure* run in a copy of *base* with *count* extra stacks registered
+    and one frame on each. The stacks are made for this run and dropped
+    after it: a live TOP stack costs every capture while it lives (captures
+    follow every instance, registered or not), so none may outlive it.
+    """
+    ns, refs = _with_extras(base, count, inherit, measure)
+    gc.collect()
+    if any(ref() is not None for ref in refs):
+        msg = "extra stacks outlived their run; later runs would pay"
+        raise RuntimeError(msg)
+    # A dead stack's variable stays in capscope's table of worker rules
+    # until the next stack is made (which drains the dead ones), and every
+    # capture until then still visits it. Make one, so that the next
+    # variant measured does not pay for these.
+    cs.AmbientStack("bench_drain", inherit=cs.Inherit.COPY)
+    return ns
+
+
+def _with_extras(
+    base: contextvars.Context,
+    count: int,
+    inherit: cs.Inherit,
+    measure: Callable[[contextvars.Context], float],
+) -> tuple[float, list[weakref.ref]]:
+    extras = [
+        cs.AmbientStack(f"bench_extra_{i}", inherit=inherit)
+        for i in range(count)
+    ]
+    for stack in extras:
+        cs.registry.register(stack)
+    ctx = base.copy()
+    for stack in extras:
+        ctx.run(stack.push, stack.name)
+    try:
+        ns = measure(ctx)
+    finally:
+        for stack in extras:
+            cs.registry.unregister(stack)
+    return ns, [weakref.ref(stack) for stack in extras]
+
+
+# -- reads: top() is O(1) in depth; and what a bare ContextVar.get() costs --
 
 
 def bench_top(plan: Plan) -> list[Row]:
@@ -152,10 +172,7 @@ def bench_top(plan: Plan) -> list[Row]:
     # alike; the comparison is of what top() adds, not of HAMT lookups.
     s = cs.AmbientStack("bench_top", inherit=cs.Inherit.COPY)
     var = contextvars.ContextVar("bench_top_plain")
-    ctx = {
-        depth: in_fresh_context(partial(_push_n, s, depth))
-        for depth in (1, 100, 1000)
-    }
+    ctx = {d: in_fresh_context(partial(_push_n, s, d)) for d in DEPTHS}
     ctx[1].run(var.set, "value")
     best = best_of(
         plan.repeats,
@@ -173,7 +190,7 @@ def bench_top(plan: Plan) -> list[Row]:
             "top(): depth 1000 / depth 1",
             best["depth 1000"],
             best["depth 1"],
-            1.2,
+            FLAT,
         ),
         Row("top(): depth 100 / depth 1", best["depth 100"], best["depth 1"]),
         Row("top() / ContextVar.get()", best["depth 1"], best["get"]),
@@ -185,38 +202,81 @@ def _push_n(stack: cs.AmbientStack[int], depth: int) -> None:
         stack.push(i)
 
 
-# -- 2. push+pop against the ContextVar set+reset it is built on -----------
+# -- pushes: push+pop against the ContextVar set+reset it is built on ------
 
 
 def bench_push_pop(plan: Plan) -> list[Row]:
     s = cs.AmbientStack("bench_push_pop", inherit=cs.Inherit.COPY)
     var = contextvars.ContextVar("bench_push_pop_plain")
-    # After its first pop the stack's variable holds None in the context, so
-    # every later push and pop replaces an entry. Give the plain variable an
-    # entry too, so its reset() also replaces one rather than deleting it.
-    ctx = in_fresh_context(lambda: (s.pop(s.push(0)), var.set(None)))
+    # Each context holds *depth* frames below the one pushed and popped.
+    # Give the plain variable an entry too, so its reset() replaces one
+    # rather than deleting it, as the stack's pop does.
+    ctx = {
+        d: in_fresh_context(lambda d=d: (_push_n(s, d), var.set(None)))
+        for d in DEPTHS
+    }
+    policy = BUILTIN_FRAMES[stacks.execution]
+    narrowing = in_fresh_context(push_builtins)
     best = best_of(
         plan.repeats,
         {
-            "stack": partial(
-                ctx.run, per_op, "s.pop(s.push(v))", plan.push_pop, s=s, v=1
-            ),
+            **{
+                f"depth {d}": partial(
+                    c.run,
+                    per_op,
+                    "s.pop(s.push(v))",
+                    plan.push_pop,
+                    s=s,
+                    v=1,
+                )
+                for d, c in ctx.items()
+            },
             "var": partial(
-                ctx.run,
+                ctx[1].run,
                 per_op,
                 "var.reset(var.set(v))",
                 plan.push_pop,
                 var=var,
                 v=1,
             ),
+            # The built-in "execution" stack narrows every push.
+            "execution": partial(
+                narrowing.run,
+                per_op,
+                "s.pop(s.push(v))",
+                plan.push_pop // 10,
+                s=stacks.execution,
+                v=policy,
+            ),
         },
     )
     return [
-        Row("push+pop / ContextVar set+reset", best["stack"], best["var"], 4.0)
+        Row(
+            "push+pop / ContextVar set+reset",
+            best["depth 1"],
+            best["var"],
+            4.0,
+        ),
+        Row(
+            "push+pop: depth 1000 / depth 1",
+            best["depth 1000"],
+            best["depth 1"],
+            FLAT,
+        ),
+        Row(
+            "push+pop: depth 100 / depth 1",
+            best["depth 100"],
+            best["depth 1"],
+        ),
+        Row(
+            '"execution" push+pop (narrowing) / ContextVar set+reset',
+            best["execution"],
+            best["var"],
+        ),
     ]
 
 
-# -- 3. and 4. spawn against create_task, with 0 or 64 extra stacks --------
+# -- spawn against create_task: depth and extra stacks ---------------------
 
 
 async def noop() -> None:
@@ -238,79 +298,63 @@ async def await_each(
 
 
 def bench_spawn(plan: Plan, runner: asyncio.Runner) -> list[Row]:
-    base = in_fresh_context(push_builtins)
+    deep = deep_contexts()
+    base = deep[1]
 
     def run_in(
-        ctx: contextvars.Context, start: Callable[..., object]
+        start: Callable[..., object], ctx: contextvars.Context
     ) -> float:
         # The timing loop is itself a task in (a copy of) ctx, so spawn
         # captures exactly what ctx holds; one loop serves every run.
         return runner.run(await_each(start, plan.spawn), context=ctx.copy())
 
-    def with_extras(inherit: cs.Inherit, *, push: bool) -> float:
-        # Made and dropped within each run: a TOP stack costs every spawn
-        # while it lives, so it must not outlive its own measurement.
-        extras = [
-            cs.AmbientStack(f"bench_extra_{i}", inherit=inherit)
-            for i in range(EXTRA_STACKS)
-        ]
-        for stack in extras:
-            cs.registry.register(stack)
-        ctx = base.copy()
-        if push:
-            for stack in extras:
-                ctx.run(stack.push, stack.name)
-        try:
-            ns = run_in(ctx, cs.spawn)
-        finally:
-            for stack in extras:
-                cs.registry.unregister(stack)
-        refs = [weakref.ref(stack) for stack in extras]
-        del extras, ctx, stack
-        gc.collect()
-        if any(ref() is not None for ref in refs):
-            msg = "extra stacks outlived their run; later runs would pay"
-            raise RuntimeError(msg)
-        return ns
-
+    spawn_in = partial(run_in, cs.spawn)
     best = best_of(
         plan.repeats,
         {
-            "create_task": partial(run_in, base, asyncio.create_task),
-            "spawn": partial(run_in, base, cs.spawn),
-            "copy": partial(with_extras, cs.Inherit.COPY, push=True),
-            "copy empty": partial(with_extras, cs.Inherit.COPY, push=False),
-            "top": partial(with_extras, cs.Inherit.TOP, push=True),
+            "create_task": partial(run_in, asyncio.create_task, base),
+            **{f"depth {d}": partial(spawn_in, c) for d, c in deep.items()},
+            **{
+                f"+{k} {inherit.name}": partial(
+                    with_extras, base, k, inherit, spawn_in
+                )
+                for inherit in (cs.Inherit.COPY, cs.Inherit.TOP)
+                for k in EXTRA_COUNTS
+            },
         },
     )
-    k = EXTRA_STACKS
-    return [
+    rows = [
         Row(
             "spawn / create_task (8 built-ins)",
-            best["spawn"],
+            best["depth 1"],
             best["create_task"],
             1.5,
         ),
         Row(
-            f"spawn: +{k} COPY stacks, 1 frame / none",
-            best["copy"],
-            best["spawn"],
-            1.5,
+            "spawn: depth 1000 / depth 1",
+            best["depth 1000"],
+            best["depth 1"],
+            FLAT,
         ),
-        Row(
-            f"spawn: +{k} COPY stacks, empty / none",
-            best["copy empty"],
-            best["spawn"],
-        ),
-        Row(
-            f"spawn: +{k} TOP stacks, 1 frame / none",
-            best["top"],
-            best["spawn"],
-        ),
+        Row("spawn: depth 100 / depth 1", best["depth 100"], best["depth 1"]),
     ]
+    for inherit in ("COPY", "TOP"):
+        one = best[f"+1 {inherit}"]
+        rows += [
+            Row(
+                f"spawn: +64 {inherit} stacks / +1",
+                best[f"+64 {inherit}"],
+                one,
+                1.5,
+            ),
+            Row(
+                f"spawn: +8 {inherit} stacks / +1", best[f"+8 {inherit}"], one
+            ),
+        ]
+    return rows
 
 
-# -- 5. scope_ambient per step against a bare Context.run per step ---------
+# -- scope_ambient per step against a bare Context.run per step ------------
 
 
 class Ticks:
@@ -375,7 +419,63 @@ def bench_steps(plan: Plan) -> list[Row]:
     ]
 
 
-# -- 6. captures and to_thread (informational) -----------------------------
+# -- captures: depth and extra stacks (informational but the depth) --------
+
+
+def bench_captures(plan: Plan) -> list[Row]:
+    # Captures are compared with copy_context(), which each of them begins
+    # with; the rest is what capscope adds on top.
+    deep = deep_contexts()
+    base = deep[1]
+
+    def capture(f: Callable[[], object], ctx: contextvars.Context) -> float:
+        return ctx.run(per_op, "f()", plan.capture, f=f)
+
+    inherited = partial(capture, cs.Scope.capture_inherited)
+    best = best_of(
+        plan.repeats,
+        {
+            **{f"depth {d}": partial(inherited, c) for d, c in deep.items()},
+            **{
+                f"+{k} {inherit.name}": partial(
+                    with_extras, base, k, inherit, inherited
+                )
+                for inherit in (cs.Inherit.COPY, cs.Inherit.TOP)
+                for k in EXTRA_COUNTS
+            },
+            "current": partial(capture, cs.Scope.current, base),
+            "copy": partial(capture, contextvars.copy_context, base),
+        },
+    )
+    rows = [
+        Row(
+            "Scope.capture_inherited() / copy_context()",
+            best["depth 1"],
+            best["copy"],
+        ),
+        Row(
+            "capture_inherited: depth 1000 / depth 1",
+            best["depth 1000"],
+            best["depth 1"],
+            FLAT,
+        ),
+    ]
+    rows += [
+        Row(
+            f"capture_inherited: +{k} {inherit} stacks / +1",
+            best[f"+{k} {inherit}"],
+            best[f"+1 {inherit}"],
+        )
+        for inherit in ("COPY", "TOP")
+        for k in (8, 64)
+    ]
+    rows.append(
+        Row("Scope.current() / copy_context()", best["current"], best["copy"])
+    )
+    return rows
+
+
+# -- to_thread (informational) ---------------------------------------------
 
 
 def nothing() -> None:
@@ -389,33 +489,16 @@ async def await_thread(to_thread: Callable[..., object], n: int) -> float:
     return (perf_counter() - t0) * 1e9 / n
 
 
-def bench_info(plan: Plan, runner: asyncio.Runner) -> list[Row]:
-    # Captures are compared with copy_context(), which each of them begins
-    # with; the rest is what capscope adds on top.
-    base = in_fresh_context(push_builtins)
-    best = base.run(
-        best_of,
-        plan.repeats,
-        {
-            "inherited": partial(
-                per_op, "f()", plan.capture, f=cs.Scope.capture_inherited
-            ),
-            "current": partial(
-                per_op, "f()", plan.capture, f=cs.Scope.current
-            ),
-            "copy": partial(
-                per_op, "f()", plan.capture, f=contextvars.copy_context
-            ),
-        },
-    )
-
+def bench_threads(plan: Plan, runner: asyncio.Runner) -> list[Row]:
     # asyncio.to_thread too runs the function in a copy of the context.
+    base = in_fresh_context(push_builtins)
+
     def thread_run(to_thread: Callable[..., object]) -> float:
         return runner.run(
             await_thread(to_thread, plan.thread), context=base.copy()
         )
 
-    thread = best_of(
+    best = best_of(
         plan.repeats,
         {
             "cs": partial(thread_run, cs.to_thread),
@@ -423,61 +506,22 @@ def bench_info(plan: Plan, runner: asyncio.Runner) -> list[Row]:
         },
     )
     return [
-        Row(
-            "Scope.capture_inherited() / copy_context()",
-            best["inherited"],
-            best["copy"],
-        ),
-        Row("Scope.current() / copy_context()", best["current"], best["copy"]),
-        Row(
-            "cs.to_thread / asyncio.to_thread", thread["cs"], thread["asyncio"]
-        ),
+        Row("cs.to_thread / asyncio.to_thread", best["cs"], best["asyncio"])
     ]
 
 
-# -- report -----------------------------------------------------------------
-
-
-def environment(plan: Plan, *, quick: bool) -> dict[str, object]:
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "capscope": str(Path(cs.__file__).parent),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        # Other processes' load skews single figures; ratios much less.
-        "load_average": os.getloadavg(),
-        "quick": quick,
-        "plan": asdict(plan),
-    }
-
-
-def print_table(env: dict, rows: list[Row], seconds: float) -> None:
-    load = ", ".join(f"{x:.2f}" for x in env["load_average"])
-    print(
-        f"capscope core benchmark, {env['date']}"
-        f"{' (--quick)' if env['quick'] else ''}\n"
-        f"{env['implementation']} {env['python']} on {env['platform']}, "
-        f"{env['processor']}, {env['cpus']} CPUs, load average {load}\n"
-        f"capscope from {env['capscope']}\n"
-        f"ns per operation, min of {env['plan']['repeats']} interleaved "
-        "rounds; ratio = subject / baseline\n"
-    )
-    width = max(len(row.name) for row in rows)
-    print(
-        f"{'measurement':<{width}}  {'subject':>9}  {'baseline':>9}  "
-        f"{'ratio':>7}  {'target':>7}  result"
-    )
+def measure(plan: Plan) -> list[Row]:
+    """Every core row, in one process."""
+    cs.registry.ensure_entry_points()  # the one-off first-capture load
+    rows = bench_top(plan) + bench_push_pop(plan)
+    with asyncio.Runner() as runner:
+        rows += bench_spawn(plan, runner)
+        rows += bench_steps(plan)
+        rows += bench_captures(plan)
+        rows += bench_threads(plan, runner)
     for row in rows:
-        target = "-" if row.target is None else f"<={row.target:.1f}x"
-        print(
-            f"{row.name:<{width}}  {row.subject:>9.1f}  {row.baseline:>9.1f}  "
-            f"{row.ratio:>6.2f}x  {target:>7}  {row.verdict}"
-        )
-    print(f"\ntook {seconds:.1f} s")
+        row.group = "core"
+    return rows
 
 
 def main() -> None:
@@ -486,31 +530,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     plan = QUICK if args.quick else DEFAULT
-    env = environment(plan, quick=args.quick)
-
-    cs.registry.ensure_entry_points()  # the one-off first-capture load
+    env = environment(quick=args.quick, plan=asdict(plan))
     t0 = perf_counter()
-    rows = bench_top(plan) + bench_push_pop(plan)
-    with asyncio.Runner() as runner:
-        rows += bench_spawn(plan, runner)
-        rows += bench_steps(plan)
-        rows += bench_info(plan, runner)
+    rows = measure(plan)
     seconds = perf_counter() - t0
-
-    print_table(env, rows, seconds)
+    print(header("capscope core benchmark", env))
+    print(
+        f"ns per operation, min of {plan.repeats} interleaved rounds; "
+        "ratio = subject / baseline\n"
+    )
+    print_rows(rows)
+    print(f"\ntook {seconds:.1f} s")
     if args.json:
-        results = [
-            {
-                "name": row.name,
-                "subject_ns": row.subject,
-                "baseline_ns": row.baseline,
-                "ratio": row.ratio,
-                "target": row.target,
-                "verdict": row.verdict,
-            }
-            for row in rows
-        ]
-        data = {**env, "seconds": seconds, "results": results}
+        data = {
+            **env,
+            "seconds": seconds,
+            "results": [row.as_dict() for row in rows],
+        }
         args.json.write_text(json.dumps(data, indent=2) + "\n")
 
 

@@ -3,26 +3,45 @@ The cost of a decorated tool call, as ratios in one run.
 
     python benchmarks/bench_tools.py [--quick]
 
-Baselines, timed in the same process through the same timeit harness:
-a bare call of the same function, and the same function under a no-op
-`wrapt.decorator` (what any wrapt-based decorator costs before it does
-anything). Subjects: an allowed `@requires_tool` call (sync and async), a
-denied one, a `@needs_approval` call answered by an authored allow rule,
-and a call with a path argument (which binds its arguments).
+Baselines, timed in the same process through the same harness
+(`_timing.py`): a bare call of the same function, and the same function
+under a no-op `wrapt.decorator` (what any wrapt-based decorator costs
+before it does anything). Subjects: an allowed `@requires_tool` call (sync
+and async, and with the "execution" stack 100 and 1000 frames deep), a
+denied one (sync and async), a `@needs_approval` call answered by an
+authored allow rule, and a call with a path argument (which binds its
+arguments). Async calls are stepped to their end by hand, as an event
+loop's first step would, and compared with stepping a bare coroutine and
+one under the no-op wrapt decorator. No event subscriber is installed, so
+an allowed call builds no event (DESIGN.md 6).
 
-Each figure is the minimum over several rounds (noise only adds time).
-The exit status is 0 whatever the verdicts: this is a report, not a test.
+`run.py` times these in the same rounds as the alternatives
+(`bench_alternatives.py`). The exit status is 0 whatever the verdicts:
+this is a report, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import platform
-import timeit
-from datetime import UTC, datetime
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
-import wrapt
+from _timing import (
+    Row,
+    Timed,
+    abare,
+    anoop_wrapped,
+    bare,
+    best_of,
+    environment,
+    header,
+    in_fresh_context,
+    noop_wrapped,
+    print_rows,
+    run_coro,
+)
 
 import capscope as cs
 from capscope.policies import (
@@ -32,19 +51,11 @@ from capscope.policies import (
 )
 from capscope.stacks import approval, execution
 
-
-def bare(x: int) -> int:
-    return x
-
-
-@wrapt.decorator
-def _noop(wrapped, instance, args, kwargs):  # noqa: ARG001
-    return wrapped(*args, **kwargs)
-
-
-@_noop
-def noop_wrapped(x: int) -> int:
-    return x
+#: The allowed call's ceilings (the goal is 10x on every version).
+BARE_TARGET = 15.0 if sys.version_info < (3, 12) else 18.0
+BARE_GOAL = 10.0
+WRAPT_TARGET = 0.6
+FLAT = 1.2
 
 
 @cs.requires_tool("fs.read", side_effect="read_only")
@@ -72,102 +83,218 @@ async def aallowed(x: int) -> int:
     return x
 
 
-async def abare(x: int) -> int:
+@cs.requires_tool("net.get", side_effect="network")
+async def adenied(x: int) -> int:
     return x
 
 
-def per_call(
-    stmt: str, names: dict[str, object], number: int, repeat: int
-) -> float:
-    timer = timeit.Timer(stmt, globals=names)
-    return min(timer.repeat(repeat=repeat, number=number)) * 1e9 / number
+CEILING = CapabilityPolicy(tools=("fs.*", "deploy"))
+ALLOW_DEPLOY = ToolApprovalPolicy(
+    rules=[ApprovalRule(action="allow", tool="deploy")]
+)
 
 
 def deny_once() -> None:
-    with contextlib.suppress(cs.ToolDenied):
+    try:
         denied(1)
+    except cs.ToolDenied:
+        pass
+    else:
+        raise AssertionError("the denied call was allowed")
 
 
-def run_coro(coro) -> None:
-    with contextlib.suppress(StopIteration):
-        coro.send(None)
+def adeny_once() -> None:
+    try:
+        run_coro(adenied(1))
+    except cs.ToolDenied:
+        pass
+    else:
+        raise AssertionError("the denied call was allowed")
+
+
+def under_ceiling(depth: int = 1) -> None:
+    for _ in range(depth):
+        execution.push(CEILING)
+
+
+def with_approval() -> None:
+    under_ceiling()
+    approval.push(ALLOW_DEPLOY)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One timed call: what it is, how to make it, where, and its kind."""
+
+    key: str
+    label: str
+    stmt: str
+    setup: Callable[[], object] | None = None
+    is_async: bool = False
+
+
+NAMES: dict[str, object] = {
+    "bare": bare,
+    "noop_wrapped": noop_wrapped,
+    "allowed": allowed,
+    "deny_once": deny_once,
+    "adeny_once": adeny_once,
+    "with_path": with_path,
+    "approved": approved,
+    "run_coro": run_coro,
+    "aallowed": aallowed,
+    "abare": abare,
+    "anoop_wrapped": anoop_wrapped,
+}
+
+CALLS = (
+    Call("bare", "bare call", "bare(1)"),
+    Call("wrapt", "no-op `wrapt.decorator`", "noop_wrapped(1)"),
+    Call("allowed", "`@requires_tool`, allowed", "allowed(1)", under_ceiling),
+    Call("denied", "`@requires_tool`, denied", "deny_once()", under_ceiling),
+    Call(
+        "approved",
+        "`@needs_approval`, authored allow rule",
+        "approved(1)",
+        with_approval,
+    ),
+    Call(
+        "path",
+        "`@requires_tool`, path argument",
+        "with_path('/srv/ws/a')",
+        under_ceiling,
+    ),
+    Call(
+        "allowed_d100",
+        '`@requires_tool`, allowed, "execution" 100 deep',
+        "allowed(1)",
+        partial(under_ceiling, 100),
+    ),
+    Call(
+        "allowed_d1000",
+        '`@requires_tool`, allowed, "execution" 1000 deep',
+        "allowed(1)",
+        partial(under_ceiling, 1000),
+    ),
+    Call("abare", "async bare call", "run_coro(abare(1))", is_async=True),
+    Call(
+        "awrapt",
+        "async no-op `wrapt.decorator`",
+        "run_coro(anoop_wrapped(1))",
+        is_async=True,
+    ),
+    Call(
+        "aallowed",
+        "async `@requires_tool`, allowed",
+        "run_coro(aallowed(1))",
+        under_ceiling,
+        is_async=True,
+    ),
+    Call(
+        "adenied",
+        "async `@requires_tool`, denied",
+        "adeny_once()",
+        under_ceiling,
+        is_async=True,
+    ),
+)
+
+
+def variants(calls: tuple[Call, ...], seconds: float) -> dict[str, Timed]:
+    """One `Timed` per call, each in its own context."""
+    return {
+        call.key: Timed(
+            call.stmt,
+            NAMES,
+            seconds=seconds,
+            ctx=in_fresh_context(call.setup or (lambda: None)),
+        )
+        for call in calls
+    }
+
+
+def call_table(
+    calls: tuple[Call, ...], best: dict[str, float]
+) -> list[dict[str, object]]:
+    """Each call's ns and its ratios to the bare and no-op wrapt calls."""
+    table = []
+    for call in calls:
+        if call.key not in best:
+            continue
+        bare_ns = best["abare" if call.is_async else "bare"]
+        wrapt_ns = best["awrapt" if call.is_async else "wrapt"]
+        ns = best[call.key]
+        table.append(
+            {
+                "key": call.key,
+                "label": call.label,
+                "async": call.is_async,
+                "ns": ns,
+                "x_bare": ns / bare_ns,
+                "x_wrapt": ns / wrapt_ns,
+                "x_capscope_allowed": ns
+                / best["aallowed" if call.is_async else "allowed"],
+            }
+        )
+    return table
+
+
+def target_rows(best: dict[str, float]) -> list[Row]:
+    allowed_ns = best["allowed"]
+    rows = [
+        Row(
+            "allowed @requires_tool / no-op wrapt.decorator",
+            allowed_ns,
+            best["wrapt"],
+            WRAPT_TARGET,
+        ),
+        Row(
+            f"allowed @requires_tool / bare call (Python {sys.version_info[0]}."
+            f"{sys.version_info[1]})",
+            allowed_ns,
+            best["bare"],
+            BARE_TARGET,
+        ),
+        Row(
+            "allowed @requires_tool / bare call (the goal)",
+            allowed_ns,
+            best["bare"],
+            BARE_GOAL,
+        ),
+        Row(
+            "allowed @requires_tool: execution depth 1000 / depth 1",
+            best["allowed_d1000"],
+            allowed_ns,
+            FLAT,
+        ),
+    ]
+    for row in rows:
+        row.group = "calls"
+    return rows
+
+
+def print_call_table(table: list[dict[str, object]]) -> None:
+    width = max(len(str(r["label"])) for r in table)
+    print(f"{'call':<{width}}  {'ns':>10}  {'x bare':>9}  {'x wrapt':>9}")
+    for r in table:
+        print(
+            f"{r['label']:<{width}}  {r['ns']:>10.1f}  {r['x_bare']:>8.2f}x"
+            f"  {r['x_wrapt']:>8.2f}x"
+        )
+    print("(async rows: ratios to stepping the async bare / wrapt calls)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--quick", action="store_true")
     quick = parser.parse_args().quick
-    number, repeat = (20_000, 5) if quick else (200_000, 9)
-
-    execution.push(CapabilityPolicy(tools=("fs.*", "deploy")))
-    names: dict[str, object] = {
-        "bare": bare,
-        "noop_wrapped": noop_wrapped,
-        "allowed": allowed,
-        "deny_once": deny_once,
-        "with_path": with_path,
-        "approved": approved,
-        "run_coro": run_coro,
-        "aallowed": aallowed,
-        "abare": abare,
-    }
-    rows: list[tuple[str, float]] = [
-        ("bare call", per_call("bare(1)", names, number, repeat)),
-        (
-            "no-op wrapt.decorator",
-            per_call("noop_wrapped(1)", names, number, repeat),
-        ),
-        (
-            "@requires_tool, allowed",
-            per_call("allowed(1)", names, number, repeat),
-        ),
-        (
-            "@requires_tool, denied",
-            per_call("deny_once()", names, number // 10, repeat),
-        ),
-        (
-            "@requires_tool, path argument",
-            per_call("with_path('/srv/ws/a')", names, number // 10, repeat),
-        ),
-        (
-            "async bare, stepped",
-            per_call("run_coro(abare(1))", names, number, repeat),
-        ),
-        (
-            "async @requires_tool, stepped",
-            per_call("run_coro(aallowed(1))", names, number, repeat),
-        ),
-    ]
-    rule = ApprovalRule(action="allow", tool="deploy")
-    with approval.pushed(ToolApprovalPolicy(rules=[rule])):
-        rows.append(
-            (
-                "@needs_approval, allow rule",
-                per_call("approved(1)", names, number // 10, repeat),
-            )
-        )
-
-    base, wrapt_cost = rows[0][1], rows[1][1]
-    abase = rows[5][1]
-    print(
-        f"capscope tool-call benchmark, {datetime.now(UTC).isoformat(timespec='seconds')}"
-    )
-    print(
-        f"{platform.python_implementation()} {platform.python_version()} on {platform.platform()}"
-    )
-    print(f"{'call':34} {'ns':>9} {'x bare':>8} {'x wrapt':>8}")
-    for name, ns in rows:
-        reference = abase if name.startswith("async") else base
-        print(
-            f"{name:34} {ns:9.1f} {ns / reference:8.2f} {ns / wrapt_cost:8.2f}"
-        )
-    allowed_ns = rows[2][1]
+    repeats, seconds = (7, 0.002) if quick else (25, 0.005)
+    best = best_of(repeats, variants(CALLS, seconds))
+    print(header("capscope tool-call benchmark", environment()))
     print()
-    print(
-        f"target: allowed sync call <= 0.6x no-op wrapt ({allowed_ns / wrapt_cost:.2f}x) "
-        f"and <= 15x bare on 3.11, 18x on 3.12/3.13 ({allowed_ns / base:.1f}x)"
-    )
-    print("(async rows are ratios to stepping a bare coroutine)")
+    print_call_table(call_table(CALLS, best))
+    print()
+    print_rows(target_rows(best))
 
 
 if __name__ == "__main__":
