@@ -78,13 +78,13 @@ REPEATS = "capscope.approval.repeats"
 # external-path guard is left to the ceiling's roots.
 _GUARDS_ONLY = ToolApprovalPolicy(allow_external_paths=True)
 
-_UNKNOWN: Any = object()
+UNKNOWN: Any = object()
 
 # Bound reads of the stacks' variables, for check()'s fast path.
-_execution_get = execution._get  # noqa: SLF001
-_approval_get = approval._get  # noqa: SLF001
-_permissions_get = permissions._get  # noqa: SLF001
-_autonomy_get = autonomy._get  # noqa: SLF001
+execution_get = execution._get  # noqa: SLF001
+approval_get = approval._get  # noqa: SLF001
+permissions_get = permissions._get  # noqa: SLF001
+autonomy_get = autonomy._get  # noqa: SLF001
 
 _LOST_POLICY = (
     "no execution policy is installed in this context, so tool {tool!r} is "
@@ -306,7 +306,7 @@ class Gatekeeper:
     caches the callable's signature for lazy argument binding.
     """
 
-    __slots__ = ("_fn", "_plain", "_signature", "_var_keyword", "spec")
+    __slots__ = ("_fn", "_signature", "_var_keyword", "plain", "spec")
 
     def __init__(self, spec: ToolSpec, fn: Callable[..., Any]) -> None:
         self.spec = spec
@@ -315,7 +315,7 @@ class Gatekeeper:
         self._var_keyword: str | None = None
         # Whether a call can be decided without its arguments (given only
         # an execution policy): see check().
-        self._plain = not (spec.paths or spec.needs_approval or spec.bridged)
+        self.plain = not (spec.paths or spec.needs_approval or spec.bridged)
 
     # -- arguments ------------------------------------------------------------
 
@@ -406,8 +406,8 @@ class Gatekeeper:
         # Gates that need no arguments (cached per ceiling: policies are
         # immutable), then those that do (binding lazily).
         verdicts = ceiling._verdicts  # noqa: SLF001 - the engine's cache
-        refusal = verdicts.get(self, _UNKNOWN)
-        if refusal is _UNKNOWN:
+        refusal = verdicts.get(self, UNKNOWN)
+        if refusal is UNKNOWN:
             refusal = ceiling.check(
                 ToolCall(
                     tool,
@@ -626,7 +626,7 @@ class Gatekeeper:
 
     # -- entry points -----------------------------------------------------------
 
-    def _emit_allowed(self) -> None:
+    def emit_allowed(self) -> None:
         events.emit(_decision(Action.ALLOW, None, self.spec.name, "allowed"))
 
     def _fast_allowed(self) -> bool:
@@ -635,51 +635,35 @@ class Gatekeeper:
         none of its arguments, and a cached verdict of the argument-free
         gates that allows. Four context-variable reads and one dict lookup.
         """
-        frame = _execution_get()
+        frame = execution_get()
         if (
             frame is None
-            or not self._plain
-            or _approval_get() is not None
-            or _permissions_get() is not None
-            or _autonomy_get() is not None
+            or not self.plain
+            or approval_get() is not None
+            or permissions_get() is not None
+            or autonomy_get() is not None
         ):
             return False
         ceiling: CapabilityPolicy = frame[0]
         if (
-            ceiling._verdicts.get(self, _UNKNOWN) is not None  # noqa: SLF001
+            ceiling._verdicts.get(self, UNKNOWN) is not None  # noqa: SLF001
             or ceiling.tool_arg_constraints
         ):
             return False
         if events._subscribers:  # noqa: SLF001 - has_subscribers(), inlined
-            self._emit_allowed()
+            self.emit_allowed()
         return True
 
     def check(
         self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         """Run the gates for a synchronous call; ask a sync handler if needed."""
-        # _fast_allowed(), written out: this is every allowed sync call's
-        # path, and the method call alone costs a tenth of it.
-        frame = _execution_get()
-        if (
-            frame is not None
-            and self._plain
-            and _approval_get() is None
-            and _permissions_get() is None
-            and _autonomy_get() is None
-        ):
-            ceiling: CapabilityPolicy = frame[0]
-            if (
-                ceiling._verdicts.get(self, _UNKNOWN) is None  # noqa: SLF001
-                and not ceiling.tool_arg_constraints
-            ):
-                if events._subscribers:  # noqa: SLF001 - has_subscribers()
-                    self._emit_allowed()
-                return
+        if self._fast_allowed():
+            return
         pending = self._evaluate(instance, args, kwargs)
         if pending is None:
             if events.has_subscribers():
-                self._emit_allowed()
+                self.emit_allowed()
             return
         assert isinstance(pending, _Pending)  # noqa: S101 - not a dry run
         _settle(pending, _ask_sync(pending))
@@ -693,7 +677,7 @@ class Gatekeeper:
         pending = self._evaluate(instance, args, kwargs)
         if pending is None:
             if events.has_subscribers():
-                self._emit_allowed()
+                self.emit_allowed()
             return
         assert isinstance(pending, _Pending)  # noqa: S101 - not a dry run
         _settle(pending, await _ask_async(pending))

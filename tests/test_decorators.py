@@ -73,6 +73,9 @@ class FakeGate:
 class Keeper:
     """A fake keeper: records every check, refuses denied tools."""
 
+    #: Never the inlined fast path: every sync call reaches check().
+    plain = False
+
     def __init__(self, gate: FakeGate, spec: cs.ToolSpec) -> None:
         self.gate = gate
         self.spec = spec
@@ -100,6 +103,9 @@ class Keeper:
 
     def check(self, instance, args, kwargs) -> None:
         self._record("check", instance, args, kwargs)
+
+    def emit_allowed(self) -> None:
+        raise AssertionError("the fast path is never taken with this keeper")
 
     async def acheck(self, instance, args, kwargs) -> None:
         await asyncio.sleep(0)  # a real suspension, as an async handler has
