@@ -81,7 +81,9 @@ VERSION = 1
 #: The carrier key `inject` writes and `extract` reads.
 HEADER = "capscope-scope"
 
-_HOOK = "$hook"
+#: How far in the future an envelope's issue time may be (clocks differ a
+#: little between machines) before `extract(max_age=...)` refuses it.
+_CLOCK_SKEW = 60.0
 
 
 # -- named hooks ------------------------------------------------------------------
@@ -412,6 +414,12 @@ def extract(
         raise EnvelopeError(msg)
     if max_age is not None:
         age = time.time() - issued
+        if age < -_CLOCK_SKEW:
+            msg = (
+                f"the envelope is dated {-age:.1f} s in the future: the "
+                "signer's clock is wrong, and its max_age cannot hold"
+            )
+            raise EnvelopeError(msg)
         if age > max_age:
             msg = (
                 f"the envelope is {age:.1f} s old, older than max_age "

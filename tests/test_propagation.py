@@ -345,3 +345,16 @@ def test_a_narrowing_hook_refuses_the_submit(pool):
         pytest.raises(cs.PolicyConfigError),
     ):
         pool.submit(tools.whoami)
+
+
+def test_an_envelope_from_the_future_is_refused_under_max_age(
+    headers, monkeypatch
+):
+    real = propagation.time.time
+    monkeypatch.setattr(propagation.time, "time", lambda: real() - 3600)
+    with pytest.raises(propagation.EnvelopeError, match="in the future"):
+        propagation.extract(headers, keys={"k1": KEY}, max_age=60)
+    scope = propagation.extract(
+        headers, keys={"k1": KEY}
+    )  # no max_age: no clock
+    assert scope["execution"][0].tools == ("fs.read",)
