@@ -34,7 +34,7 @@ Example:
     >>> headers = {}
     >>> with cs.using(execution=CapabilityPolicy(tools=("fs.*",))):
     ...     propagation.inject(headers, key=b"shared secret")
-    >>> scope = propagation.extract(headers, keys=b"shared secret")
+    >>> scope = propagation.extract(headers, key=b"shared secret")
     >>> (ceiling,) = scope["execution"]
     >>> ceiling.tools
     ('fs.*',)
@@ -302,15 +302,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _keyring(keys: bytes | Mapping[str, bytes]) -> dict[str, bytes]:
-    if isinstance(keys, bytes | bytearray):
-        return {"default": bytes(keys)}
-    ring = dict(keys)
+def _keyring(key: bytes | Mapping[str, bytes]) -> dict[str, bytes]:
+    if isinstance(key, bytes | bytearray):
+        return {"default": bytes(key)}
+    ring = dict(key)
     if not ring or not all(
         isinstance(k, str) and isinstance(v, bytes | bytearray) and v
         for k, v in ring.items()
     ):
-        msg = "keys: expected bytes, or a non-empty {key_id: bytes} mapping"
+        msg = "key: expected bytes, or a non-empty {key_id: bytes} mapping"
         raise ValueError(msg)
     return {k: bytes(v) for k, v in ring.items()}
 
@@ -358,13 +358,13 @@ def inject(
 def extract(
     carrier: Mapping[str, Any],
     *,
-    keys: bytes | Mapping[str, bytes],
+    key: bytes | Mapping[str, bytes],
     max_age: float | None = None,
 ) -> Scope:
     """
     Verify the envelope in *carrier* and rebuild the scope it carries.
 
-    *keys* is the key (for `key_id="default"`) or a mapping of the key ids
+    *key* is the key (for `key_id="default"`), or a mapping of the key ids
     accepted (old and new during a rotation) to their keys. *max_age*
     refuses envelopes signed longer ago than that many seconds.
 
@@ -378,12 +378,12 @@ def extract(
         >>> headers = {}
         >>> propagation.inject(headers, key=b"old", key_id="v1")
         >>> try:
-        ...     propagation.extract(headers, keys={"v2": b"new"})
+        ...     propagation.extract(headers, key={"v2": b"new"})
         ... except propagation.EnvelopeError as e:
         ...     print(e)
         the envelope is signed with the unknown key id 'v1' (accepted: v2)
     """
-    ring = _keyring(keys)
+    ring = _keyring(key)
     token = carrier.get(HEADER)
     if token is None:
         msg = f"no scope envelope in the carrier (header {HEADER!r})"
@@ -393,14 +393,14 @@ def extract(
         msg = "malformed scope envelope: expected key_id.body.signature"
         raise EnvelopeError(msg)
     key_id, body, signature = parts
-    key = ring.get(key_id)
-    if key is None:
+    secret = ring.get(key_id)
+    if secret is None:
         msg = (
             f"the envelope is signed with the unknown key id {key_id!r} "
             f"(accepted: {', '.join(sorted(ring))})"
         )
         raise EnvelopeError(msg)
-    if not hmac.compare_digest(_sign(key, key_id, body), signature):
+    if not hmac.compare_digest(_sign(secret, key_id, body), signature):
         msg = "the envelope's signature does not match: it was tampered with"
         raise EnvelopeError(msg)
     try:

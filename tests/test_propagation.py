@@ -33,7 +33,7 @@ def roundtrip() -> cs.Scope:
     """The current scope, through a signed envelope and back."""
     headers: dict[str, str] = {}
     propagation.inject(headers, key=KEY)
-    return propagation.extract(headers, keys=KEY)
+    return propagation.extract(headers, key=KEY)
 
 
 # -- what travels -------------------------------------------------------------------
@@ -155,7 +155,7 @@ def test_a_registered_hook_travels_by_name(named_hook):
         headers: dict[str, str] = {}
         propagation.inject(headers, key=KEY)
     assert data["stacks"]["command"][0]["hooks"] == {"pre": "tests.deny_all"}
-    scope = propagation.extract(headers, keys=KEY)
+    scope = propagation.extract(headers, key=KEY)
     assert scope["command"][0].pre is named_hook
 
 
@@ -229,7 +229,7 @@ def test_a_flipped_byte_is_refused(headers):
     )
     headers[propagation.HEADER] = f"{key_id}.{flipped}.{signature}"
     with pytest.raises(propagation.EnvelopeError, match="tampered"):
-        propagation.extract(headers, keys={"k1": KEY})
+        propagation.extract(headers, key={"k1": KEY})
 
 
 def test_a_widened_tool_list_without_the_key_is_refused(headers):
@@ -243,12 +243,12 @@ def test_a_widened_tool_list_without_the_key_is_refused(headers):
     widened = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
     headers[propagation.HEADER] = f"{key_id}.{widened.rstrip('=')}.{signature}"
     with pytest.raises(propagation.EnvelopeError, match="tampered"):
-        propagation.extract(headers, keys={"k1": KEY})
+        propagation.extract(headers, key={"k1": KEY})
     forged = {}
     with cs.using(execution=CapabilityPolicy(tools=("*",))):
         propagation.inject(forged, key=b"the attacker's own key", key_id="k1")
     with pytest.raises(propagation.EnvelopeError, match="tampered"):
-        propagation.extract(forged, keys={"k1": KEY})
+        propagation.extract(forged, key={"k1": KEY})
 
 
 def test_an_old_envelope_is_refused(headers, monkeypatch):
@@ -257,15 +257,15 @@ def test_an_old_envelope_is_refused(headers, monkeypatch):
     with pytest.raises(
         propagation.EnvelopeError, match="older than max_age 60"
     ):
-        propagation.extract(headers, keys={"k1": KEY}, max_age=60)
-    scope = propagation.extract(headers, keys={"k1": KEY}, max_age=600)
+        propagation.extract(headers, key={"k1": KEY}, max_age=60)
+    scope = propagation.extract(headers, key={"k1": KEY}, max_age=600)
     assert scope["execution"][0].tools == ("fs.read",)
 
 
 def test_an_unknown_key_id_is_refused_and_rotation_works(headers):
     with pytest.raises(propagation.EnvelopeError, match="unknown key id 'k1'"):
-        propagation.extract(headers, keys={"k2": b"new key"})
-    scope = propagation.extract(headers, keys={"k1": KEY, "k2": b"new key"})
+        propagation.extract(headers, key={"k2": b"new key"})
+    scope = propagation.extract(headers, key={"k1": KEY, "k2": b"new key"})
     assert scope["execution"][0].tools == ("fs.read",)
 
 
@@ -280,7 +280,7 @@ def test_an_unknown_key_id_is_refused_and_rotation_works(headers):
 def test_missing_and_malformed_envelopes(token, message):
     carrier = {} if token is None else {propagation.HEADER: token}
     with pytest.raises(propagation.EnvelopeError, match=message):
-        propagation.extract(carrier, keys=KEY)
+        propagation.extract(carrier, key=KEY)
 
 
 def test_bad_keys_are_refused_when_used():
@@ -288,8 +288,8 @@ def test_bad_keys_are_refused_when_used():
         propagation.inject({}, key=b"")
     with pytest.raises(ValueError, match="key_id"):
         propagation.inject({}, key=KEY, key_id="a.b")
-    with pytest.raises(ValueError, match="keys"):
-        propagation.extract({}, keys={})
+    with pytest.raises(ValueError, match="key"):
+        propagation.extract({}, key={})
 
 
 def test_extracted_scope_enforces():
@@ -353,8 +353,8 @@ def test_an_envelope_from_the_future_is_refused_under_max_age(
     real = propagation.time.time
     monkeypatch.setattr(propagation.time, "time", lambda: real() - 3600)
     with pytest.raises(propagation.EnvelopeError, match="in the future"):
-        propagation.extract(headers, keys={"k1": KEY}, max_age=60)
+        propagation.extract(headers, key={"k1": KEY}, max_age=60)
     scope = propagation.extract(
-        headers, keys={"k1": KEY}
+        headers, key={"k1": KEY}
     )  # no max_age: no clock
     assert scope["execution"][0].tools == ("fs.read",)

@@ -345,7 +345,7 @@ class Installation:
             scope = propagation.decode(propagation.encode())
         else:
             scope = propagation.extract(
-                headers, keys=self._keys, max_age=self._max_age
+                headers, key=self._keys, max_age=self._max_age
             )
         worker_id = self._worker_id
         if worker_id is None:
