@@ -210,7 +210,7 @@ class EnvelopeError(CapscopeError):
     Example:
         >>> from capscope import propagation
         >>> try:
-        ...     propagation.extract({}, keys=b"k")
+        ...     propagation.extract({}, key=b"k")
         ... except propagation.EnvelopeError as e:
         ...     print(e)
         no scope envelope in the carrier (header 'capscope-scope')
