@@ -184,6 +184,10 @@ def apply_worker_rules() -> None:
             continue
         if keep_top:
             owner = frame[_OWNER]
+            if owner.to_worker is None and frame[_DEPTH] == 1:
+                # Already one frame, and its state is fresh here (state is
+                # kept per epoch): the worker can share the tuple itself.
+                continue
             value = frame[_VALUE]
             if owner.to_worker is not None:
                 value = owner.to_worker(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 
@@ -77,14 +78,24 @@ class TestCaptures:
         assert 1 == scope.run(lambda: stacks["top"].depth)
 
     def test_top_frame_is_fresh_not_the_parents(self):
-        """The worker's TOP frame is a new frame, not the parent's token."""
+        """The worker's TOP frame holds the parent's top value, alone, with
+        state of its own: nothing the parent's frame remembered, and nothing
+        the worker remembers reaches the parent."""
         s = cs.AmbientStack("s_fresh", inherit=cs.Inherit.TOP)
-        with s.pushed("p"):
-            token = s._get()
-            worker_frame = cs.Scope.capture_inherited().run(s._get)
+        for pushes in (["p"], ["outer", "p"]):
+            with contextlib.ExitStack() as stack:
+                for value in pushes:
+                    stack.enter_context(s.pushed(value))
+                s.frame_state()["seen"] = "parent"
 
-        assert worker_frame is not token
-        assert worker_frame[0] == token[0]
+                def worker() -> tuple[tuple[str, ...], dict[str, str]]:
+                    state = dict(s.frame_state())
+                    s.frame_state()["seen"] = "worker"
+                    return s.frames(), state
+
+                frames, state = cs.Scope.capture_inherited().run(worker)
+                assert (("p",), {}) == (frames, state)
+                assert {"seen": "parent"} == s.frame_state()
 
     def test_to_worker_maps_the_top_frame(self):
         """to_worker turns the parent's top value into the worker's."""
