@@ -70,6 +70,7 @@ __all__ = [
     "extract",
     "inject",
     "register_hook",
+    "run_encoded",
     "unregister_hook",
 ]
 
@@ -432,10 +433,24 @@ def extract(
 # -- process pools ----------------------------------------------------------------
 
 
-def _run_decoded(
+def run_encoded(
     data: dict[str, Any], fn: Callable[..., R], *args: Any, **kwargs: Any
 ) -> R:
-    """In the child: run *fn* under the scope *data* describes."""
+    """
+    Run *fn* under the scope *data* (from `encode`) describes: the receiving
+    half of any process boundary that pickles, such as a
+    `multiprocessing.Pool`, whose job functions must be importable.
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope import propagation
+        >>> from capscope.policies import RuntimeContextOverlay
+        >>> with cs.using(overlay=RuntimeContextOverlay(run_id="r-1")):
+        ...     data = propagation.encode()
+        >>> propagation.run_encoded(data, cs.current_overlay).run_id
+        'r-1'
+        >>> # in a pool: pool.apply_async(propagation.run_encoded, (data, fn, *args))
+    """
     return decode(data).run(fn, *args, **kwargs)
 
 
@@ -468,7 +483,7 @@ class ScopedProcessPoolExecutor(Executor):
         self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
     ) -> Future[R]:
         """Submit *fn* to run in a child under the submitter's scope."""
-        run: Callable[..., R] = _run_decoded
+        run: Callable[..., R] = run_encoded
         job: Future[R] = self._executor.submit(
             run, encode(), fn, *args, **kwargs
         )

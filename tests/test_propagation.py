@@ -358,3 +358,23 @@ def test_an_envelope_from_the_future_is_refused_under_max_age(
         headers, key={"k1": KEY}
     )  # no max_age: no clock
     assert scope["execution"][0].tools == ("fs.read",)
+
+
+def test_a_multiprocessing_pool_job_runs_under_the_encoded_scope():
+    context = multiprocessing.get_context("spawn")
+    with cs.using(
+        execution=CapabilityPolicy(tools=("fs.*",)),
+        overlay=RuntimeContextOverlay(run_id="r-mp"),
+    ):
+        data = propagation.encode()
+    with context.Pool(1) as pool:
+        allowed = pool.apply(
+            propagation.run_encoded, (data, tools.try_read, "a")
+        )
+        who = pool.apply(propagation.run_encoded, (data, tools.whoami))
+        bare = pool.apply(tools.try_read, ("a",))
+    assert (allowed, who, bare) == (
+        "note a",
+        ("r-mp", None),
+        "denied: no_policy",
+    )
