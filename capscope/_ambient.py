@@ -111,9 +111,16 @@ _LOCK = threading.Lock()
 # registered or not, so the instances themselves are the registry of rules.
 # Readers iterate immutable snapshot tuples, rebuilt on change.
 _ALL_VARS: dict[int, ContextVar[FrameToken | None]] = {}
-_WORKER_VARS: dict[int, tuple[ContextVar[FrameToken | None], bool]] = {}
+_WORKER_VARS: dict[int, tuple[ContextVar[FrameToken | None], _Rule]] = {}
 _all_snapshot: tuple[ContextVar[FrameToken | None], ...] = ()
-_worker_snapshot: tuple[tuple[ContextVar[FrameToken | None], bool], ...] = ()
+# The worker rules, split by what a worker does to each (COPY: nothing):
+# TOP stacks with a `to_worker` map their top into a fresh root frame, the
+# other TOP stacks are cut to their top, NONE stacks and counters emptied.
+_map_snapshot: tuple[
+    tuple[ContextVar[FrameToken | None], Callable[[Any], Any]], ...
+] = ()
+_top_snapshot: tuple[ContextVar[FrameToken | None], ...] = ()
+_none_snapshot: tuple[ContextVar[FrameToken | None], ...] = ()
 # Keys of stacks that died. A finalizer runs wherever the garbage collector
 # happens to run, possibly inside _track while it holds _LOCK, so it only
 # appends here (atomic) and _track drains the list under the lock. A dead
@@ -121,16 +128,22 @@ _worker_snapshot: tuple[tuple[ContextVar[FrameToken | None], bool], ...] = ()
 # any new stack is recorded, so a reused id never loses its entry.
 _DEAD: list[int] = []
 
+# What a worker capture does to a stack, besides a TOP stack's to_worker.
+_CUT = "cut"  # a TOP stack without to_worker: keep only the top frame
+_CLEAR = "clear"  # a NONE stack or a counter: empty
+_Rule: TypeAlias = Callable[[Any], Any] | str
+
 
 def _track(
     obj: object,
     var: ContextVar[FrameToken | None],
     *,
-    worker_rule: bool | None,
+    worker_rule: _Rule | None,
 ) -> None:
     """
     Record *obj*'s variable; *worker_rule* is None for COPY (nothing to do
-    in a worker), True for TOP (keep the top, fresh) and False for NONE.
+    in a worker), a TOP stack's `to_worker`, `_CUT` for a TOP stack without
+    one, and `_CLEAR` for NONE stacks and counters.
     """
     key = id(obj)
     with _LOCK:
@@ -152,9 +165,12 @@ def _forget_dead() -> None:
 
 def _snapshot() -> None:
     """Rebuild the snapshots readers iterate (hold _LOCK)."""
-    global _all_snapshot, _worker_snapshot  # noqa: PLW0603 - see above
+    global _all_snapshot, _map_snapshot, _top_snapshot, _none_snapshot  # noqa: PLW0603 - see above
+    rules = _WORKER_VARS.values()
     _all_snapshot = tuple(_ALL_VARS.values())
-    _worker_snapshot = tuple(_WORKER_VARS.values())
+    _map_snapshot = tuple((v, r) for v, r in rules if callable(r))
+    _top_snapshot = tuple(v for v, r in rules if r is _CUT)
+    _none_snapshot = tuple(v for v, r in rules if r is _CLEAR)
 
 
 def _collect_dead() -> None:
@@ -178,21 +194,20 @@ def apply_worker_rules() -> None:
     if _DEAD:
         _collect_dead()
     _EPOCH.set(_Epoch())
-    for var, keep_top in _worker_snapshot:
+    # Literal indices (a frame is (value, parent, owner, depth, cell)):
+    # these loops run once per stack at every spawn.
+    for var, to_worker in _map_snapshot:
         frame = var.get()
-        if frame is None:
-            continue
-        if keep_top:
-            owner = frame[_OWNER]
-            if owner.to_worker is None and frame[_DEPTH] == 1:
-                # Already one frame, and its state is fresh here (state is
-                # kept per epoch): the worker can share the tuple itself.
-                continue
-            value = frame[_VALUE]
-            if owner.to_worker is not None:
-                value = owner.to_worker(value)
-            var.set((value, None, owner, 1, []))
-        else:
+        if frame is not None:
+            var.set((to_worker(frame[0]), None, frame[2], 1, []))
+    for var in _top_snapshot:
+        frame = var.get()
+        # A lone root frame is shared as it is: its state is fresh here
+        # anyway (state is kept per epoch).
+        if frame is not None and frame[3] != 1:
+            var.set((frame[0], None, frame[2], 1, []))
+    for var in _none_snapshot:
+        if var.get() is not None:
             var.set(None)
 
 
@@ -304,7 +319,7 @@ class AmbientStack(_Ambient, Generic[T]):
         True
     """
 
-    __slots__ = ("codec", "inherit", "narrow", "to_worker")
+    __slots__ = ("_inherit", "_to_worker", "codec", "narrow")
 
     def __init__(  # noqa: PLR0913 - the contract's hooks, all keyword-only
         self,
@@ -318,7 +333,7 @@ class AmbientStack(_Ambient, Generic[T]):
     ) -> None:
         super().__init__(name, doc)
         try:
-            self.inherit = Inherit(inherit)
+            self._inherit = Inherit(inherit)
         except ValueError:
             msg = (
                 f"inherit must be Inherit.COPY, Inherit.TOP or Inherit.NONE, "
@@ -333,7 +348,7 @@ class AmbientStack(_Ambient, Generic[T]):
             msg = "to_worker only applies to stacks with inherit=Inherit.TOP"
             raise TypeError(msg)
         self.narrow = narrow
-        self.to_worker = to_worker
+        self._to_worker = to_worker
         self.codec: Codec[T] | None = None
         if codec is not None:
             to_data, from_data = codec
@@ -341,12 +356,21 @@ class AmbientStack(_Ambient, Generic[T]):
                 msg = "codec must be a pair of callables (to_data, from_data)"
                 raise TypeError(msg)
             self.codec = Codec(to_data, from_data)
-        worker_rule = {
-            Inherit.COPY: None,
-            Inherit.TOP: True,
-            Inherit.NONE: False,
-        }[self.inherit]
-        _track(self, self._var, worker_rule=worker_rule)
+        if self._inherit is Inherit.TOP:
+            _track(self, self._var, worker_rule=to_worker or _CUT)
+        else:
+            rule = _CLEAR if self._inherit is Inherit.NONE else None
+            _track(self, self._var, worker_rule=rule)
+
+    @property
+    def inherit(self) -> Inherit:
+        """What a worker gets of this stack (fixed when it is made)."""
+        return self._inherit
+
+    @property
+    def to_worker(self) -> Callable[[T], T] | None:
+        """The map of a TOP worker's fresh frame (fixed when it is made)."""
+        return self._to_worker
 
     def __repr__(self) -> str:
         return f"<AmbientStack {self.name!r} inherit={self.inherit.value}>"
@@ -553,7 +577,7 @@ class AmbientCounter(_Ambient):
 
     def __init__(self, name: str, *, doc: str = "") -> None:
         super().__init__(name, doc)
-        _track(self, self._var, worker_rule=False)
+        _track(self, self._var, worker_rule=_CLEAR)
 
     def __repr__(self) -> str:
         return f"<AmbientCounter {self.name!r}>"

@@ -378,9 +378,23 @@ class TestLifetime:
         var = s._var
         del s
         gc.collect()
-        assert var in [v for v, _ in _ambient._worker_snapshot]
+        assert var in _ambient._top_snapshot
 
         cs.Scope.capture_inherited()
 
-        assert var not in [v for v, _ in _ambient._worker_snapshot]
+        assert var not in _ambient._top_snapshot
         assert var not in _ambient.all_vars()
+
+
+def test_inherit_and_to_worker_are_fixed_when_the_stack_is_made():
+    """What a worker gets is decided once: a stack cannot be turned from
+    TOP into COPY, or lose its to_worker, after captures rely on it."""
+    s = cs.AmbientStack(
+        "fixed_rules", inherit=cs.Inherit.TOP, to_worker=lambda n: n - 1
+    )
+    with pytest.raises(AttributeError):
+        s.inherit = cs.Inherit.COPY  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        s.to_worker = None  # type: ignore[misc]
+    with s.pushed(3):
+        assert (2,) == cs.Scope.capture_inherited()[s]
