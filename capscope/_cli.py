@@ -18,7 +18,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any
 
@@ -175,12 +175,8 @@ def _tool_spec(args: argparse.Namespace) -> Any:
     from ._enforce import ToolSpec
 
     if args.source:
-        from ._manifest import collect, import_targets
-
         entries = [
-            e
-            for e in collect(_import(import_targets, args.source))
-            if e.spec.name == args.subject
+            e for e in _tools(args.source) if e.spec.name == args.subject
         ]
         if not entries:
             msg = f"no decorated tool named {args.subject!r} in {args.source}"
@@ -198,11 +194,12 @@ def _tool_spec(args: argparse.Namespace) -> Any:
         raise _BadInput(str(exc)) from None
 
 
-def _import(
-    import_targets: Callable[[list[str]], Any], targets: list[str]
-) -> Any:
+def _tools(targets: list[str]) -> Any:
+    """The decorated tools of *targets*; one that does not import is bad input."""
+    from ._manifest import collect, import_targets
+
     try:
-        return import_targets(targets)
+        return collect(import_targets(targets))
     except ImportError as exc:
         raise _BadInput(str(exc)) from None
 
@@ -211,9 +208,7 @@ def _import(
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from ._manifest import collect, import_targets
-
-    entries = collect(_import(import_targets, args.targets))
+    entries = _tools(args.targets)
     if args.json:
         _dump([e.to_dict() for e in entries])
         return OK
@@ -246,9 +241,8 @@ def _manifest(args: argparse.Namespace) -> int:
 
 def _lint(args: argparse.Namespace) -> int:
     from ._lint import lint
-    from ._manifest import collect, import_targets
 
-    entries = collect(_import(import_targets, args.targets))
+    entries = _tools(args.targets)
     _load(args.policy)  # file errors first, with exit code 4
     findings = lint(args.policy, entries)
     if args.json:

@@ -640,18 +640,3 @@ def _glob_within(requested: str, ceiling: str) -> bool:
         and not is_glob(prefix)
         and requested.startswith(prefix)
     )
-
-
-def narrow_execution(
-    outer: CapabilityPolicy | None, requested: CapabilityPolicy
-) -> CapabilityPolicy:
-    """The execution stack's `narrow` hook: `outer ∩ requested`."""
-    if not isinstance(requested, CapabilityPolicy):
-        msg = f"the execution stack holds CapabilityPolicy, got {requested!r}"
-        raise TypeError(msg)
-    return requested if outer is None else outer.intersect(requested)
-
-
-def execution_from_data(data: object) -> CapabilityPolicy:
-    """The execution stack's codec, data side."""
-    return CapabilityPolicy.from_dict(data)
