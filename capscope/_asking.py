@@ -21,7 +21,7 @@ from typing import Any
 
 from ._scope import Scope
 
-__all__ = ["NOT_ANSWERED", "call_async", "call_sync", "close", "in_trio"]
+__all__ = ["NOT_ANSWERED", "call_async", "call_sync", "in_trio"]
 
 #: What a sync caller gets from an async handler or an awaitable answer: it
 #: cannot wait for it, so it is not an answer (and never a grant).
@@ -40,7 +40,7 @@ def in_trio() -> bool:
     return True
 
 
-def close(awaitable: object) -> None:
+def _close(awaitable: object) -> None:
     """Close an awaitable no one will await (no 'never awaited' warning)."""
     closer = getattr(awaitable, "close", None)
     if closer is not None:
@@ -82,7 +82,7 @@ def call_sync(
         if not ok:
             raise answer
     if inspect.isawaitable(answer):
-        close(answer)
+        _close(answer)
         return NOT_ANSWERED
     return answer
 

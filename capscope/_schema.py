@@ -63,11 +63,18 @@ def _permission_rules(nullable: bool) -> dict[str, Any]:  # noqa: FBT001
     return {"anyOf": options}
 
 
-#: Fields whose converters accept other shapes than their stored type.
-_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
-    ("DynamicPermissionPolicy", "allow"): _permission_rules(nullable=True),
-    ("DynamicPermissionPolicy", "deny"): _permission_rules(nullable=False),
-    ("PermissionRule", "matcher"): _MATCHER,
+#: Fields whose converters accept other shapes than their stored type:
+#: the schema, and the classes it refers to (defined alongside).
+_OVERRIDES: dict[tuple[str, str], tuple[dict[str, Any], tuple[type, ...]]] = {
+    ("DynamicPermissionPolicy", "allow"): (
+        _permission_rules(nullable=True),
+        (PermissionRule,),
+    ),
+    ("DynamicPermissionPolicy", "deny"): (
+        _permission_rules(nullable=False),
+        (PermissionRule,),
+    ),
+    ("PermissionRule", "matcher"): (_MATCHER, ()),
 }
 
 
@@ -143,10 +150,11 @@ def _define(cls: type, defs: dict[str, Any]) -> None:
         if not field.init:
             continue
         hint = hints[field.name]
-        schema = _OVERRIDES.get((name, field.name))
-        if schema is not None:
-            if "PermissionRule" in repr(schema):
-                _define(PermissionRule, defs)
+        override = _OVERRIDES.get((name, field.name))
+        if override is not None:
+            schema, refers_to = override
+            for referred in refers_to:
+                _define(referred, defs)
         elif _is_callable(hint):
             continue  # a handler or a hook: code, not data
         else:

@@ -55,7 +55,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import attrs
 
-from ._ambient import AmbientStack
+from ._ambient import AmbientStack, Codec
 from ._exceptions import CapscopeError, EnvelopeError, PolicyConfigError
 from ._registry import registry
 from ._scope import Scope
@@ -166,16 +166,16 @@ def encode(scope: Scope | None = None) -> dict[str, Any]:
         frames = capture[stack]
         if frames:
             stacks[stack.name] = [
-                _encode_frame(stack, index, value)
+                _encode_frame(stack.name, stack.codec, index, value)
                 for index, value in enumerate(frames)
             ]
     return {"v": VERSION, "stacks": stacks}
 
 
 def _encode_frame(
-    stack: AmbientStack[Any], index: int, value: Any
+    name: str, codec: Codec[Any], index: int, value: Any
 ) -> dict[str, Any]:
-    where = f"{stack.name}[{index}]"
+    where = f"{name}[{index}]"
     hooks: dict[str, str] = {}
     if attrs.has(type(value)):
         droppable = getattr(type(value), "__capscope_droppable__", ())
@@ -187,21 +187,20 @@ def _encode_frame(
             if field.name in droppable:
                 changes[field.name] = None  # the receiver fails closed
                 continue
-            name = _hook_names.get(id(held))
-            if name is None or _hooks.get(name) is not held:
+            hook_name = _hook_names.get(id(held))
+            if hook_name is None or _hooks.get(hook_name) is not held:
                 msg = (
                     f"{held!r} narrows this policy and cannot travel: "
                     "register it on both sides with "
                     "capscope.propagation.register_hook(name, hook)"
                 )
                 raise PolicyConfigError(f"{where}.{field.name}", msg)
-            hooks[field.name] = name
+            hooks[field.name] = hook_name
             changes[field.name] = None
         if changes:
             value = attrs.evolve(value, **changes)
-    assert stack.codec is not None  # noqa: S101 - checked by the caller
     try:
-        data = stack.codec.to_data(value)
+        data = codec.to_data(value)
     except PolicyConfigError as exc:
         raise PolicyConfigError(f"{where}.{exc.field}", exc.message) from None
     frame: dict[str, Any] = {"data": data}
@@ -249,7 +248,7 @@ def decode(data: object) -> Scope:
             msg = f"{name}: expected a list of frames"
             raise EnvelopeError(msg)
         for index, frame in enumerate(frames):
-            value = _decode_frame(stack, index, frame)
+            value = _decode_frame(stack.codec, f"{name}[{index}]", frame)
             try:
                 scope = scope.pushing({stack: value})
             except (CapscopeError, TypeError, ValueError) as exc:
@@ -258,14 +257,12 @@ def decode(data: object) -> Scope:
     return scope
 
 
-def _decode_frame(stack: AmbientStack[Any], index: int, frame: object) -> Any:
-    where = f"{stack.name}[{index}]"
+def _decode_frame(codec: Codec[Any], where: str, frame: object) -> Any:
     if not isinstance(frame, Mapping) or "data" not in frame:
         msg = f"{where}: expected a frame {{'data': ...}}"
         raise EnvelopeError(msg)
-    assert stack.codec is not None  # noqa: S101 - checked by the caller
     try:
-        value = stack.codec.from_data(frame["data"])
+        value = codec.from_data(frame["data"])
     except Exception as exc:
         msg = f"{where}: {exc}"
         raise EnvelopeError(msg) from exc
