@@ -749,3 +749,30 @@ def test_every_subcommand_has_help_with_the_exit_codes(cli, subcommand):
     assert 0 == result.returncode
     assert result.stdout.startswith(f"usage: capscope {subcommand}")
     assert "Exit codes:" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        # wrong arguments: argparse's usage error, for every subcommand
+        (["stacks", "--bogus"], 2, "unrecognized arguments: --bogus"),
+        (["schema", "extra"], 2, "unrecognized arguments: extra"),
+        (["demo", "--workers"], 2, "expected one argument"),
+        (["manifest", "--json"], 2, "the following arguments are required"),
+        # a missing file: bad input, naming it
+        (["manifest", "nope.py"], 4, "no such file or directory: 'nope.py'"),
+        (
+            ["lint", "--policy", "nope.toml", "myapp"],
+            4,
+            "cannot read the policy file nope.toml",
+        ),
+    ],
+)
+def test_every_subcommand_refuses_bad_input_clearly(
+    cli, project, argv, code, message
+):
+    result = cli(*argv)
+
+    assert (code, "") == (result.returncode, result.stdout)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
