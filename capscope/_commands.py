@@ -5,6 +5,8 @@ A command is parsed, each simple command normalised (wrappers unwrapped,
 flags split, programs by basename) and labelled; then, in this order
 (a test pins it):
 
+0. the limits: a line too large or too deeply nested to analyse is denied
+   (`analysis_limit`), never asked about;
 1. the recursion guard: inside a command-policy hook (`command_hook_depth`
    > 0) a command is denied unless every command frame sets
    `allow_recursive`;
@@ -17,6 +19,13 @@ flags split, programs by basename) and labelled; then, in this order
 With no command policy: the floor and the default deny tier deny, the
 default ask tier asks, and everything else is allowed. Labels beat allow
 rules: `cat ~/.ssh/id_rsa` is denied although `cat *` matches.
+
+**Soundness.** An allow rule can only let through a command every word of
+which the analysis proved exact: `capscope._shell_parse` names every
+expansion bash could still evaluate, and a reason is the label
+`execution_semantics_unresolved`, which no policy can let an allow rule
+pass (`ALWAYS_ASK_LABELS`). A glob word matches only a rule's trailing
+`*` (the names it becomes are judged by the labeller, not matched).
 """
 
 from __future__ import annotations
@@ -33,10 +42,12 @@ from . import events
 from ._asking import NOT_ANSWERED, call_async, call_sync
 from ._exceptions import CommandBlocked, PolicyConfigError
 from ._shell import ParsedCommand, SimpleCommand
+from ._shell_glob import GlobWord
 from .events import Action, CommandDecision, Gate
 from .policies import CommandPolicy, merge_overlays
 from .policies._common import glob_match
 from .policies.command import (
+    ALWAYS_ASK_LABELS,
     DEFAULT_APPROVAL_LABELS,
     DEFAULT_DENY_LABELS,
     CommandDefault,
@@ -68,6 +79,7 @@ class _Analysis:
 
     segments: tuple[tuple[str, ...], ...]
     labels: dict[CommandLabel, list[str]]
+    refused: str | None = None
 
 
 @attrs.frozen
@@ -77,14 +89,44 @@ class _Verdict:
     rule: Any = None
 
 
-def _parse(cmd: str | Sequence[str]) -> ParsedCommand:
+def _line(cmd: str | Sequence[str]) -> str:
+    """The command as typed (an argv as the shell line that runs it)."""
     if isinstance(cmd, str):
-        from ._shell_parse import parse
+        return cmd
+    import shlex
 
+    return shlex.join(cmd)
+
+
+def _check_type(cmd: object) -> None:
+    """A command is a `str` (a shell line) or a list or tuple of `str`."""
+    if isinstance(cmd, str):
+        return
+    if isinstance(cmd, list | tuple) and all(isinstance(w, str) for w in cmd):
+        return
+    if isinstance(cmd, list | tuple):
+        bad = next(w for w in cmd if not isinstance(w, str))
+        msg = (
+            "an argv command is a list or tuple of str; it holds a "
+            f"{type(bad).__name__}: {bad!r}"
+        )
+    else:
+        msg = (
+            "a command is a str (a shell line) or a list or tuple of str "
+            f"(an argv), not a {type(cmd).__name__}"
+        )
+    raise TypeError(msg)
+
+
+def _parse(cmd: str | Sequence[str]) -> ParsedCommand:
+    from ._shell_parse import MAX_CHARS, MAX_WORDS, parse
+
+    if isinstance(cmd, str):
         return parse(cmd)
-    if isinstance(cmd, bytes) or not all(isinstance(w, str) for w in cmd):
-        msg = f"a command is a string or a sequence of strings, got {cmd!r}"
-        raise TypeError(msg)
+    if len(cmd) > MAX_WORDS or sum(map(len, cmd)) > MAX_CHARS:
+        return ParsedCommand(
+            (), refused=f"an argv beyond {MAX_WORDS} words or {MAX_CHARS} characters"
+        )
     # An argv runs with no shell: its words are exactly what runs.
     return ParsedCommand((SimpleCommand(tuple(cmd)),))
 
@@ -101,9 +143,12 @@ def _workspace_roots(
 def _analyse(
     cmd: str | Sequence[str], cwd: str | None, frames: Sequence[CommandPolicy]
 ) -> _Analysis:
-    from ._shell_normalise import label, normalise_all
+    from ._shell_label import label
+    from ._shell_normalise import normalise_all
 
     parsed = _parse(cmd)
+    if parsed.refused is not None:
+        return _Analysis((), {}, refused=parsed.refused)
     normals = normalise_all(parsed.commands)
     labels = label(
         normals,
@@ -125,7 +170,12 @@ def _matches_allow(pattern: str, argv: Sequence[str]) -> bool:
         head = tokens
         if len(argv) != len(head):
             return False
-    return all(glob_match(t, a) for t, a in zip(head, argv, strict=False))
+    # A glob may become any number of names: only the trailing `*` of a
+    # rule stands for that many words.
+    return all(
+        not isinstance(a, GlobWord) and glob_match(t, a)
+        for t, a in zip(head, argv, strict=False)
+    )
 
 
 def _deny_pattern(pattern: str, text: str) -> bool:
@@ -150,8 +200,7 @@ def _judge_frame(
     ask_tier = (
         policy.effective_approval_labels
         if policy
-        else DEFAULT_APPROVAL_LABELS
-        | {CommandLabel.EXECUTION_SEMANTICS_UNRESOLVED}
+        else DEFAULT_APPROVAL_LABELS | ALWAYS_ASK_LABELS
     )
     hit = _first(labels, deny_tier)
     if hit is not None:
@@ -200,6 +249,7 @@ def _label_reason(label: CommandLabel, analysis: _Analysis) -> str:
 def _decide(
     cmd: str | Sequence[str], cwd: str | None, tool: str
 ) -> CommandDecision:
+    _check_type(cmd)
     frames = command.frames()
     analysis = _analyse(cmd, cwd, frames)
     verdict = _verdict(cmd, analysis, frames)
@@ -211,7 +261,10 @@ def _decide(
         rule=verdict.rule,
         overlay=merge_overlays(overlay.frames()),
         labels=tuple(sorted(label.value for label in analysis.labels)),
-        segments=analysis.segments,
+        segments=tuple(
+            tuple(str(word) for word in argv) for argv in analysis.segments
+        ),
+        line=_line(cmd),
     )
 
 
@@ -220,6 +273,13 @@ def _verdict(
     analysis: _Analysis,
     frames: Sequence[CommandPolicy],
 ) -> _Verdict:
+    if analysis.refused is not None:
+        return _Verdict(
+            CommandDefault.DENY,
+            f"command not analysed: {analysis.refused}; split it into "
+            "smaller commands",
+            "analysis_limit",
+        )
     if command_hook_depth.value > 0 and not (
         frames and all(f.allow_recursive for f in frames)
     ):
@@ -250,7 +310,10 @@ def check_command(
     catastrophic floor; pair `guards_command` with `requires_tool` for the
     tool ceiling.
 
-    *cmd* is a shell command line, or an argv sequence (run with no shell).
+    *cmd* is a shell command line, or an argv (a list or tuple of `str`,
+    run with no shell); anything else is a `TypeError` naming its type. A
+    line longer than 65,536 characters or 4,096 words, or nested deeper than
+    32 levels, is denied without analysis (rule `analysis_limit`).
 
     Example:
         >>> import capscope as cs
@@ -319,7 +382,11 @@ def _ask(
 
     request = ApprovalRequest(
         decision.tool,
-        {"command": [list(s) for s in decision.segments]},
+        {
+            "command": [list(s) for s in decision.segments],
+            "line": decision.line,
+            "labels": list(decision.labels),
+        },
         decision.reason,
         decision.rule,
         decision.overlay,

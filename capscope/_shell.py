@@ -5,6 +5,13 @@ A command string is parsed (`capscope._shell_parse.parse`) into simple
 commands, each normalised (`capscope._shell_normalise.normalise`) into the
 argv a policy matches, then labelled. This module holds only the shapes that
 pass between those steps, so each can be written and tested on its own.
+
+The one rule every shape keeps: a word is either **exact** (what bash passes
+to the program, after quote removal, with nothing left to expand) or it is
+named in a reason (`SimpleCommand.unresolved`). Pathname expansion is the
+one expansion kept apart: an exact word with unquoted glob characters is a
+`capscope._shell_glob.GlobWord` (a `str` that carries its pattern), and the
+labeller decides where such a word is harmless.
 """
 
 from __future__ import annotations
@@ -17,27 +24,39 @@ __all__ = ["ParsedCommand", "Redirect", "SimpleCommand"]
 @attrs.frozen
 class Redirect:
     """
-    One redirection: the operator as written (`>`, `>>`, `<`, `2>`, `&>`,
-    `>|`, `<<`, `<<<`, `>&` ...), the file descriptor it applies to, and
-    its target word after quote removal (`None` when the target cannot be
-    resolved statically, e.g. it holds a variable or a substitution).
+    One redirection: the operator as written (`>`, `>>`, `<`, `&>`, `>|`,
+    `<<`, `<<<`, `>&` ...), the file descriptor it applies to, and its
+    target.
+
+    `target` is the word after quote removal when it is exact (`None` when
+    it holds an expansion, a substitution or a glob); for a here-document it
+    is the body (`None` when the body expands). `source` is the target as
+    written with quotes removed and expansions kept as written (`$HOME/x`),
+    for the checks that may guess at what an unresolved target names.
     """
 
     op: str
     target: str | None
     fd: int | None = None
+    source: str = ""
 
 
 @attrs.frozen
 class SimpleCommand:
     """
     One simple command: its words after quote removal (`argv`, program
-    first), the `NAME=value` assignments before it, its redirections, and
-    why any part of it cannot be resolved statically (`unresolved`: reasons
-    such as `"command substitution"`, `"variable in program position"`).
+    first; a word with an expansion keeps it as written, `$HOME`,
+    `$(pwd)`), the `NAME=value` assignments before it, its redirections,
+    and why any part of it is not exact (`unresolved`: reasons such as
+    `"command substitution"`, `"parameter expansion"`).
 
-    `piped` is true when its standard output feeds the next simple command
-    (`a | b`: `a` is piped). `background` is true for `a &`.
+    A word holding unquoted glob characters is a `GlobWord` whose
+    `pattern` escapes the characters that were quoted (`[*]`). `piped` is
+    true when its standard output feeds
+    the next simple command (`a | b`: `a` is piped); `background` for
+    `a &`; `subshell` when it runs in a child shell (in `( )`, a
+    substitution, a pipeline of more than one command, the background), so
+    a `cd` in it changes nothing after it.
     """
 
     argv: tuple[str, ...]
@@ -46,6 +65,7 @@ class SimpleCommand:
     unresolved: tuple[str, ...] = ()
     piped: bool = False
     background: bool = False
+    subshell: bool = False
 
     @property
     def program(self) -> str | None:
@@ -57,10 +77,14 @@ class SimpleCommand:
 class ParsedCommand:
     """
     A whole command line: every simple command in it, in order (those in
-    subshells, groups, substitutions and `bash -c` scripts included, so a
+    subshells, groups, substitutions and compound commands included, so a
     command hidden inside one is still seen), and why the line as a whole
-    cannot be resolved (`unresolved`, e.g. `"unbalanced quote"`).
+    is not exact (`unresolved`, e.g. `"unbalanced quote"`).
+
+    `refused` is set when the line was not analysed at all (too long, too
+    many words, nested too deep): such a line is denied, never asked about.
     """
 
     commands: tuple[SimpleCommand, ...]
     unresolved: tuple[str, ...] = ()
+    refused: str | None = None

@@ -1,27 +1,24 @@
 r"""
-Normalise parsed shell commands and put risk labels on them (issue 5).
+Normalise parsed shell commands into the commands that actually run.
 
 A policy that matched the text an agent sent would be talked around by
 spelling: `/bin/rm -fr /`, `sudo env X=1 nice rm --recursive --force /`,
 `bash -lc 'rm -rf ~'`, `find / -exec rm -rf {} \\;`. So every simple command
-of `capscope._shell_parse.parse` is first *normalised* into the command(s)
-that actually run (`normalise`): program by basename, wrappers unwrapped
-with their own options skipped, shell `-c` scripts parsed again, short flags
-split, `--opt=value` split, and the dangerous programs' long options
-replaced by their short equivalents. `label` then reads the normalised
-commands and says which risk labels (`CommandLabel`) apply and why.
+of `capscope._shell_parse.parse` is first *normalised* (`normalise`):
+program by basename, wrappers unwrapped with their own options skipped,
+shell `-c` scripts parsed again, short flags split, `--opt=value` split, and
+the dangerous programs' long options replaced by their short equivalents.
+`capscope._shell_label.label` then reads the normalised commands.
 
-Everything here is static: no file is read, no symlink resolved, no variable
-but `$HOME`/`$PWD` expanded. What cannot be known statically is reported in
-`NormalCommand.unresolved` and becomes `execution_semantics_unresolved`.
-
-The behaviour lives in the data tables near the top, so a new wrapper, a new
-reading program or a new protected branch is one line.
+Everything here is static: no file is read, no symlink resolved. What
+cannot be known statically is a reason in `NormalCommand.unresolved` (it
+becomes `execution_semantics_unresolved`); code a program is made to run
+that the line does not show is a reason in `NormalCommand.code` (it becomes
+`code_execution`).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 import shlex
@@ -30,20 +27,16 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from ._shell import Redirect, SimpleCommand
-from .policies.approval import DEFAULT_SENSITIVE_PATHS
-from .policies.command import CommandLabel
+from ._shell_knowledge import HARMLESS_SET, STATE_BUILTINS, WRAPPERS, Wrapper
 
 __all__ = [
+    "MAX_DEPTH",
     "NormalCommand",
+    "family",
     "is_fork_bomb",
-    "label",
     "normalise",
     "normalise_all",
 ]
-
-L = CommandLabel
-
-# --- data tables -------------------------------------------------------
 
 #: How deep wrappers and `sh -c` scripts may nest before giving up.
 MAX_DEPTH = 12
@@ -61,142 +54,18 @@ SYSTEM_BIN = frozenset(
     }
 )
 
-#: Programs that are always catastrophic (matched on the basename, and any
-#: program whose name starts with `mkfs`).
-FLOOR_PROGRAMS = frozenset({"mkfs", "mke2fs", "mkdosfs", "newfs", "mkswap"})
-
-#: Programs that are catastrophic when one of their arguments is a device.
-DEVICE_WIPERS = frozenset({"shred", "wipefs", "blkdiscard", "sgdisk"})
-
-#: Block devices: a write onto one (`dd of=`, `>`, `shred`) is catastrophic.
-BLOCK_DEVICE = re.compile(
-    r"^/dev/(sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|disk\d|rdisk\d|"
-    r"mmcblk\d|md\d|dm-\d|mapper/|loop\d|nbd\d|sr\d)"
-)
-
-#: Write targets that are not writes at all.
-HARMLESS_WRITE_TARGETS = frozenset(
-    {"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero"}
-)
-
-#: Files whose overwrite is catastrophic (the system's accounts and sudo).
-FLOOR_FILES = (
-    "/etc/passwd",
-    "/etc/shadow",
-    "/etc/group",
-    "/etc/gshadow",
-    "/etc/sudoers",
-    "/etc/sudoers.d/*",
-)
-
-#: Directories whose recursive delete (or chmod/chown) is catastrophic, as
-#: are `/`, the home directory, every workspace root and their ancestors.
-CRITICAL_DIRS = frozenset(
-    {
-        "/bin",
-        "/boot",
-        "/dev",
-        "/etc",
-        "/home",
-        "/lib",
-        "/lib32",
-        "/lib64",
-        "/opt",
-        "/proc",
-        "/root",
-        "/sbin",
-        "/sys",
-        "/usr",
-        "/var",
-        "/Users",
-        "/System",
-        "/Library",
-        "/Applications",
-    }
-)
-
-#: Basenames of shell start-up files (writes to them are `destructive`).
-STARTUP_FILES = frozenset(
-    {
-        ".bashrc",
-        ".bash_profile",
-        ".bash_login",
-        ".bash_logout",
-        ".profile",
-        ".zshrc",
-        ".zshenv",
-        ".zprofile",
-        ".zlogin",
-        ".zlogout",
-        ".kshrc",
-        ".cshrc",
-        ".tcshrc",
-        ".login",
-        ".inputrc",
-    }
-)
-
-#: Write targets (globs on the absolute path) that are `destructive`:
-#: persistence and code-execution hooks besides the start-up files.
-DESTRUCTIVE_WRITE_GLOBS = (
-    "/etc",
-    "/etc/*",
-    "*/.ssh/*",
-    "*/.config/fish/*",
-    "*/.config/autostart/*",
-    "*/.gitconfig",
-    "/var/spool/cron/*",
-)
-
-#: Credential paths beyond the approval defaults: matched case-insensitively
-#: on the absolute path and on the basename, like `DEFAULT_SENSITIVE_PATHS`.
-EXTRA_SENSITIVE_PATHS = (
-    "/etc/shadow",
-    "/etc/gshadow",
-    "/etc/sudoers",
-    "/etc/sudoers.d/*",
-    "*/.ssh/*",
-    "*/.gnupg/*",
-    "*/.aws",
-    "*/.aws/*",
-    "*/.config/gh/hosts.yml",
-    "*/.config/gcloud/*",
-    "*/.azure/*",
-)
-SENSITIVE_PATHS = DEFAULT_SENSITIVE_PATHS + EXTRA_SENSITIVE_PATHS
-
-#: Programs whose path arguments are read (for `credential_file_read`).
-READERS = frozenset(
-    {
-        *("cat", "tac", "less", "more", "most", "head", "tail", "nl"),
-        *("grep", "egrep", "fgrep", "rg", "ag", "ack", "sed"),
-        *("awk", "gawk", "mawk", "nawk", "cut", "sort", "uniq", "paste"),
-        *("cp", "mv", "scp", "rsync", "install", "dd", "ln"),
-        *("base64", "base32", "basenc", "xxd", "od", "hexdump", "hd"),
-        *("strings", "tar", "zip", "gzip", "bzip2", "xz", "zstd", "7z"),
-        *("openssl", "diff", "cmp", "comm", "jq", "yq", "iconv", "bat"),
-        *("batcat", "vi", "vim", "nvim", "view", "nano", "emacs", "fold"),
-        *("curl", "wget", "nc", "ncat", "netcat", "socat", "pr", "fmt"),
-    }
-)
-
-#: Programs whose first positional argument is a pattern or a program,
-#: not a file (unless `-e`/`-f` gives it).
-PATTERN_FIRST = frozenset(
-    {"grep", "egrep", "fgrep", "rg", "ag", "ack", "sed"}
-    | {"awk", "gawk", "mawk", "nawk"}
-)
-
-#: Programs that download (a downloader piped into a shell is the floor).
-DOWNLOADERS = frozenset(
-    {"curl", "wget", "fetch", "aria2c", "http", "https", "lwp-request"}
-)
-
-#: Shells: `-c SCRIPT` is parsed again; stdin from a pipe is unresolved.
+#: Shells whose scripts are read as bash reads them, and as a POSIX shell
+#: does; any other shell's script is unresolved (it is still read, so the
+#: catastrophic floor sees into it).
+BASH = frozenset({"bash"})
+POSIX_SHELLS = frozenset({"sh", "dash"})
 SHELLS = frozenset(
     {"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "yash", "fish"}
-    | {"csh", "tcsh", "posh"}
+    | {"csh", "tcsh", "posh", "busybox-sh"}
 )
+#: Shell options that change nothing about how a script is read.
+_SHELL_FLAGS = frozenset("ceuxvlsrpn")
+_SHELL_LONG = frozenset({"--norc", "--noprofile", "--login", "--posix"})
 
 #: Interpreters (by name with any version suffix removed: `python3.11` is
 #: `python`): short options that give code inline, short options that take
@@ -209,6 +78,7 @@ INTERPRETERS: dict[str, tuple[str, str, frozenset[str]]] = {
     "node": ("ep", "r", frozenset({"eval", "print"})),
     "nodejs": ("ep", "r", frozenset({"eval", "print"})),
     "bun": ("ep", "r", frozenset({"eval", "print"})),
+    "deno": ("", "", frozenset({"eval"})),
     "php": ("rBRE", "cdfz", frozenset()),
     "lua": ("e", "l", frozenset()),
     "luajit": ("e", "l", frozenset()),
@@ -221,165 +91,6 @@ INTERPRETERS: dict[str, tuple[str, str, frozenset[str]]] = {
 #: so `-pie` is `-p -i` with the suffix `e`) or only digits (`perl -l0`).
 INTERPRETER_ATTACHED: dict[str, str] = {"perl": "ixdDC", "ruby": "x"}
 INTERPRETER_DIGITS: dict[str, str] = {"perl": "l0", "ruby": "0lW"}
-
-#: The awk family runs its program text; these words in it run commands.
-AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
-
-#: Environment variables that make the next program run other code.
-CODE_ENV_VARS = frozenset(
-    {
-        *("LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "BASH_ENV", "ENV"),
-        *("PROMPT_COMMAND", "PATH", "PAGER", "GIT_PAGER", "EDITOR"),
-        *("VISUAL", "GIT_EDITOR", "GIT_SSH", "GIT_SSH_COMMAND"),
-        *("GIT_EXTERNAL_DIFF", "GIT_ASKPASS", "GIT_EXEC_PATH"),
-        *("GIT_PROXY_COMMAND", "GIT_SEQUENCE_EDITOR", "GIT_CONFIG_COUNT"),
-        *("GIT_CONFIG_PARAMETERS", "GIT_CONFIG_GLOBAL", "GIT_CONFIG"),
-        *("PERL5OPT", "NODE_OPTIONS", "RUBYOPT", "PYTHONSTARTUP"),
-        *("PYTHONPATH", "SHELLOPTS", "BASHOPTS", "IFS"),
-    }
-)
-CODE_ENV_PREFIXES = ("DYLD_", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
-
-#: Package managers: program -> subcommands that install. `None`: the
-#: program always installs or fetches and runs a package.
-PACKAGE_INSTALL: dict[str, frozenset[str] | None] = {
-    "pip": frozenset({"install", "download"}),
-    "pip3": frozenset({"install", "download"}),
-    "pipx": frozenset({"install", "run", "inject"}),
-    "uv": frozenset({"add", "install", "run", "tool"}),
-    "poetry": frozenset({"add", "install"}),
-    "conda": frozenset({"install", "create"}),
-    "mamba": frozenset({"install", "create"}),
-    "npm": frozenset({"install", "i", "add", "ci", "exec", "isntall"}),
-    "yarn": frozenset({"add", "install", "global", "dlx"}),
-    "pnpm": frozenset({"add", "install", "i", "dlx"}),
-    "bun": frozenset({"add", "install", "i", "x"}),
-    "gem": frozenset({"install"}),
-    "cargo": frozenset({"install", "add"}),
-    "go": frozenset({"install", "get"}),
-    "composer": frozenset({"require", "install"}),
-    "apt": frozenset({"install", "reinstall"}),
-    "apt-get": frozenset({"install", "reinstall"}),
-    "aptitude": frozenset({"install"}),
-    "yum": frozenset({"install", "reinstall", "localinstall"}),
-    "dnf": frozenset({"install", "reinstall"}),
-    "zypper": frozenset({"install", "in"}),
-    "brew": frozenset({"install", "reinstall", "tap"}),
-    "apk": frozenset({"add"}),
-    "port": frozenset({"install"}),
-    "snap": frozenset({"install"}),
-    "flatpak": frozenset({"install"}),
-    "nix-env": frozenset({"-i", "--install", "-iA"}),
-    "npx": None,
-    "bunx": None,
-    "uvx": None,
-    "dpkg": frozenset({"-i", "--install"}),
-    "rpm": frozenset({"-i", "-U", "--install", "--upgrade", "-ivh", "-Uvh"}),
-}
-
-#: Programs that signal processes.
-KILLERS = frozenset({"kill", "pkill", "killall", "skill", "xkill"})
-
-#: Git branches a force push to is catastrophic (fnmatch patterns).
-PROTECTED_BRANCHES = ("main", "master", "production", "prod", "release*")
-
-#: Network programs that send what they read (for `network_exfil`).
-NETCATS = frozenset({"nc", "ncat", "netcat", "socat", "telnet", "ssh"})
-
-
-@attrs.frozen
-class _Spec:
-    """How a wrapper's own options look, so they can be skipped."""
-
-    short_arg: str = ""  # short options that take a value
-    short_flag: str = ""  # short options that do not
-    long_arg: frozenset[str] = frozenset()
-    long_flag: frozenset[str] = frozenset()
-    positionals: int = 0  # operands before the command (timeout DURATION)
-    assignments: bool = False  # NAME=value words before the command
-    numeric: bool = False  # `-5` is an option (nice)
-    privileged: bool = False
-
-
-def _fs(*names: str) -> frozenset[str]:
-    return frozenset(names)
-
-
-#: Wrappers that run their operands as a command, and their options.
-WRAPPERS: dict[str, _Spec] = {
-    "sudo": _Spec(
-        short_arg="ugpCDrtUTh",
-        short_flag="AbEeHiKklnPSsVvBNR",
-        long_arg=_fs(
-            "user", "group", "prompt", "host", "close-from", "chdir",
-            "role", "type", "other-user", "command-timeout",
-        ),
-        long_flag=_fs(
-            "preserve-env", "login", "shell", "non-interactive", "stdin",
-            "background", "set-home", "askpass", "reset-timestamp",
-            "remove-timestamp", "preserve-groups", "edit", "list",
-            "validate", "version", "help", "bell",
-        ),
-        assignments=True,
-        privileged=True,
-    ),
-    "doas": _Spec(short_arg="uC", short_flag="nsL", privileged=True),
-    "pkexec": _Spec(long_arg=_fs("user"), long_flag=_fs("disable-internal-agent", "keep-cwd"), privileged=True),
-    "run0": _Spec(short_arg="u", long_arg=_fs("user", "chdir"), privileged=True),
-    "env": _Spec(
-        short_arg="uCSP",
-        short_flag="i0v",
-        long_arg=_fs("unset", "chdir", "split-string"),
-        long_flag=_fs(
-            "ignore-environment", "null", "debug", "block-signal",
-            "default-signal", "ignore-signal", "list-signal-handling",
-        ),
-        assignments=True,
-    ),
-    "command": _Spec(short_flag="pvV"),
-    "builtin": _Spec(),
-    "exec": _Spec(short_arg="a", short_flag="cl"),
-    "nice": _Spec(short_arg="n", long_arg=_fs("adjustment"), numeric=True),
-    "nohup": _Spec(),
-    "time": _Spec(
-        short_arg="fo",
-        short_flag="pavq",
-        long_arg=_fs("format", "output"),
-        long_flag=_fs("portability", "append", "verbose", "quiet"),
-    ),
-    "timeout": _Spec(
-        short_arg="sk",
-        short_flag="v",
-        long_arg=_fs("signal", "kill-after"),
-        long_flag=_fs("preserve-status", "foreground", "verbose"),
-        positionals=1,
-    ),
-    "stdbuf": _Spec(short_arg="ioe", long_arg=_fs("input", "output", "error")),
-    "ionice": _Spec(
-        short_arg="cnpPu",
-        short_flag="t",
-        long_arg=_fs("class", "classdata", "pid", "pgid", "uid"),
-        long_flag=_fs("ignore"),
-    ),
-    "setsid": _Spec(short_flag="cfw", long_flag=_fs("ctty", "fork", "wait")),
-    "xargs": _Spec(
-        short_arg="adEILnPs",
-        short_flag="0oprtx",
-        long_arg=_fs(
-            "arg-file", "delimiter", "eof", "replace", "max-lines",
-            "max-args", "max-procs", "max-chars", "process-slot-var",
-        ),
-        long_flag=_fs(
-            "null", "open-tty", "interactive", "no-run-if-empty",
-            "verbose", "exit", "show-limits",
-        ),
-    ),
-    "busybox": _Spec(),
-    "toybox": _Spec(),
-    "chroot": _Spec(long_arg=_fs("userspec", "groups"), long_flag=_fs("skip-chdir"), positionals=1),
-    "unbuffer": _Spec(short_flag="p"),
-    "chronic": _Spec(short_flag="ev"),
-}  # fmt: skip
 
 #: Per-program short-flag splitting: short options that take a value (the
 #: rest of the bundle or the next word) and short options whose value is
@@ -478,6 +189,12 @@ CANONICAL: dict[str, dict[str, str]] = {
     "ncat": {"--exec": "-e", "--sh-exec": "-c", "--lua-exec": "-e"},
 }
 
+#: Programs parsed by GNU getopt_long, which accepts any unambiguous
+#: prefix of a long option (`rm --rec --fo /` is `rm -r -f /`).
+GNU_ABBREVIATING = frozenset(
+    {"rm", "chmod", "chown", "chgrp", "cp", "mv", "sed", "tee"}
+)
+
 #: Git's global options: those taking a value, those that are path values
 #: (kept in `NormalCommand.paths`), those that run code, and plain flags.
 GIT_GLOBAL_VALUE = frozenset(
@@ -495,6 +212,8 @@ GIT_GLOBAL_FLAGS = frozenset(
     }
 )
 
+_NAME_EQ = re.compile(r"[A-Za-z_]\w*=")
+
 
 # --- the normalised command ---------------------------------------------
 
@@ -507,22 +226,29 @@ class NormalCommand:
     Fields:
 
     - `argv`: the normalised words (program by basename, wrappers removed,
-      flags split, long options of the dangerous programs made short).
+      flags split, long options of the dangerous programs made short). A
+      word bash expands as a pathname pattern stays a `GlobWord`.
     - `source`: the simple command of the parse this came from (for a
       `bash -c` script, the outer command).
     - `privileged`: `sudo`, `doas`, `su`... wrapped it.
     - `wrappers`: the wrappers removed, outermost first (`("sudo", "env")`).
     - `unresolved`: why what it runs cannot be known statically (the
-      parser's reasons plus `"pipe into interpreter"`, `"interpreter
-      code"`, `"git config override"`...).
+      parser's reasons plus `"pipe into interpreter"`, `"arguments read
+      from input"`...).
+    - `code`: why it runs code the line does not show (`"runs code given
+      on the line"`, `"git -c sets configuration..."`).
     - `redirects`: its redirections and those of the commands around it
       (`bash -c 'x' > f` writes `f`).
+    - `assignments`: the `NAME=value` words in front of it and its
+      wrappers (`env X=1`).
     - `paths`: path values taken out of `argv` (`git -C DIR`,
       `--git-dir`, `--work-tree`), kept for the workspace check.
     - `cwd`: the directory a wrapper switched to (`env -C`, `git -C`,
       `sudo -D`), relative to the line's working directory; `None` if none.
     - `piped_input` / `piped_output`: its stdin comes from a pipe / its
       stdout goes into one.
+    - `subshell`: it runs in a child shell, so a `cd` in it changes
+      nothing after it.
 
     Example:
         >>> from capscope._shell import SimpleCommand
@@ -536,12 +262,14 @@ class NormalCommand:
     privileged: bool = False
     wrappers: tuple[str, ...] = ()
     unresolved: tuple[str, ...] = ()
+    code: tuple[str, ...] = ()
     redirects: tuple[Redirect, ...] = ()
     assignments: tuple[tuple[str, str], ...] = ()
     paths: tuple[str, ...] = ()
     cwd: str | None = None
     piped_input: bool = False
     piped_output: bool = False
+    subshell: bool = False
 
     @property
     def program(self) -> str | None:
@@ -557,27 +285,36 @@ class _Ctx:
     privileged: bool = False
     wrappers: tuple[str, ...] = ()
     unresolved: tuple[str, ...] = ()
+    code: tuple[str, ...] = ()
     redirects: tuple[Redirect, ...] = ()
     assignments: tuple[tuple[str, str], ...] = ()
     paths: tuple[str, ...] = ()
     cwd: str | None = None
     piped_input: bool = False
     piped_output: bool = False
+    subshell: bool = False
     depth: int = 0
 
-    def make(self, argv: Sequence[str], *extra: str) -> NormalCommand:
+    def make(
+        self,
+        argv: Sequence[str],
+        *extra: str,
+        code: Iterable[str] = (),
+    ) -> NormalCommand:
         return NormalCommand(
             argv=tuple(argv),
             source=self.source,
             privileged=self.privileged,
             wrappers=self.wrappers,
             unresolved=_unique(self.unresolved + extra),
+            code=_unique((*self.code, *code)),
             redirects=self.redirects,
             assignments=self.assignments,
             paths=self.paths,
             cwd=self.cwd,
             piped_input=self.piped_input,
             piped_output=self.piped_output,
+            subshell=self.subshell,
         )
 
     def wrap(self, name: str, **changes: object) -> _Ctx:
@@ -589,7 +326,12 @@ class _Ctx:
         )
 
     def more(self, *reasons: str) -> _Ctx:
+        if not reasons:
+            return self
         return attrs.evolve(self, unresolved=self.unresolved + reasons)
+
+    def runs(self, *reasons: str) -> _Ctx:
+        return attrs.evolve(self, code=self.code + reasons)
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
@@ -601,17 +343,17 @@ def _basename(word: str) -> str:
     return name or word
 
 
-def _family(program: str) -> str:
-    """`python3.11` -> `python`, `perl5.36` -> `perl`."""
+def family(program: str) -> str:
+    """
+    A program's name without a version suffix.
+
+    Example:
+        >>> from capscope._shell_normalise import family
+        >>> family("python3.11"), family("perl5.36"), family("ls")
+        ('python', 'perl', 'ls')
+    """
     base = re.sub(r"[\d.]+$", "", program)
     return base or program
-
-
-def _env_reasons(assignments: Iterable[tuple[str, str]]) -> tuple[str, ...]:
-    for name, _ in assignments:
-        if name in CODE_ENV_VARS or name.startswith(CODE_ENV_PREFIXES):
-            return ("environment override",)
-    return ()
 
 
 # --- normalise ------------------------------------------------------------
@@ -641,10 +383,9 @@ def normalise(
         assignments=cmd.assignments,
         piped_input=piped_input,
         piped_output=cmd.piped,
+        subshell=cmd.subshell,
     )
-    return tuple(
-        _normalise(cmd.argv, ctx.more(*_env_reasons(cmd.assignments)))
-    )
+    return tuple(_normalise(cmd.argv, ctx))
 
 
 def normalise_all(
@@ -669,14 +410,14 @@ def normalise_all(
     return tuple(out)
 
 
-def _normalise(argv: Sequence[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901, PLR0911, PLR0912 -- a dispatch over option tables reads best in one place
+def _normalise(argv: Sequence[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901, PLR0911, PLR0912 - a dispatch over option tables reads best in one place
     if not argv:
         return [ctx.make(())]
     if ctx.depth > MAX_DEPTH:
         return [ctx.make(argv, "nesting too deep")]
     program = _basename(argv[0])
     args = list(argv[1:])
-    family = _family(program)
+    fam = family(program)
     if program in WRAPPERS:
         return _wrapper(program, args, ctx)
     if program == "find":
@@ -687,17 +428,22 @@ def _normalise(argv: Sequence[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: 
         return _su(args, ctx)
     if program == "eval":
         script = " ".join(args)
-        return _script(script, ctx.wrap("eval").more("eval"), (program, *args))
+        return _script(
+            script, ctx.wrap("eval").more("eval"), (program, *args), posix=False
+        )
     if program in {"source", "."}:
         return [ctx.make((program, *args), "source")]
     if program == "git":
         return _git(args, ctx)
     if program == "watch":
         return _watch(args, ctx)
-    if family in INTERPRETERS:
-        return _interpreter(program, family, args, ctx)
-    if program in AWKS:
-        return _awk(program, args, ctx)
+    if fam in INTERPRETERS:
+        return _interpreter(program, fam, args, ctx)
+    if program in STATE_BUILTINS and not (
+        program == "set" and args and set(args) <= HARMLESS_SET
+    ):
+        reason = f"the builtin {program} changes how the rest of the line runs"
+        return [ctx.make((program, *args), reason)]
     if (
         "/" in argv[0]
         and posixpath.dirname(posixpath.normpath(argv[0])) not in SYSTEM_BIN
@@ -708,8 +454,8 @@ def _normalise(argv: Sequence[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: 
     return [ctx.make((program, *_flags(program, args)))]
 
 
-def _skip(  # noqa: C901, PLR0912 -- a dispatch over option tables reads best in one place
-    args: Sequence[str], spec: _Spec
+def _skip(  # noqa: C901, PLR0912 - a dispatch over option tables reads best in one place
+    args: Sequence[str], spec: Wrapper
 ) -> tuple[int, list[tuple[str, str | None]], list[str]]:
     """
     Skip a wrapper's options: the index of its command, the options seen
@@ -758,7 +504,7 @@ def _skip(  # noqa: C901, PLR0912 -- a dispatch over option tables reads best in
             continue
         break
     if spec.assignments:
-        while i < len(args) and re.match(r"[A-Za-z_]\w*=", args[i]):
+        while i < len(args) and _NAME_EQ.match(args[i]):
             i += 1
     return i + spec.positionals, seen, unknown
 
@@ -777,7 +523,7 @@ def _join_cwd(outer: str | None, inner: str) -> str:
     return posixpath.join(outer, inner) if outer else inner
 
 
-def _wrapper(program: str, args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901, PLR0912 -- a dispatch over option tables reads best in one place
+def _wrapper(program: str, args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901, PLR0912 - a dispatch over option tables reads best in one place
     spec = WRAPPERS[program]
     index, seen, unknown = _skip(args, spec)
     opts = {name for name, _ in seen}
@@ -785,7 +531,7 @@ def _wrapper(program: str, args: list[str], ctx: _Ctx) -> list[NormalCommand]:  
         return [ctx.make((program, *args))]  # a lookup: runs nothing
     extra: list[str] = []
     if unknown:
-        extra.append("unknown wrapper option")
+        extra.append(f"an option of {program} capscope does not know")
     changes: dict[str, object] = {}
     if spec.privileged:
         changes["privileged"] = True
@@ -797,18 +543,18 @@ def _wrapper(program: str, args: list[str], ctx: _Ctx) -> list[NormalCommand]:  
     rest = args[index:] if index <= len(args) else []
     if spec.assignments:
         start = index - spec.positionals
-        skipped = [a for a in args[:start] if re.match(r"[A-Za-z_]\w*=", a)]
-        assigned = _assignments(skipped)
-        changes["assignments"] = ctx.assignments + assigned
-        extra.extend(_env_reasons(assigned))
+        skipped = [a for a in args[:start] if _NAME_EQ.match(a)]
+        changes["assignments"] = ctx.assignments + _assignments(skipped)
     for name, value in seen:
         if name in {"-S", "--split-string"} and value is not None:
+            extra.append("env -S splits a string into words")
             try:
                 rest = shlex.split(value) + rest
             except ValueError:
                 extra.append("unbalanced quote")
-    if program == "xargs":
+    if spec.reads_input:
         changes["piped_input"] = False
+        extra.append("arguments read from input")
         for name, value in seen:
             if name in {"-I", "--replace", "-i"}:
                 # what replaces it comes from stdin: an unknown word
@@ -830,7 +576,7 @@ _FIND_UNFILTERED = frozenset(
 )
 
 
-def _find(args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901 -- a dispatch over option tables reads best in one place
+def _find(args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901 - a dispatch over option tables reads best in one place
     """`find` without its `-exec` parts, then each command it executes."""
     i = 0
     while i < len(args) and (
@@ -863,7 +609,8 @@ def _find(args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901 -- a
             filtered = True
         outer.append(tok)
         j += 1
-    result = [ctx.make(outer)]
+    result = [ctx.make(outer, *(["find runs a command for each file"] if execs else []))]
+    inner = ctx.wrap("find").more("runs on each file find finds")
     for command in execs:
         # `{}` stands for what find visits: without a filter that is the
         # start paths themselves (`find / -exec rm -rf {} ;` deletes `/`),
@@ -877,45 +624,59 @@ def _find(args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901 -- a
             else:
                 argv.append(word)
         if argv:
-            result.extend(_normalise(argv, ctx.wrap("find")))
+            result.extend(_normalise(argv, inner))
     return result
 
 
-_SHELL_ARG_SHORT = frozenset("oO")
-_SHELL_ARG_LONG = frozenset({"--rcfile", "--init-file", "--init-command"})
-
-
-def _shell(program: str, args: list[str], ctx: _Ctx) -> list[NormalCommand]:
+def _shell(program: str, args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901, PLR0912 - a dispatch over option tables reads best in one place
     has_c = reads_stdin = False
+    odd: list[str] = []
     i = 0
     while i < len(args):
         tok = args[i]
         if tok in {"--", "-"}:
             i += 1
             break
-        if tok in _SHELL_ARG_LONG:
-            i += 2
-            continue
         if tok.startswith("--"):
             if tok == "--command":  # fish
                 has_c = True
+            elif tok not in _SHELL_LONG:
+                odd.append(tok)
+                if tok in {"--rcfile", "--init-file", "--init-command"}:
+                    i += 1
             i += 1
             continue
         if tok.startswith(("-", "+")) and len(tok) > 1:
             letters = tok[1:]
             has_c = has_c or "c" in letters
             reads_stdin = reads_stdin or "s" in letters
-            i += 1 + sum(1 for ch in letters if ch in _SHELL_ARG_SHORT)
+            takes = sum(1 for ch in letters if ch in "oO")
+            if takes and not all(
+                a == "pipefail" for a in args[i + 1 : i + 1 + takes]
+            ):
+                odd.append(tok)
+            if set(letters) - _SHELL_FLAGS - {"o"}:
+                odd.append(tok)  # -i (aliases), -O extglob, -k, -T...
+            i += 1 + takes
             continue
         break
     operands = args[i:]
+    extra = [f"shell option capscope does not model: {o}" for o in odd]
+    inner = ctx.more(*extra)
+    if program not in BASH | POSIX_SHELLS:
+        inner = inner.more(f"a script for {program}, which capscope does not model")
     if has_c:
         if not operands:
-            return [ctx.make((program, *args), "shell script not visible")]
-        return _script(operands[0], ctx.wrap(program), (program, *args))
+            return [inner.make((program, *args), "shell script not visible")]
+        return _script(
+            operands[0],
+            inner.wrap(program, subshell=True),
+            (program, *args),
+            posix=program in POSIX_SHELLS,
+        )
     if operands and not reads_stdin:
-        return [ctx.make((program, *args))]  # a script file
-    return _stdin_code(program, (program, *args), ctx)
+        return [inner.make((program, *args))]  # a script file
+    return _stdin_code(program, (program, *args), inner)
 
 
 def _stdin_code(
@@ -929,8 +690,13 @@ def _stdin_code(
             if redirect.target is None:
                 return [ctx.make(argv, "here-document into interpreter")]
             if program in SHELLS:
-                return _script(redirect.target, ctx.wrap(program), argv)
-            return [ctx.make(argv, "interpreter code")]
+                return _script(
+                    redirect.target,
+                    ctx.wrap(program, subshell=True),
+                    argv,
+                    posix=program in POSIX_SHELLS,
+                )
+            return [ctx.make(argv, code=("runs code given on the line",))]
         if redirect.op == "<" or (
             redirect.op == "<&" and redirect.target not in {"0", "-"}
         ):
@@ -939,17 +705,17 @@ def _stdin_code(
 
 
 def _script(
-    script: str, ctx: _Ctx, argv: Sequence[str]
+    script: str, ctx: _Ctx, argv: Sequence[str], *, posix: bool
 ) -> list[NormalCommand]:
     """Parse a `-c` script (or `eval`'s words) and normalise what it runs."""
+    from ._shell_parse import parse
+
     reasons: list[str] = []
     if is_fork_bomb(script):
         reasons.append("fork bomb")
-    try:
-        from ._shell_parse import parse
-    except ImportError:  # pragma: no cover - the parser ships with this
-        return [ctx.make(argv, "shell script not parsed", *reasons)]
-    parsed = parse(script)
+    parsed = parse(script, posix=posix)
+    if parsed.refused is not None:
+        reasons.append(f"a script not analysed: {parsed.refused}")
     inner = ctx.more(*parsed.unresolved, *reasons)
     if not parsed.commands:
         return [inner.make(argv)]
@@ -964,33 +730,36 @@ def _script(
             assignments=ctx.assignments + cmd.assignments,
             piped_input=previous_piped or (index == 0 and ctx.piped_input),
             piped_output=cmd.piped or (index == last and ctx.piped_output),
-        ).more(*_env_reasons(cmd.assignments))
+            subshell=ctx.subshell or cmd.subshell,
+        )
         out.extend(_normalise(cmd.argv, sub))
         previous_piped = cmd.piped
     return out
 
 
 def _su(args: list[str], ctx: _Ctx) -> list[NormalCommand]:
-    spec = _Spec(
+    spec = Wrapper(
         short_arg="cgGsw",
         short_flag="lmpfP",
-        long_arg=_fs("command", "group", "supp-group", "shell", "whitelist-environment", "session-command"),
-        long_flag=_fs("login", "preserve-environment", "pty", "fast"),
+        long_arg=frozenset({"command", "group", "supp-group", "shell", "whitelist-environment", "session-command"}),
+        long_flag=frozenset({"login", "preserve-environment", "pty", "fast"}),
     )  # fmt: skip
     _, seen, _ = _skip([a for a in args if a != "-"], spec)
     inner = ctx.wrap("su", privileged=True)
     for name, value in seen:
         if name in {"-c", "--command", "--session-command"} and value:
-            return _script(value, inner, ("su", *args))
+            return _script(
+                value, inner.wrap("sh", subshell=True), ("su", *args), posix=True
+            )
     return [inner.make(("su", *args))]
 
 
 def _watch(args: list[str], ctx: _Ctx) -> list[NormalCommand]:
-    spec = _Spec(
+    spec = Wrapper(
         short_arg="dnq",
         short_flag="bceghptwx",
-        long_arg=_fs("interval", "differences", "equexit", "errexit"),
-        long_flag=_fs("beep", "color", "chgexit", "exec", "precise", "no-title", "no-wrap"),
+        long_arg=frozenset({"interval", "differences", "equexit", "errexit"}),
+        long_flag=frozenset({"beep", "color", "chgexit", "exec", "precise", "no-title", "no-wrap"}),
     )  # fmt: skip
     index, seen, _ = _skip(args, spec)
     rest = args[index:]
@@ -998,14 +767,20 @@ def _watch(args: list[str], ctx: _Ctx) -> list[NormalCommand]:
         return [ctx.make(("watch", *args))]
     if any(name in {"-x", "--exec"} for name, _ in seen):
         return _normalise(rest, ctx.wrap("watch"))
-    return _script(" ".join(rest), ctx.wrap("watch"), ("watch", *args))
+    return _script(
+        " ".join(rest),
+        ctx.wrap("watch", subshell=True),
+        ("watch", *args),
+        posix=True,
+    )
 
 
-def _interpreter(  # noqa: C901, PLR0911, PLR0912 -- a dispatch over option tables reads best in one place
-    program: str, family: str, args: list[str], ctx: _Ctx
+def _interpreter(  # noqa: C901, PLR0911, PLR0912 - a dispatch over option tables reads best in one place
+    program: str, fam: str, args: list[str], ctx: _Ctx
 ) -> list[NormalCommand]:
-    code_short, arg_short, code_long = INTERPRETERS[family]
+    code_short, arg_short, code_long = INTERPRETERS[fam]
     argv = (program, *args)
+    inline = "runs code given on the line"
     i = 0
     while i < len(args):
         tok = args[i]
@@ -1016,13 +791,13 @@ def _interpreter(  # noqa: C901, PLR0911, PLR0912 -- a dispatch over option tabl
             break
         if tok.startswith("--"):
             if tok[2:].partition("=")[0] in code_long:
-                return [ctx.make(argv, "interpreter code")]
+                return [ctx.make(argv, code=(inline,))]
             i += 1
             continue
         if tok.startswith("-") and len(tok) > 1:
             takes_next = False
-            attached = INTERPRETER_ATTACHED.get(family, "")
-            digits = INTERPRETER_DIGITS.get(family, "")
+            attached = INTERPRETER_ATTACHED.get(fam, "")
+            digits = INTERPRETER_DIGITS.get(fam, "")
             j = 1
             while j < len(tok):
                 ch = tok[j]
@@ -1034,9 +809,9 @@ def _interpreter(  # noqa: C901, PLR0911, PLR0912 -- a dispatch over option tabl
                         j += 1
                     continue
                 if ch in code_short:
-                    return [ctx.make(argv, "interpreter code")]
+                    return [ctx.make(argv, code=(inline,))]
                 if ch in arg_short:
-                    if ch == "m" and family in {"python", "pypy"}:
+                    if ch == "m" and fam in {"python", "pypy"}:
                         return _python_module(program, tok, j, args, i, ctx)
                     takes_next = not tok[j + 1 :]
                     break
@@ -1049,7 +824,7 @@ def _interpreter(  # noqa: C901, PLR0911, PLR0912 -- a dispatch over option tabl
     return _stdin_code(program, argv, ctx)
 
 
-def _python_module(  # noqa: PLR0913, PLR0917 -- the scan state, passed on
+def _python_module(  # noqa: PLR0913, PLR0917 - the scan state, passed on
     program: str,
     tok: str,
     j: int,
@@ -1066,26 +841,17 @@ def _python_module(  # noqa: PLR0913, PLR0917 -- the scan state, passed on
     return [ctx.make((program, *args))]
 
 
-def _awk(program: str, args: list[str], ctx: _Ctx) -> list[NormalCommand]:
-    positional = _positionals(args, frozenset({"-F", "-v", "-f", "-e"}))
-    has_file = any(a.startswith(("-f", "--file")) for a in args)
-    if positional and not has_file:
-        text = positional[0]
-        if "system" in text or "|" in text or "getline" in text:
-            return [ctx.make((program, *args), "interpreter code")]
-    return [ctx.make((program, *args))]
-
-
-def _git(args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901 -- a dispatch over option tables reads best in one place
+def _git(args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901, PLR0912 - a dispatch over option tables reads best in one place
     """Strip git's global options; `-c` and friends run code."""
     extra: list[str] = []
+    code: list[str] = []
     paths: list[str] = []
     cwd = ctx.cwd
     i = 0
     while i < len(args) and args[i].startswith("-"):
         name, eq, value = args[i].partition("=")
         if name in GIT_GLOBAL_CODE:
-            extra.append("git config override")
+            code.append(f"git {name} sets configuration that can run programs")
             takes = name != "--exec-path" and not eq
         elif name in GIT_GLOBAL_PATH:
             takes = not eq
@@ -1103,23 +869,23 @@ def _git(args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901 -- a 
             cwd = _join_cwd(cwd, name[2:])
             takes = False
         elif name.startswith("-c") and len(name) > 2:  # noqa: PLR2004
-            extra.append("git config override")
+            code.append("git -c sets configuration that can run programs")
             takes = False
         else:
-            extra.append("unknown git option")
+            extra.append("an option of git capscope does not know")
             takes = False
         i += 2 if takes else 1
     inner = attrs.evolve(ctx, paths=ctx.paths + tuple(paths), cwd=cwd)
     rest = args[i:]
     if not rest:
-        return [inner.make(("git",), *extra)]
+        return [inner.make(("git",), *extra, code=code)]
     sub = rest[0]
     words = _split_eq(rest[1:])
     if sub == "push":
         words = _split_bundles(words, "o", "")
         table = CANONICAL["git push"]
         words = [table.get(w, w) for w in words]
-    return [inner.make(("git", sub, *words), *extra)]
+    return [inner.make(("git", sub, *words), *extra, code=code)]
 
 
 # --- flag splitting ----------------------------------------------------------
@@ -1187,6 +953,8 @@ def _split_bundles(
 
 def _flags(program: str, args: Sequence[str]) -> list[str]:
     """Split `--opt=value` and short bundles; make long options short."""
+    if not args:
+        return []
     words = _split_eq(args)
     if program == "chmod":
         split: list[str] = []
@@ -1216,24 +984,14 @@ def _flags(program: str, args: Sequence[str]) -> list[str]:
     return words
 
 
-#: Programs parsed by GNU getopt_long, which accepts any unambiguous
-#: prefix of a long option (`rm --rec --fo /` is `rm -r -f /`).
-GNU_ABBREVIATING = frozenset(
-    {"rm", "chmod", "chown", "chgrp", "cp", "mv", "sed", "tee"}
-)
-
-
-#: "--" and two letters: shorter prefixes are too easily ambiguous.
-_SHORTEST_ABBREVIATION = 4
-
-
 def _abbreviation(
     program: str, word: str, table: dict[str, str]
 ) -> str | None:
+    """What a prefix of a long option stands for, if every reading agrees."""
     if (
         program not in GNU_ABBREVIATING
         or not word.startswith("--")
-        or len(word) < _SHORTEST_ABBREVIATION
+        or len(word) < 3  # noqa: PLR2004 - "--" and a letter
     ):
         return None
     matches = {short for long, short in table.items() if long.startswith(word)}
@@ -1242,10 +1000,12 @@ def _abbreviation(
 
 # --- fork bombs -------------------------------------------------------------
 
+# Each name starts where no name character precedes it, so a long run of
+# them is tried once, not once per character (linear, not quadratic).
 _FORK_BOMB = re.compile(
-    r"(?P<n>[\w:.\-]+)\(\)\{(?P=n)\|(?P=n)&?;?\}"
-    r"|function(?P<m>[\w:.\-]+)(?:\(\))?\{(?P=m)\|(?P=m)&?;?\}"
-    r"|(?P<k>[\w:.\-]+)\(\)\{(?P=k)&?\|?(?P=k)&"
+    r"(?<![\w:.\-])(?P<n>[\w:.\-]+)\(\)\{(?P=n)\|(?P=n)&?;?\}"
+    r"|(?<![\w:.\-])function(?P<m>[\w:.\-]+)(?:\(\))?\{(?P=m)\|(?P=m)&?;?\}"
+    r"|(?<![\w:.\-])(?P<k>[\w:.\-]+)\(\)\{(?P=k)&?\|?(?P=k)&"
 )
 
 
@@ -1261,944 +1021,7 @@ def is_fork_bomb(text: str) -> bool:
         >>> is_fork_bomb("f() { echo hi; }; f")
         False
     """
+    if "(" not in text and "function" not in text:
+        return False
     squeezed = re.sub(r"\s+", "", text)
-    squeezed = squeezed.replace("function", "function ").replace(
-        "function ", "function"
-    )
     return bool(_FORK_BOMB.search(squeezed))
-
-
-# --- labelling ------------------------------------------------------------
-
-
-def _show(cmd: NormalCommand) -> str:
-    text = shlex.join(cmd.argv) if cmd.argv else "(assignments)"
-    if cmd.privileged:
-        text = "(privileged) " + text
-    return text if len(text) <= 80 else text[:77] + "..."  # noqa: PLR2004
-
-
-def _positionals(
-    args: Sequence[str], value_opts: frozenset[str] = frozenset()
-) -> list[str]:
-    """Operands: words that are not options nor option values."""
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        tok = args[i]
-        if tok == "--":
-            out.extend(args[i + 1 :])
-            break
-        if tok.startswith("-") and len(tok) > 1:
-            i += 2 if tok in value_opts else 1
-            continue
-        out.append(tok)
-        i += 1
-    return out
-
-
-def _option_values(args: Sequence[str], names: Iterable[str]) -> list[str]:
-    wanted = set(names)
-    out: list[str] = []
-    for index, tok in enumerate(args):
-        if tok == "--":
-            break
-        if tok in wanted and index + 1 < len(args):
-            out.append(args[index + 1])
-    return out
-
-
-def _is_under(path: str, root: str) -> bool:
-    root = root.rstrip("/") or "/"
-    return path == root or path.startswith(root if root == "/" else root + "/")
-
-
-_GLOB_CHARS = re.compile(r"[*?\[]")
-
-# One concrete name per sensitive pattern ("*.pem" -> "x.pem"), to ask
-# whether a glob argument could expand to it.
-_SENSITIVE_EXAMPLES = tuple(
-    posixpath.basename(p.replace("*", "x").replace("?", "x")).lower()
-    for p in SENSITIVE_PATHS
-)
-
-
-def _glob_may_read_secrets(word: str) -> bool:
-    """Whether the glob *word* could match a sensitive file's name."""
-    pattern = posixpath.basename(word.rstrip("/")).lower()
-    return any(
-        fnmatch.fnmatchcase(name, pattern)
-        for name in _SENSITIVE_EXAMPLES
-        if name
-    )
-
-
-def _match(path: str, patterns: Iterable[str]) -> bool:
-    low = path.lower()
-    base = posixpath.basename(low)
-    return any(
-        fnmatch.fnmatchcase(low, p.lower())
-        or fnmatch.fnmatchcase(base, p.lower())
-        for p in patterns
-    )
-
-
-@attrs.define
-class _Judge:
-    """Labels for one line; `cwd` follows `cd`."""
-
-    cwd: str | None
-    roots: tuple[str, ...] | None
-    home: str
-    out: dict[CommandLabel, list[str]] = attrs.Factory(dict)
-    downloaded: set[str] = attrs.Factory(set)
-
-    def add(self, lbl: CommandLabel, cmd: NormalCommand, why: str) -> None:
-        reason = f"{_show(cmd)}: {why}"
-        reasons = self.out.setdefault(lbl, [])
-        if reason not in reasons:
-            reasons.append(reason)
-
-    # -- paths --
-
-    def resolve(self, word: str, cmd: NormalCommand) -> str | None:
-        """An absolute normalised path, or `None` if it cannot be known."""
-        cwd = self.cwd
-        if cmd.cwd is not None:
-            base = self.resolve_plain(cmd.cwd, self.cwd)
-            cwd = base
-        return self.resolve_plain(word, cwd)
-
-    def resolve_plain(self, word: str, cwd: str | None) -> str | None:  # noqa: C901 -- a dispatch over option tables reads best in one place
-        w = word
-        if w == "~" or w.startswith("~/"):
-            w = self.home + w[1:]
-        elif w.startswith("~"):
-            user, _, rest = w[1:].partition("/")
-            home = "/root" if user == "root" else posixpath.join("/home", user)
-            w = posixpath.join(home, rest) if rest else home
-        for var in ("$HOME", "${HOME}"):
-            if w == var or w.startswith(var + "/"):
-                w = self.home + w[len(var) :]
-        for var in ("$PWD", "${PWD}"):
-            if w == var or w.startswith(var + "/"):
-                if cwd is None:
-                    return None
-                w = cwd + w[len(var) :]
-        if "$" in w or "`" in w:
-            return None
-        if not w.startswith("/"):
-            if cwd is None:
-                return None
-            w = posixpath.join(cwd, w)
-        w = posixpath.normpath(w)
-        if w.startswith("//"):
-            w = "/" + w.lstrip("/")
-        return w
-
-    def effective_roots(self) -> tuple[str, ...]:
-        if self.roots:
-            return self.roots
-        return (self.cwd,) if self.cwd else ()
-
-    def inside(self, path: str) -> bool:
-        if not self.roots:
-            return False
-        return any(_is_under(path, root) for root in self.roots)
-
-    def protected(self, path: str, *, roots: bool = True) -> str | None:
-        """
-        Why a recursive operation on *path* is catastrophic, if it is
-        (*roots*: a workspace root and its parents count).
-        """
-        if path == "/":
-            return "the root directory"
-        if _is_under(self.home, path):
-            return "the home directory"
-        for root in self.effective_roots() if roots else ():
-            if _is_under(root, path):
-                return f"the workspace root {root}"
-        if path in CRITICAL_DIRS:
-            return f"the system directory {path}"
-        return None
-
-    def tree_target(
-        self, word: str, cmd: NormalCommand, *, roots: bool = True
-    ) -> tuple[str | None, str | None]:
-        """
-        For a recursive operation on *word*: `(path, catastrophic reason)`.
-        A glob that matches everything in a protected directory counts as
-        that directory; any glob right under `/` is the floor.
-        """
-        path = self.resolve(word, cmd)
-        if path is None:
-            return None, None
-        parts = path.split("/")
-        for index, part in enumerate(parts):
-            if not any(c in part for c in "*?["):
-                continue
-            base = "/".join(parts[:index]) or "/"
-            wide = not set(part) - set("*?.") and index == len(parts) - 1
-            if base == "/":
-                return base, "everything under /"
-            if wide:
-                why = self.protected(base, roots=roots)
-                return base, (f"everything in {why}" if why else None)
-            return path, None
-        return path, self.protected(path, roots=roots)
-
-    # -- the checks --
-
-    def write(self, cmd: NormalCommand, word: str | None, how: str) -> None:  # noqa: C901 -- a dispatch over option tables reads best in one place
-        """A write of *word* (`None`: a target that cannot be known)."""
-        if word is None:
-            self.add(L.WRITE_INTENT, cmd, f"{how} an unresolved target")
-            self.add(L.OUTSIDE_WORKSPACE, cmd, f"{how} an unresolved target")
-            return
-        if word in HARMLESS_WRITE_TARGETS or re.fullmatch(
-            r"/dev/fd/\d+", word
-        ):
-            return
-        path = self.resolve(word, cmd)
-        if path is None:
-            self.add(L.WRITE_INTENT, cmd, f"{how} {word} (unresolved)")
-            self.add(L.OUTSIDE_WORKSPACE, cmd, f"{how} {word} (unresolved)")
-            return
-        if path in HARMLESS_WRITE_TARGETS or re.fullmatch(
-            r"/dev/fd/\d+", path
-        ):
-            return
-        if any(fnmatch.fnmatchcase(path, p) for p in FLOOR_FILES):
-            self.add(L.CATASTROPHIC, cmd, f"{how} {path}")
-        if BLOCK_DEVICE.match(path):
-            self.add(L.CATASTROPHIC, cmd, f"{how} the block device {path}")
-        elif path.startswith("/dev/"):
-            self.add(L.DESTRUCTIVE, cmd, f"{how} the device {path}")
-        name = posixpath.basename(path)
-        if name in STARTUP_FILES and (
-            posixpath.dirname(path) == self.home or not self.inside(path)
-        ):
-            self.add(L.DESTRUCTIVE, cmd, f"{how} the start-up file {path}")
-        elif any(
-            fnmatch.fnmatchcase(path, p) for p in DESTRUCTIVE_WRITE_GLOBS
-        ):
-            self.add(L.DESTRUCTIVE, cmd, f"{how} {path}")
-        if not self.inside(path):
-            self.add(L.WRITE_INTENT, cmd, f"{how} {path}")
-            self.add(
-                L.OUTSIDE_WORKSPACE, cmd, f"{how} {path} outside the workspace"
-            )
-
-    def delete_tree(self, cmd: NormalCommand, word: str, how: str) -> None:
-        path, floor = self.tree_target(word, cmd)
-        if floor:
-            self.add(L.CATASTROPHIC, cmd, f"{how} of {floor}")
-            return
-        roots = self.effective_roots()
-        if path is None or not any(_is_under(path, r) for r in roots):
-            self.add(
-                L.DESTRUCTIVE,
-                cmd,
-                f"{how} of {path or word} outside the workspace",
-            )
-        self.write(cmd, word if path else None, f"{how} of")
-
-    def read(self, cmd: NormalCommand, word: str, how: str = "reads") -> None:
-        path = self.resolve(word, cmd) or self.resolve_plain(word, "/.cwd")
-        candidates = {word, *([path] if path else [])}
-        if any(_match(c, SENSITIVE_PATHS) for c in candidates) or (
-            _GLOB_CHARS.search(word) and _glob_may_read_secrets(word)
-        ):
-            self.add(
-                L.CREDENTIAL_FILE_READ,
-                cmd,
-                f"{how} the credential file {word}",
-            )
-
-    def unresolved(self, cmd: NormalCommand) -> None:
-        for reason in cmd.unresolved:
-            self.add(L.EXECUTION_SEMANTICS_UNRESOLVED, cmd, reason)
-        if "fork bomb" in cmd.unresolved:
-            self.add(L.CATASTROPHIC, cmd, "fork bomb")
-
-
-def label(
-    commands: Sequence[NormalCommand],
-    *,
-    cwd: str | None,
-    workspace_roots: Sequence[str] | None,
-    home: str,
-    line_unresolved: Sequence[str] = (),
-) -> dict[CommandLabel, list[str]]:
-    """
-    The risk labels of a line's normalised *commands*, each with the
-    reasons for it (every reason names its command).
-
-    Relative paths resolve against *cwd* (followed through `cd`); with
-    *cwd* `None` they cannot be resolved, which counts as outside the
-    workspace. With *workspace_roots* unset every write target is outside
-    it, and recursive deletes are judged against *cwd* as the workspace.
-    `~`, `~/...`, `$HOME` are *home*. *line_unresolved* are the parser's
-    reasons for the whole line (`ParsedCommand.unresolved`).
-
-    Example:
-        >>> from capscope._shell import SimpleCommand
-        >>> from capscope._shell_normalise import label, normalise
-        >>> found = label(normalise(SimpleCommand(("rm", "-fr", "/"))), cwd="/ws", workspace_roots=["/ws"], home="/home/u")
-        >>> sorted(found)
-        [<CommandLabel.CATASTROPHIC: 'catastrophic'>]
-        >>> found[CommandLabel.CATASTROPHIC]
-        ['rm -f -r /: recursive delete of the root directory']
-    """
-    roots = (
-        None
-        if workspace_roots is None
-        else tuple(posixpath.normpath(r) for r in workspace_roots)
-    )
-    commands = _with_pipes(commands)
-    judge = _Judge(cwd=cwd, roots=roots or None, home=posixpath.normpath(home))
-    downloader_upstream = False
-    for index, cmd in enumerate(commands):
-        if not cmd.piped_input:
-            downloader_upstream = False
-        _label_one(judge, cmd)
-        previous = commands[index - 1] if index else None
-        if downloader_upstream and "pipe into interpreter" in cmd.unresolved:
-            why = "a download piped into an interpreter"
-            judge.add(L.CURL_PIPE_SHELL, cmd, why)
-            judge.add(L.CATASTROPHIC, cmd, why)
-        if (
-            previous is not None
-            and previous.piped_output
-            and cmd.piped_input
-            and cmd.source.background
-            and len(cmd.argv) == 1
-            and previous.argv == cmd.argv
-        ):
-            judge.add(
-                L.CATASTROPHIC,
-                cmd,
-                "fork bomb (a command piped into itself in the background)",
-            )
-        if cmd.program in DOWNLOADERS and cmd.piped_output:
-            downloader_upstream = True
-        if cmd.program in {"cd", "pushd"}:
-            judge.cwd = _cd(judge, cmd)
-    _line_checks(judge, commands)
-    if line_unresolved:
-        for reason in line_unresolved:
-            judge.out.setdefault(L.EXECUTION_SEMANTICS_UNRESOLVED, []).append(
-                f"the line: {reason}"
-            )
-    return judge.out
-
-
-def _with_pipes(commands: Sequence[NormalCommand]) -> list[NormalCommand]:
-    """
-    Commands normalised one by one with `normalise` (not `normalise_all`)
-    do not know their stdin is a pipe; normalise those again with it, so
-    `curl x | sh` is caught however the caller normalised.
-    """
-    groups: list[list[NormalCommand]] = []
-    for cmd in commands:
-        if groups and groups[-1][0].source is cmd.source:
-            groups[-1].append(cmd)
-        else:
-            groups.append([cmd])
-    out: list[NormalCommand] = []
-    for index, group in enumerate(groups):
-        source = group[0].source
-        after_pipe = index > 0 and groups[index - 1][0].source.piped
-        if after_pipe and not any(c.piped_input for c in group):
-            out.extend(normalise(source, piped_input=True))
-        else:
-            out.extend(group)
-    return out
-
-
-def _cd(judge: _Judge, cmd: NormalCommand) -> str | None:
-    operands = _positionals(cmd.argv[1:])
-    if not operands:
-        return judge.home
-    if operands[0] == "-":
-        return None
-    return judge.resolve(operands[0], cmd)
-
-
-def _line_checks(judge: _Judge, commands: Sequence[NormalCommand]) -> None:
-    """Downloads run by an interpreter through a substitution or a file."""
-    downloads = [c for c in commands if c.program in DOWNLOADERS]
-    if not downloads:
-        return
-    for cmd in commands:
-        runs_code = (
-            cmd.program in SHELLS or _family(cmd.program or "") in INTERPRETERS
-        )
-        hidden = {
-            "command substitution",
-            "process substitution",
-            "eval",
-            "source",
-        }
-        in_script = any(w in SHELLS or w == "eval" for w in cmd.wrappers)
-        if (
-            runs_code or in_script or cmd.program in {"eval", "source", "."}
-        ) and hidden & set(cmd.unresolved):
-            why = "downloaded code run through a substitution"
-            judge.add(L.CURL_PIPE_SHELL, cmd, why)
-            judge.add(L.CATASTROPHIC, cmd, why)
-        if runs_code or cmd.program in {"source", "."}:
-            script = _positionals(cmd.argv[1:])[:1]
-            names = {posixpath.basename(p) for p in judge.downloaded}
-            if script and (
-                judge.resolve(script[0], cmd) in judge.downloaded
-                or posixpath.basename(script[0]) in names
-            ):
-                why = f"runs the downloaded file {script[0]}"
-                judge.add(L.CURL_PIPE_SHELL, cmd, why)
-                judge.add(L.CATASTROPHIC, cmd, why)
-        elif (
-            cmd.program
-            and cmd.source.argv
-            and cmd.source.argv[0].startswith(("./", "/"))
-        ):
-            names = {posixpath.basename(p) for p in judge.downloaded}
-            if cmd.program in names:
-                why = f"runs the downloaded file {cmd.program}"
-                judge.add(L.CURL_PIPE_SHELL, cmd, why)
-                judge.add(L.CATASTROPHIC, cmd, why)
-
-
-_WRITE_OPS = frozenset({">", ">>", ">|", "&>", "&>>", "<>"})
-_READ_OPS = frozenset({"<", "<>"})
-
-
-def _label_one(judge: _Judge, cmd: NormalCommand) -> None:  # noqa: C901, PLR0912
-    judge.unresolved(cmd)
-    if cmd.privileged:
-        judge.add(
-            L.SUDO,
-            cmd,
-            f"runs privileged ({', '.join(w for w in cmd.wrappers if w in {'sudo', 'doas', 'su', 'pkexec', 'run0'})})",
-        )
-    for redirect in cmd.redirects:
-        op = redirect.op.lstrip("0123456789")
-        if op in _WRITE_OPS:
-            judge.write(cmd, redirect.target, f"redirects ({op}) to")
-        elif (
-            op == ">&"
-            and redirect.target is not None
-            and not re.fullmatch(r"\d+|-", redirect.target)
-        ):
-            judge.write(cmd, redirect.target, "redirects (>&) to")
-        if op in _READ_OPS and redirect.target is not None:
-            judge.read(cmd, redirect.target, "redirects from")
-    if not cmd.argv:
-        return
-    program = cmd.argv[0]
-    args = list(cmd.argv[1:])
-    if program.startswith("mkfs") or program in FLOOR_PROGRAMS:
-        judge.add(L.CATASTROPHIC, cmd, "makes a file system")
-    if program in DEVICE_WIPERS:
-        for word in _positionals(args, frozenset({"-n", "-s", "-o", "-t"})):
-            path = judge.resolve(word, cmd) or word
-            if path.startswith("/dev/"):
-                judge.add(L.CATASTROPHIC, cmd, f"wipes the device {path}")
-    if program in READERS:
-        _reads(judge, cmd, program, args)
-    handler = _PROGRAM_CHECKS.get(program)
-    if handler is not None:
-        handler(judge, cmd, args)
-    if program in KILLERS:
-        judge.add(L.PROCESS_KILL, cmd, "signals processes")
-    if program in PACKAGE_INSTALL:
-        subs = PACKAGE_INSTALL[program]
-        operands = (
-            [a for a in args if not a.startswith("-")]
-            if program not in {"nix-env", "dpkg", "rpm"}
-            else args
-        )
-        if (
-            subs is None
-            or (operands and operands[0] in subs)
-            or (program == "uv" and args[:2] == ["pip", "install"])
-        ):
-            judge.add(L.PACKAGE_INSTALL, cmd, "installs or runs a package")
-    if program == "pacman" and any(
-        a.startswith(("-S", "-U")) and "s" not in a[2:] and "i" not in a[2:]
-        for a in args
-    ):
-        judge.add(L.PACKAGE_INSTALL, cmd, "installs a package")
-    if program == "yarn" and not args:
-        judge.add(L.PACKAGE_INSTALL, cmd, "installs packages")
-    for path in cmd.paths:
-        resolved = judge.resolve(path, cmd)
-        if judge.roots and (resolved is None or not judge.inside(resolved)):
-            judge.add(
-                L.OUTSIDE_WORKSPACE,
-                cmd,
-                f"works on {path} outside the workspace",
-            )
-
-
-def _reads(
-    judge: _Judge, cmd: NormalCommand, program: str, args: list[str]
-) -> None:
-    skip_values = (
-        frozenset({"-i", "-F", "-o", "-e", "-J", "-P", "-S", "-l", "-c"})
-        if program in {"scp", "ssh", "rsync", "nc", "ncat", "socat"}
-        else frozenset()
-    )
-    operands = _positionals(args, skip_values)
-    if program in PATTERN_FIRST and not any(
-        a in {"-e", "-f", "--regexp", "--file"} for a in args
-    ):
-        operands = operands[1:]
-    if program in {"cp", "mv", "scp", "rsync", "install", "ln"}:
-        operands = operands[:-1]  # the destination is written, not read
-    for word in operands:
-        if program == "dd":
-            if word.startswith("if="):
-                judge.read(cmd, word[3:])
-            continue
-        if program in {"curl", "wget"} and "://" in word:
-            continue
-        judge.read(cmd, word.lstrip("@<"))
-    for word in _option_values(
-        args,
-        {
-            "-f",
-            "--file",
-            "-T",
-            "-d",
-            "--data-binary",
-            "-F",
-            "--post-file",
-            "--body-file",
-            "--data-urlencode",
-        },
-    ):
-        judge.read(
-            cmd,
-            word.split("@", 1)[-1].split("<", 1)[-1]
-            if program in {"curl", "wget"}
-            else word,
-        )
-
-
-def _rm(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    recursive = any(a in {"-r", "-R", "--recursive"} for a in args)
-    operands = _positionals(args)
-    if recursive and not operands and "xargs" in cmd.wrappers:
-        # the targets come from stdin: nothing shows they are in the
-        # workspace, so this is a recursive delete of unknown paths
-        judge.add(
-            L.DESTRUCTIVE, cmd, "recursive delete of paths read from input"
-        )
-        judge.write(cmd, None, "recursive delete of")
-    for word in operands:
-        if recursive:
-            judge.delete_tree(cmd, word, "recursive delete")
-        else:
-            judge.write(cmd, word, "deletes")
-
-
-def _cp_mv(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    values = frozenset({"-t", "-S", "--suffix"})
-    operands = _positionals(args, values)
-    targets = _option_values(args, {"-t"})
-    if not targets and operands:
-        targets = operands[-1:]
-        operands = operands[:-1]
-    how = "moves to" if cmd.argv[0] == "mv" else "writes to"
-    for word in targets:
-        judge.write(cmd, word, how)
-    if cmd.argv[0] == "mv":
-        for word in operands:
-            judge.write(cmd, word, "moves away")
-
-
-def _simple_writer(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    values = frozenset(
-        {
-            "-m",
-            "-d",
-            "-r",
-            "-t",
-            "-s",
-            "-n",
-            "-o",
-            "-g",
-            "-S",
-            "--mode",
-            "--date",
-            "--reference",
-            "--size",
-        }
-    )
-    for word in _positionals(args, values):
-        judge.write(cmd, word, "writes to")
-
-
-def _mode_change(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    reference = any(a == "--reference" for a in args)
-    operands = _positionals(args, frozenset({"--reference", "--from"}))
-    if not reference:
-        operands = operands[1:]
-    recursive = "-R" in args
-    for word in operands:
-        if recursive:
-            # a recursive chmod of the workspace is routine; of / or home not
-            _, floor = judge.tree_target(word, cmd, roots=False)
-            if floor:
-                judge.add(
-                    L.CATASTROPHIC, cmd, f"recursive {cmd.argv[0]} of {floor}"
-                )
-                continue
-        judge.write(cmd, word, f"{cmd.argv[0]} on")
-
-
-def _tee(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    for word in _positionals(args, frozenset({"--output-error"})):
-        judge.write(cmd, word, "tee writes to")
-
-
-def _sed(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    if not any(a.startswith("-i") for a in args):
-        return
-    operands = _positionals(
-        [a for a in args if not a.startswith("-i")],
-        frozenset({"-e", "-f", "-l"}),
-    )
-    if not any(a in {"-e", "-f"} for a in args):
-        operands = operands[1:]
-    for word in operands:
-        judge.write(cmd, word, "edits in place")
-
-
-def _dd(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    for word in args:
-        if word.startswith("of="):
-            judge.write(cmd, word[3:], "dd writes to")
-
-
-def _curl(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    for word in _option_values(
-        args, {"-o", "-D", "-c", "--trace", "--trace-ascii", "--stderr"}
-    ):
-        if word != "-":
-            judge.write(cmd, word, "downloads to")
-            path = judge.resolve(word, cmd)
-            if path:
-                judge.downloaded.add(path)
-    if "-O" in args or "--remote-name-all" in args:
-        target = (_option_values(args, {"--output-dir"}) or ["."])[0]
-        judge.write(cmd, target, "downloads into")
-        for url in _positionals(args, _CURL_VALUES):
-            name = posixpath.basename(url.split("?")[0])
-            path = judge.resolve(posixpath.join(target, name), cmd)
-            if path:
-                judge.downloaded.add(path)
-    sends = []
-    for name, value in zip(args, [*args[1:], ""], strict=True):
-        if (
-            (
-                name
-                in {
-                    "-d",
-                    "--data-binary",
-                    "--data-ascii",
-                    "--json",
-                    "--data-urlencode",
-                }
-                and "@" in value
-            )
-            or (name == "-F" and re.search(r"=[@<]", value))
-            or name == "-T"
-        ):
-            sends.append(f"{name} {value}")
-    if sends:
-        judge.add(
-            L.NETWORK_EXFIL, cmd, f"uploads local data ({', '.join(sends)})"
-        )
-
-
-_CURL_VALUES = frozenset("-" + c for c in SPLIT_FLAGS["curl"][0]) | frozenset(
-    {
-        "--output-dir",
-        "--data-binary",
-        "--data-raw",
-        "--data-urlencode",
-        "--json",
-        "--url",
-    }
-)
-
-
-def _wget(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    outputs = _option_values(args, {"-O"})
-    for word in outputs:
-        if word != "-":
-            judge.write(cmd, word, "downloads to")
-            path = judge.resolve(word, cmd)
-            if path:
-                judge.downloaded.add(path)
-    for word in _option_values(args, {"-o", "-a"}):
-        judge.write(cmd, word, "logs to")
-    if not outputs:
-        prefix = (_option_values(args, {"-P"}) or ["."])[0]
-        judge.write(cmd, prefix, "downloads into")
-        for url in _positionals(
-            args, frozenset("-" + c for c in SPLIT_FLAGS["wget"][0])
-        ):
-            path = judge.resolve(
-                posixpath.join(prefix, posixpath.basename(url.split("?")[0])),
-                cmd,
-            )
-            if path:
-                judge.downloaded.add(path)
-    sends = _option_values(args, {"--post-file", "--body-file"})
-    if sends:
-        judge.add(L.NETWORK_EXFIL, cmd, f"uploads {', '.join(sends)}")
-
-
-def _netcat(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    program = cmd.argv[0]
-    if program in {"nc", "ncat", "netcat"} and any(
-        a in {"-e", "-c"} for a in args
-    ):
-        judge.add(L.NETWORK_EXFIL, cmd, "serves a program over the network")
-        judge.add(
-            L.EXECUTION_SEMANTICS_UNRESOLVED,
-            cmd,
-            "runs a program for the network",
-        )
-    if program == "socat" and any(
-        re.match(r"(?i)(exec|system):", a) for a in args
-    ):
-        judge.add(L.NETWORK_EXFIL, cmd, "serves a program over the network")
-        judge.add(
-            L.EXECUTION_SEMANTICS_UNRESOLVED,
-            cmd,
-            "runs a program for the network",
-        )
-    listening = "-l" in args
-    fed = cmd.piped_input or any(
-        r.op in {"<", "<<<", "<<", "<<-"} for r in cmd.redirects
-    )
-    if fed and not listening:
-        judge.add(L.NETWORK_EXFIL, cmd, "sends its input to a remote")
-
-
-def _is_remote(word: str) -> bool:
-    return bool(re.match(r"^([^/:]+@)?[^/:]+:", word)) or "://" in word
-
-
-def _copy_remote(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    values = frozenset(
-        {
-            "-i",
-            "-F",
-            "-o",
-            "-J",
-            "-P",
-            "-S",
-            "-l",
-            "-c",
-            "-e",
-            "--rsh",
-            "--exclude",
-            "--include",
-            "--filter",
-        }
-    )
-    operands = _positionals(args, values)
-    if len(operands) < 2:  # noqa: PLR2004
-        return
-    *sources, target = operands
-    if _is_remote(target) and any(not _is_remote(s) for s in sources):
-        judge.add(L.NETWORK_EXFIL, cmd, f"copies local files to {target}")
-    if not _is_remote(target):
-        judge.write(cmd, target, "copies into")
-
-
-def _tar(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:  # noqa: C901, PLR0912 -- a dispatch over option tables reads best in one place
-    words = list(args)
-    if words and not words[0].startswith("-"):
-        words[0] = "-" + words[0]
-    mode = ""
-    archive: str | None = None
-    directory: str | None = None
-    pending: list[str] = []
-    for i, tok in enumerate(words):
-        nxt = words[i + 1] if i + 1 < len(words) else None
-        if tok in {"-x", "--extract", "--get"}:
-            mode = "x"
-        elif tok in {"-c", "--create", "-r", "--append", "-u", "--update"}:
-            mode = "c"
-        elif tok.startswith("--file"):
-            archive = tok.partition("=")[2] or nxt
-        elif tok.startswith("--directory"):
-            directory = tok.partition("=")[2] or nxt
-        elif tok == "-C":
-            directory = nxt
-        elif tok.startswith("-") and not tok.startswith("--"):
-            for j, ch in enumerate(tok[1:], start=1):
-                if ch in "xcru":
-                    mode = "x" if ch == "x" else "c"
-                if ch in "fC":
-                    value = tok[j + 1 :]
-                    if value:
-                        if ch == "f":
-                            archive = value
-                        else:
-                            directory = value
-                        break
-                    pending.append(ch)
-            for ch in pending:
-                if nxt is not None:
-                    if ch == "f":
-                        archive = nxt
-                    else:
-                        directory = nxt
-            pending = []
-    if mode == "x":
-        judge.write(cmd, directory or ".", "extracts into")
-    elif mode == "c" and archive and archive != "-":
-        judge.write(cmd, archive, "writes the archive")
-
-
-def _git_checks(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:  # noqa: C901 -- the push rules read best together
-    # `--output FILE` (log, diff, show, format-patch -o DIR) writes a file.
-    for index, word in enumerate(args[:-1]):
-        if word in {"--output", "--output-directory"} or (
-            word == "-o" and args[:1] == ["format-patch"]
-        ):
-            judge.write(cmd, args[index + 1], "git writes")
-    if not args or args[0] != "push":
-        return
-    words = args[1:]
-    force = [
-        w
-        for w in words
-        if w in {"-f", "--force"}
-        or w.startswith(("--force-with-lease", "--force-if-includes"))
-    ]
-    everything = [w for w in words if w in {"--mirror", "--all"}]
-    deleting = "-d" in words
-    operands = _positionals(
-        words,
-        frozenset(
-            {"-o", "--push-option", "--repo", "--receive-pack", "--exec"}
-        ),
-    )
-    refspecs = operands[1:]
-    forced_refs = [r for r in refspecs if r.startswith("+")]
-    if "--mirror" in words:
-        force.append("--mirror")
-    if not (
-        force
-        or forced_refs
-        or deleting
-        or any(r.startswith(":") for r in refspecs)
-    ):
-        return
-    judge.add(L.GIT_FORCE_PUSH, cmd, "rewrites remote history")
-    targets = []
-    for ref in refspecs:
-        if not (force or deleting or ref.startswith(("+", ":"))):
-            continue
-        dest = ref.lstrip("+").rpartition(":")[2].removeprefix("refs/heads/")
-        targets.append(dest)
-    protected = [
-        t
-        for t in targets
-        if any(fnmatch.fnmatchcase(t, p) for p in PROTECTED_BRANCHES)
-    ]
-    if protected:
-        judge.add(
-            L.CATASTROPHIC,
-            cmd,
-            f"force push to the protected branch {protected[0]}",
-        )
-    elif everything and (force or "--mirror" in words):
-        judge.add(L.CATASTROPHIC, cmd, "force push of every branch")
-    if any(w in {"--receive-pack", "--exec"} for w in words):
-        judge.add(L.EXECUTION_SEMANTICS_UNRESOLVED, cmd, "git config override")
-
-
-def _find_checks(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    starts: list[str] = []
-    filtered = False
-    seen_expr = False
-    for tok in args:
-        if not seen_expr and not tok.startswith(("-", "(", "!")):
-            starts.append(tok)
-            continue
-        seen_expr = True
-        if (
-            tok.startswith("-")
-            and tok not in _FIND_UNFILTERED
-            and tok not in {"-maxdepth", "-mindepth"}
-        ):
-            filtered = True
-    starts = starts or ["."]
-    if "-delete" in args:
-        for start in starts:
-            judge.delete_tree(
-                cmd,
-                posixpath.join(start, "x") if filtered else start,
-                "find -delete",
-            )
-    for name in ("-fprint", "-fprint0", "-fls", "-fprintf"):
-        for word in _option_values(args, {name}):
-            judge.write(cmd, word, name)
-
-
-def _zip(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    operands = _positionals(args)
-    if operands:
-        judge.write(cmd, operands[0], "writes the archive")
-
-
-def _crontab(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
-    if "-l" not in args:
-        judge.write(
-            cmd, "/var/spool/cron/crontabs/user", "crontab installs into"
-        )
-
-
-_PROGRAM_CHECKS = {
-    "rm": _rm,
-    "rmdir": _simple_writer,
-    "unlink": _simple_writer,
-    "shred": _simple_writer,
-    "truncate": _simple_writer,
-    "touch": _simple_writer,
-    "mkdir": _simple_writer,
-    "cp": _cp_mv,
-    "mv": _cp_mv,
-    "ln": _cp_mv,
-    "install": _cp_mv,
-    "chmod": _mode_change,
-    "chown": _mode_change,
-    "chgrp": _mode_change,
-    "tee": _tee,
-    "sed": _sed,
-    "dd": _dd,
-    "curl": _curl,
-    "wget": _wget,
-    "nc": _netcat,
-    "ncat": _netcat,
-    "netcat": _netcat,
-    "socat": _netcat,
-    "telnet": _netcat,
-    "ssh": _netcat,
-    "scp": _copy_remote,
-    "rsync": _copy_remote,
-    "tar": _tar,
-    "git": _git_checks,
-    "find": _find_checks,
-    "zip": _zip,
-    "crontab": _crontab,
-}

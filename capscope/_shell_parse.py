@@ -1,105 +1,133 @@
 r"""
-A parser for the POSIX-shell subset that agents send (issue 5).
+A parser for the shell lines agents send, modelled on GNU bash 5.
 
-The command policy judges what a command line *would run*, so it needs every
-simple command in the line, with quotes removed the way the shell removes
-them, and an honest list of what cannot be known without running it. No
-third-party parser is used (`bashlex` is GPL-licensed); `shlex` splits words
-but knows neither operators nor substitutions.
+The command policy judges what a line *would run*. Its soundness rests on
+one rule, kept here: **a word is exact only if bash would pass exactly that
+string to the program**, after quote removal, with nothing left that bash
+could expand or evaluate. Every other word is kept as written and the
+construct that made it inexact is named in a reason, so the line can never
+be allowed by a pattern, only asked about. No third-party parser is used
+(`bashlex` is GPL-licensed); `shlex` knows neither operators nor
+expansions.
 
-The grammar, as this module reads it:
+What stays exact: unquoted text without shell metacharacters, `'...'`,
+`"..."` without `$`, a backquote or a line continuation, backslash escapes,
+`$'...'` with the plain escapes (`\n`, `\t`, `\\`, `\'`...), `~` and `~/...`
+at the start of a word (the home directory), operators (`;`, `&`, `|`,
+`&&`, `||`, `|&`, new lines), subshells `( )`, groups `{ }`, `!`, and
+redirections whose target is exact. Pathname expansion (`*`, `?`,
+`[...]`) leaves a word exact but makes it a `GlobWord` carrying its
+pattern: the labeller decides where the names it may become are harmless.
+
+What is never exact (each named in a reason): parameter expansion (`$x`,
+`${...}` in every form, indirection, transformations), command, process and
+arithmetic substitution (`$(...)`, backquotes, `<(...)`, `$((...))`,
+`$[...]`), brace expansion, `~user` and tilde after `=`, `$"..."`, the
+other escapes of `$'...'`, a line continuation anywhere, a here-document
+whose body can expand, compound commands (`if`, `while`, `for`, `case`,
+`[[`, `((`, functions, `coproc`), arrays, named descriptors (`{fd}>`), NUL
+characters and anything unbalanced or malformed.
 
 ```text
 list       := and_or ((";" | "&" | NEWLINE) and_or)*
 and_or     := pipeline (("&&" | "||") NEWLINE* pipeline)*
 pipeline   := ["!"] command (("|" | "|&") NEWLINE* command)*
-command    := simple | compound redirect*
-compound   := "(" list ")" | "{" list "}" | "((" arith "))"
-            | if/while/until/for/select/case ... (keywords as separators)
-            | NAME "(" ")" compound | "function" NAME ["(" ")"] compound
+command    := simple | "(" list ")" redirect* | "{" list "}" redirect*
+            | compound (best effort: always a reason)
 simple     := (ASSIGNMENT | redirect)* (WORD | redirect)*
 redirect   := [DIGITS] (">" | ">>" | "<" | ">|" | "<>" | ">&" | "<&"
               | "<<<") WORD | ("&>" | "&>>") WORD
               | [DIGITS] ("<<" | "<<-") DELIM   (body: lines up to DELIM)
-WORD       := pieces with no blank between: bare text, '...', "...",
-              $'...', \c, $NAME, ${...}, $(list), `list`, $((arith)),
-              <(list), >(list)
 ```
 
-`#` at the start of a token begins a comment; backslash-newline joins lines.
+Commands inside substitutions, here-documents and compound commands are
+still found and returned (so the catastrophic floor sees them), even though
+their line can never be allowed.
 
-What comes out (`capscope._shell.ParsedCommand`):
+Limits, so that analysis is linear and bounded: a line longer than
+`MAX_CHARS` characters, with more than `MAX_WORDS` words or nested deeper
+than `MAX_NESTING` levels is not analysed (`ParsedCommand.refused`), and is
+denied.
 
-- Every simple command, flattened in order: those in subshells, groups and
-  compound commands where they stand, those of a substitution *before* the
-  pipeline that holds it (they run first), those of a here-doc body's
-  substitutions at the end.
-- Words after quote removal. A substitution or expansion keeps its source
-  text (`$(rm -rf /)`, `$HOME`, `${X:-y}`, `$((1+2))`) so a later match never
-  mistakes it for a literal.
-- `Redirect.op` is the operator without its number; `fd` is the number
-  written or the operator's default (1 for `>`-style, 0 for `<`-style,
-  `None` for `&>`/`&>>`, which take both streams). `target` is the word after
-  quote removal, `None` when it holds an expansion, a substitution or a glob.
-  For a here-doc the target is the *body* (so `sh <<EOF` can be read like
-  `sh <<<'...'`); `None` when an unquoted delimiter lets it expand.
-- `SimpleCommand.unresolved`: `"command substitution"`, `"process
-  substitution"`, `"variable in program position"`, `"substitution in
-  program position"`, `"glob in program position"`, `"brace expansion in
-  program position"`, `"eval"`, `"source"`.
-- `ParsedCommand.unresolved`: `"unbalanced quote"`, `"unbalanced
-  parenthesis"` (also braces, keywords' blocks aside, and unclosed
-  substitutions or backticks), `"unterminated here-doc"`, `"syntax error"`,
-  `"compound command"` (a function definition: its body runs later),
-  `"nesting too deep"`, and substitution reasons found outside any simple
-  command (a `for` word list, a `case` word, an arithmetic command).
-
-Not handled: `[[ ... ]]` operators (`<`, `&&` inside it read as the shell's
-own), aliases, extended globs, arrays beyond `a=(...)`, `coproc`, and the
-exact bash rules for `$((` versus `$( (`.
+With `posix=True` (the scripts of `sh -c` and `dash -c`), bash-only syntax
+(`$'...'`, `&>`, `|&`, `<<<`, `[[`, `function`) is a reason too, because a
+POSIX shell reads it differently.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from ._shell import ParsedCommand, Redirect, SimpleCommand
+from ._shell_glob import GlobWord
 
-__all__ = ["parse"]
+__all__ = ["MAX_CHARS", "MAX_NESTING", "MAX_WORDS", "parse"]
 
-_MAX_NESTING = 50
-_OCTAL_DIGITS = 3  # bash reads at most three octal digits after a backslash
+#: The longest line analysed, in characters.
+MAX_CHARS = 65_536
+#: The most words a line may hold (substitutions and here-docs included).
+MAX_WORDS = 4_096
+#: How deep substitutions, quotes, subshells and groups may nest.
+MAX_NESTING = 32
+#: The most words one brace expansion may make.
+MAX_BRACE_WORDS = 1_024
+#: The most unquoted `{` one word may hold.
+_MAX_BRACES = 32
+#: The longest word brace expansion is worked out for.
+_MAX_BRACE_CHARS = 4_096
+#: How deep `$((` may nest (each level scans ahead for its end).
+_MAX_ARITH = 4
+
+_OP = re.compile(
+    r"&>>|;;&|<<<|<<-|&&|\|\||\|&|;;|;&|>>|<<|<>|<&|>&|>\||&>|[;&|<>()\n]"
+)
+_REDIR_OP = re.compile(r"&>>|&>|<<<|<<-|<<|>>|>\||>&|<&|<>|>|<")
+_FD = re.compile(r"[0-9]+(?=[<>])")
+_NAMED_FD = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}(?=[<>])")
+_BLANKS = re.compile(r"[ \t]+")
+_RUN = re.compile(r"[^ \t\n|&;<>()'\"\\$`]+")
+_DQ_RUN = re.compile(r'[^"\\$`]+')
+_SQ_END = re.compile(r"'")
+_ANSI_RUN = re.compile(r"[^'\\]+")
+_PARAM_STOP = re.compile(r"[{}'\"\\$`]")
+_ARITH_STOP = re.compile(r"[()'\"\\$`]")
+_BRACKET_STOP = re.compile(r"[\[\]'\"\\$`]")
+_BQ_STOP = re.compile(r"[`\\]")
+_SPECIAL = re.compile(r"[*?\[{~]")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN_WORD = re.compile(r"[^ \t\n|&;<>()'\"\\$`]+(?=[ \t\n|&;<>()]|\Z)")
+_FUNCTION_PARENS = re.compile(r"[ \t]*\([ \t]*\)")
+_CONTINUATION = re.compile(r"(?<!\\)((?:\\\\)*)\\\n")
+_SEQUENCE = re.compile(
+    r"(-?[0-9]+)\.\.(-?[0-9]+)(?:\.\.(-?[0-9]+))?|([A-Za-z])\.\.([A-Za-z])(?:\.\.(-?[0-9]+))?"
+)
+_DIGIT_SPECIAL = "0123456789@*#?$!-"
+
+#: `$'...'` escapes whose meaning is plain; any other is a reason.
+_ANSI_PLAIN = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+}
+_OCTAL = "01234567"
+_HEX = "0123456789abcdefABCDEF"
 _MAX_CODEPOINT = 0x10FFFF
 
-_OPERATORS = (
-    "&>>",
-    ";;&",
-    "<<<",
-    "<<-",
-    "&&",
-    "||",
-    "|&",
-    ";;",
-    ";&",
-    ">>",
-    "<<",
-    "<>",
-    "<&",
-    ">&",
-    ">|",
-    "&>",
-    ";",
-    "&",
-    "|",
-    "<",
-    ">",
-    "(",
-    ")",
-    "\n",
-)
-_REDIRECTS = frozenset(
-    {">", ">>", "<", ">|", "<>", "&>", "&>>", ">&", "<&", "<<<", "<<", "<<-"}
+#: Words that end a block; met where no block expects them they are an
+#: error.
+_CLOSERS = frozenset(
+    {"then", "else", "elif", "fi", "do", "done", "esac", "}", "in"}
 )
 _DEFAULT_FD: dict[str, int | None] = {
     ">": 1,
@@ -115,69 +143,50 @@ _DEFAULT_FD: dict[str, int | None] = {
     "&>": None,
     "&>>": None,
 }
-_BLANKS = " \t"
-_WORD_END = " \t\n|&;()<>"
-_PLAIN = re.compile(r"[^\s|&;<>()'\"\\$`]+")
-_IO_NUMBER = re.compile(r"[0-9]+(?=[<>])")
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-]")
-_SIMPLE_ESCAPES = {
-    "n": "\n",
-    "t": "\t",
-    "r": "\r",
-    "a": "\a",
-    "b": "\b",
-    "e": "\x1b",
-    "E": "\x1b",
-    "f": "\f",
-    "v": "\v",
-    "\\": "\\",
-    "'": "'",
-    '"': '"',
-    "?": "?",
-}
-# Words that end a block; met where no block expects them they are an error.
-_CLOSERS = frozenset(
-    {"then", "else", "elif", "fi", "do", "done", "esac", "}", "in"}
-)
+_BASH_ONLY_OPS = frozenset({"&>", "&>>", "|&", "<<<"})
 
 
-class _TooDeep(Exception):
-    """Raised internally when nesting passes `_MAX_NESTING`."""
+class _Refused(Exception):  # noqa: N818 - internal control flow
+    """The line is beyond the analysis' limits."""
 
 
-@dataclass
-class _Redir:
-    op: str
-    target: str | None
-    fd: int | None
-
-
-@dataclass
 class _Cmd:
     """A simple command under construction (here-docs fill it in later)."""
 
-    argv: list[str] = field(default_factory=list)
-    assignments: list[tuple[str, str]] = field(default_factory=list)
-    redirects: list[_Redir] = field(default_factory=list)
-    unresolved: list[str] = field(default_factory=list)
-    piped: bool = False
-    background: bool = False
+    __slots__ = (
+        "argv",
+        "assignments",
+        "background",
+        "piped",
+        "redirects",
+        "subshell",
+        "unresolved",
+    )
+
+    def __init__(self) -> None:
+        self.argv: list[str] = []
+        self.assignments: list[tuple[str, str]] = []
+        self.redirects: list[list[object]] = []
+        self.unresolved: dict[str, None] = {}
+        self.piped = False
+        self.background = False
+        self.subshell = False
 
     def reason(self, why: str) -> None:
-        if why not in self.unresolved:
-            self.unresolved.append(why)
+        self.unresolved[why] = None
 
     def build(self) -> SimpleCommand:
         return SimpleCommand(
             argv=tuple(self.argv),
             assignments=tuple(self.assignments),
             redirects=tuple(
-                Redirect(r.op, r.target, r.fd) for r in self.redirects
+                Redirect(op, target, fd, source)  # type: ignore[arg-type]
+                for op, target, fd, source in self.redirects
             ),
             unresolved=tuple(self.unresolved),
             piped=self.piped,
             background=self.background,
+            subshell=self.subshell,
         )
 
 
@@ -186,65 +195,90 @@ class _Cmd:
 _Entry = tuple[_Cmd, bool]
 
 
-@dataclass
 class _Word:
-    parts: list[str] = field(default_factory=list)
-    raw: str = ""
-    quoted: bool = False
-    param: bool = False
-    subst: bool = False
-    unquoted: set[str] = field(default_factory=set)
-    reasons: list[str] = field(default_factory=list)
-    entries: list[_Entry] = field(default_factory=list)
+    """A word as read: its pieces, each quoted or not, and what it holds."""
+
+    __slots__ = ("entries", "quoted", "reasons", "segs", "special", "start")
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        # (text, quoted): quoted text (and expansions, kept as written) is
+        # never subject to globbing, braces or tilde expansion.
+        self.segs: list[tuple[str, bool]] = []
+        self.reasons: dict[str, None] = {}
+        self.entries: list[_Cmd] = []
+        self.special = False
+        self.quoted = False
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
-
-    @property
-    def glob(self) -> bool:
-        u = self.unquoted
-        return "*" in u or "?" in u or ("[" in u and "]" in u)
-
-    @property
-    def brace(self) -> bool:
-        u = self.unquoted
-        return "{" in u and "}" in u and ("," in u or "." in u)
+        return "".join(text for text, _ in self.segs)
 
     def reason(self, why: str) -> None:
-        if why not in self.reasons:
-            self.reasons.append(why)
+        self.reasons[why] = None
+
+    def literal(self, text: str) -> None:
+        self.segs.append((text, True))
+        self.quoted = True
+
+    def expansion(self, source: str, why: str) -> None:
+        self.segs.append((source, True))
+        self.reasons[why] = None
 
 
-@dataclass
+class _State:
+    """What every parser of one line shares."""
+
+    __slots__ = ("arith", "late", "reasons", "words")
+
+    def __init__(self) -> None:
+        self.words = 0
+        self.arith = 0
+        self.reasons: dict[str, None] = {}
+        self.late: list[_Cmd] = []
+
+
 class _Heredoc:
-    redir: _Redir
-    cmd: _Cmd
-    delim: str
-    strip_tabs: bool
-    quoted: bool
+    __slots__ = ("cmd", "delim", "quoted", "redirect", "strip_tabs")
+
+    def __init__(
+        self,
+        redirect: list[object],
+        cmd: _Cmd,
+        delim: str,
+        *,
+        strip_tabs: bool,
+        quoted: bool,
+    ) -> None:
+        self.redirect = redirect
+        self.cmd = cmd
+        self.delim = delim
+        self.strip_tabs = strip_tabs
+        self.quoted = quoted
 
 
-class _Parser:
-    def __init__(self, text: str, nesting: int = 0) -> None:
+class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
+    def __init__(
+        self, text: str, state: _State, nesting: int, *, posix: bool
+    ) -> None:
         self.text = text
         self.n = len(text)
         self.pos = 0
+        self.state = state
         self.nesting = nesting
-        self.unresolved: list[str] = []
-        self.late: list[_Cmd] = []
+        self.posix = posix
         self.heredocs: list[_Heredoc] = []
 
     # -- helpers ---------------------------------------------------------
 
     def problem(self, why: str) -> None:
-        if why not in self.unresolved:
-            self.unresolved.append(why)
+        self.state.reasons[why] = None
 
     def enter(self) -> None:
         self.nesting += 1
-        if self.nesting > _MAX_NESTING:
-            raise _TooDeep
+        if self.nesting > MAX_NESTING:
+            msg = f"nested deeper than {MAX_NESTING} levels"
+            raise _Refused(msg)
 
     def leave(self) -> None:
         self.nesting -= 1
@@ -253,14 +287,23 @@ class _Parser:
         i = self.pos + offset
         return self.text[i] if i < self.n else ""
 
+    def count_word(self) -> None:
+        self.state.words += 1
+        if self.state.words > MAX_WORDS:
+            msg = f"more than {MAX_WORDS} words"
+            raise _Refused(msg)
+
     def skip_blanks(self) -> None:
-        """Skip blanks, line continuations and a comment (not its newline)."""
+        """Skip blanks and a comment (not its newline)."""
         text = self.text
         while self.pos < self.n:
+            m = _BLANKS.match(text, self.pos)
+            if m is not None:
+                self.pos = m.end()
+                continue
             c = text[self.pos]
-            if c in _BLANKS:
-                self.pos += 1
-            elif c == "\\" and self.at(1) == "\n":
+            if c == "\\" and self.at(1) == "\n":
+                self.problem("line continuation")
                 self.pos += 2
             elif c == "#":
                 end = text.find("\n", self.pos)
@@ -282,27 +325,29 @@ class _Parser:
         c = self.text[self.pos]
         if c in "<>" and self.at(1) == "(":
             return "w"  # process substitution starts a word
-        for op in _OPERATORS:
-            if self.text.startswith(op, self.pos):
-                return op
-        return "w"
+        m = _OP.match(self.text, self.pos)
+        return m.group() if m is not None else "w"
 
     def peek_plain(self) -> str | None:
         """The word at the cursor if it has no quoting or expansion."""
-        m = _PLAIN.match(self.text, self.pos)
-        if m is None:
-            return None
-        end = m.end()
-        if end < self.n and self.text[end] not in _WORD_END:
-            return None
-        return m.group()
+        m = _PLAIN_WORD.match(self.text, self.pos)
+        return m.group() if m is not None else None
+
+    def redirect_ahead(self) -> bool:
+        text, pos = self.text, self.pos
+        m = _FD.match(text, pos) or _NAMED_FD.match(text, pos)
+        if m is not None:
+            pos = m.end()
+        if pos < self.n and text[pos] in "<>" and text[pos + 1 : pos + 2] == "(":
+            return False
+        m = _REDIR_OP.match(text, pos)
+        return m is not None
 
     def command_ahead(self) -> bool:
         """Whether a command can start at the cursor (after blanks)."""
         op = self.peek_op()
-        if op in {"w", "("} or op in _REDIRECTS:
-            word = self.peek_plain()
-            return word not in _CLOSERS
+        if op in {"w", "("} or self.redirect_ahead():
+            return self.peek_plain() not in _CLOSERS
         return False
 
     def newline(self) -> None:
@@ -314,7 +359,7 @@ class _Parser:
 
     # -- lists -----------------------------------------------------------
 
-    def parse_list(  # noqa: C901, PLR0912 -- a parser's dispatch reads best in one place
+    def parse_list(  # noqa: C901, PLR0912 - a parser's dispatch reads best in one place
         self, stop_ops: frozenset[str], stop_words: frozenset[str]
     ) -> tuple[list[_Entry], str | None]:
         """Parse commands up to EOF, an op in *stop_ops* or a stop word.
@@ -340,7 +385,7 @@ class _Parser:
                 self.problem("unbalanced parenthesis")
                 self.pos += 1
                 continue
-            if op not in {"w", "("} and op not in _REDIRECTS:
+            if op not in {"w", "("} and not self.redirect_ahead():
                 self.problem("syntax error")
                 self.pos += len(op)
                 continue
@@ -351,7 +396,7 @@ class _Parser:
                 return entries, word
             if word is not None and word in _CLOSERS:
                 self.problem(
-                    "unbalanced parenthesis" if word == "}" else "syntax error"
+                    "unbalanced group" if word == "}" else "syntax error"
                 )
                 self.pos += len(word)
                 continue
@@ -363,6 +408,7 @@ class _Parser:
                 for cmd, main in part:
                     if main:
                         cmd.background = True
+                        cmd.subshell = True
                 self.pos += 1
             elif sep == ";":
                 self.pos += 1
@@ -395,8 +441,10 @@ class _Parser:
             self.skip_blanks()
         subs: list[_Entry] = []
         mains: list[_Entry] = []
+        elements = 0
         while True:
             element = self.parse_command()
+            elements += 1
             self.skip_blanks()
             op = self.peek_op()
             piped = op in {"|", "|&"}
@@ -407,48 +455,68 @@ class _Parser:
                 else:
                     subs.append(entry)
             if not piped:
-                return subs + mains
+                break
+            if self.posix and op == "|&":
+                self.problem("bash-only syntax in a POSIX shell")
             self.pos += len(op)
             self.skip_newlines()
             if not self.command_ahead():
                 self.problem("syntax error")
-                return subs + mains
+                break
+        if elements > 1:
+            for cmd, _ in mains:
+                cmd.subshell = True
+        return subs + mains
 
     # -- commands --------------------------------------------------------
 
-    def parse_command(self) -> list[_Entry]:  # noqa: PLR0911 -- a parser's dispatch reads best in one place
+    def parse_command(self) -> list[_Entry]:  # noqa: PLR0911 - a parser's dispatch reads best in one place
         """One pipeline element: a simple or a compound command."""
         self.skip_blanks()
         if self.peek_op() == "(":
             if self.at(1) == "(" and self.arith_ahead(self.pos + 2):
-                entries = self.arith_command()
-            else:
+                self.problem("arithmetic command")
+                return self.trailing_redirects(self.arith_command())
+            self.pos += 1
+            entries, stop = self.parse_list(frozenset({")"}), frozenset())
+            if stop == ")":
                 self.pos += 1
-                entries, stop = self.parse_list(frozenset({")"}), frozenset())
-                if stop == ")":
-                    self.pos += 1
-                else:
-                    self.problem("unbalanced parenthesis")
+            else:
+                self.problem("unbalanced parenthesis")
+            for cmd, main in entries:
+                if main:
+                    cmd.subshell = True
             return self.trailing_redirects(entries)
         word = self.peek_plain()
         if word == "{":
             self.pos += 1
             entries, stop = self.parse_list(frozenset(), frozenset({"}"}))
             if stop != "}":
-                self.problem("unbalanced parenthesis")
+                self.problem("unbalanced group")
             return self.trailing_redirects(entries)
         if word in {"if", "while", "until"}:
+            self.problem("compound command")
             self.pos += len(word)
             return self.trailing_redirects(self.keyword_block(word))
         if word in {"for", "select"}:
+            self.problem("compound command")
             self.pos += len(word)
             return self.trailing_redirects(self.for_loop())
         if word == "case":
+            self.problem("compound command")
             self.pos += len(word)
             return self.trailing_redirects(self.case())
+        if word == "[[":
+            self.problem("conditional expression")
+            self.pos += len(word)
+            return self.trailing_redirects(self.conditional())
         if word == "function":
             self.pos += len(word)
             return self.function(named=False)
+        if word == "coproc":
+            self.problem("coprocess")
+            self.pos += len(word)
+            return self.parse_command()
         return self.parse_simple()
 
     def keyword_block(self, word: str) -> list[_Entry]:
@@ -480,7 +548,7 @@ class _Parser:
         """Account for a word that belongs to no simple command."""
         for why in word.reasons:
             self.problem(why)
-        return [(cmd, False) for cmd, _ in word.entries]
+        return [(cmd, False) for cmd in word.entries]
 
     def for_loop(self) -> list[_Entry]:
         entries: list[_Entry] = []
@@ -517,7 +585,7 @@ class _Parser:
             self.problem("syntax error")
         return entries
 
-    def case(self) -> list[_Entry]:  # noqa: C901 -- a parser's dispatch reads best in one place
+    def case(self) -> list[_Entry]:  # noqa: C901 - a parser's dispatch reads best in one place
         entries: list[_Entry] = []
         self.skip_blanks()
         if self.peek_op() != "w":
@@ -559,21 +627,41 @@ class _Parser:
                 return entries
             self.pos += len(stop)
 
+    def conditional(self) -> list[_Entry]:
+        """`[[ ... ]]`: only the substitutions in its words are commands."""
+        entries: list[_Entry] = []
+        while True:
+            self.skip_blanks()
+            if self.pos >= self.n:
+                self.problem("syntax error")
+                return entries
+            if self.peek_plain() == "]]":
+                self.pos += 2
+                return entries
+            op = self.peek_op()
+            if op == "w":
+                entries.extend(self.words_outside(self.read_word()))
+            elif op == "\n":
+                self.newline()
+            else:
+                self.pos += len(op)
+
     def function(self, *, named: bool) -> list[_Entry]:
-        """A function definition; its body runs later, so it is unresolved.
+        """A function definition: its body runs later, so it is a reason.
 
         With *named*, the cursor is after `NAME (`; else after `function`.
         """
-        self.problem("compound command")
+        self.problem("function definition")
+        if self.posix and not named:
+            self.problem("bash-only syntax in a POSIX shell")
         if not named:
             self.skip_blanks()
             if self.peek_op() == "w":
                 self.read_word()
-            self.skip_blanks()
-            named = self.peek_op() == "("
-            if named:
-                self.pos += 1
-        if named:
+            m = _FUNCTION_PARENS.match(self.text, self.pos)
+            if m is not None:
+                self.pos = m.end()
+        else:
             self.skip_blanks()
             if self.peek_op() == ")":
                 self.pos += 1
@@ -585,39 +673,11 @@ class _Parser:
             return []
         return self.parse_command()
 
-    def arith_ahead(self, start: int) -> bool:
-        """Whether `((` before *start* closes as arithmetic with `))`."""
-        depth = 0
-        for i in range(start, self.n):
-            c = self.text[i]
-            if c == "(":
-                depth += 1
-            elif c == ")":
-                if depth == 0:
-                    return self.text.startswith("))", i)
-                depth -= 1
-        return False
-
-    def arith_body(self) -> tuple[str, _Word]:
-        """Read `((...))` from the cursor; its source and its expansions."""
-        start = self.pos
-        self.pos += 2
-        depth = 0
-        while self.pos < self.n:
-            c = self.text[self.pos]
-            if c == "(":
-                depth += 1
-            elif c == ")":
-                if depth == 0:
-                    break
-                depth -= 1
-            self.pos += 1
-        inner = self.text[start + 2 : self.pos]
-        self.pos = min(self.pos + 2, self.n)
-        return self.text[start : self.pos], self.scan_expansions(inner)
-
     def arith_command(self) -> list[_Entry]:
-        _source, word = self.arith_body()
+        """`((...))` at the cursor: its substitutions are commands."""
+        word = _Word(self.pos)
+        self.pos += 1  # the inner `(` is read by `arith`
+        self.arith(word, self.pos - 1, close="))")
         return self.words_outside(word)
 
     def trailing_redirects(self, entries: list[_Entry]) -> list[_Entry]:
@@ -625,20 +685,16 @@ class _Parser:
         holder = _Cmd()
         while True:
             self.skip_blanks()
-            op = self.peek_op()
-            if op == "w" and _IO_NUMBER.match(self.text, self.pos):
-                pass
-            elif op not in _REDIRECTS:
+            if not self.redirect_ahead():
                 break
-            sub = self.redirect(holder)
-            entries = sub + entries
+            entries = self.redirect(holder) + entries
         if holder.redirects or holder.unresolved:
-            for cmd, main in entries:
-                if main:
-                    cmd.redirects.extend(holder.redirects)
-                    for why in holder.unresolved:
-                        cmd.reason(why)
-            if not any(main for _, main in entries):
+            mains = [cmd for cmd, main in entries if main]
+            for cmd in mains:
+                cmd.redirects.extend(holder.redirects)
+                for why in holder.unresolved:
+                    cmd.reason(why)
+            if not mains:
                 entries.append((holder, True))
         if self.peek_op() == "w":
             self.problem("syntax error")
@@ -647,48 +703,70 @@ class _Parser:
     def redirect(self, cmd: _Cmd) -> list[_Entry]:
         """Read one redirection into *cmd*; return its target's commands."""
         fd: int | None = None
-        m = _IO_NUMBER.match(self.text, self.pos)
+        text = self.text
+        m = _FD.match(text, self.pos)
         if m is not None:
-            fd = int(m.group())
+            fd = int(m.group()) if len(m.group()) < 10 else None  # noqa: PLR2004
             self.pos = m.end()
-        op = self.peek_op()
+        else:
+            m = _NAMED_FD.match(text, self.pos)
+            if m is not None:
+                cmd.reason("named file descriptor")
+                self.pos = m.end()
+        m = _REDIR_OP.match(text, self.pos)
+        op = m.group() if m is not None else ">"
         self.pos += len(op)
+        if self.posix and op in _BASH_ONLY_OPS:
+            cmd.reason("bash-only syntax in a POSIX shell")
         if fd is None:
             fd = _DEFAULT_FD[op]
         self.skip_blanks()
         if self.peek_op() != "w":
             self.problem("syntax error")
-            cmd.redirects.append(_Redir(op, None, fd))
+            cmd.redirects.append([op, None, fd, ""])
             return []
         word = self.read_word()
-        for why in word.reasons:
-            cmd.reason(why)
-        redir = _Redir(op, word.text, fd)
-        if word.param or word.subst or word.glob:
-            redir.target = None
-        cmd.redirects.append(redir)
+        source = word.text
+        exact = not word.reasons
         if op in {"<<", "<<-"}:
-            redir.target = None
+            if not exact:
+                self.problem("unusual here-document delimiter")
+            redirect: list[object] = [op, None, fd, ""]
+            cmd.redirects.append(redirect)
             self.heredocs.append(
                 _Heredoc(
-                    redir,
+                    redirect,
                     cmd,
-                    word.text,
+                    source,
                     strip_tabs=op == "<<-",
                     quoted=word.quoted,
                 )
             )
-        return [(c, False) for c, _ in word.entries]
+            return [(c, False) for c in word.entries]
+        for why in word.reasons:
+            cmd.reason(why)
+        if op != "<<<" and word.special:
+            pattern = self.glob_of(word, cmd)
+            if pattern is not None:
+                cmd.reason("glob in a redirection")
+                exact = False
+            if self.brace(word) is not None:
+                cmd.reason("brace expansion")
+                exact = False
+            self.check_tilde(word, cmd)
+        cmd.redirects.append([op, source if exact else None, fd, source])
+        return [(c, False) for c in word.entries]
 
     def read_heredoc(self, doc: _Heredoc) -> None:
         lines: list[str] = []
+        text = self.text
         while True:
             if self.pos >= self.n:
-                self.problem("unterminated here-doc")
+                self.problem("unterminated here-document")
                 break
-            end = self.text.find("\n", self.pos)
+            end = text.find("\n", self.pos)
             stop = self.n if end < 0 else end
-            line = self.text[self.pos : stop]
+            line = text[self.pos : stop]
             self.pos = stop if end < 0 else stop + 1
             if doc.strip_tabs:
                 line = line.lstrip("\t")
@@ -696,129 +774,240 @@ class _Parser:
                 break
             lines.append(line + "\n")
         body = "".join(lines)
-        doc.redir.target = body
-        if not doc.quoted:
-            word = self.scan_expansions(body)
-            if word.param or word.subst:
-                doc.redir.target = None
-            for why in word.reasons:
-                doc.cmd.reason(why)
-            self.late.extend(cmd for cmd, _ in word.entries)
+        doc.redirect[1] = body
+        doc.redirect[3] = body
+        if doc.quoted or not any(c in body for c in "$`\\"):
+            return
+        # An unquoted delimiter lets the body expand: it is not exact, and
+        # what its substitutions run is found (after the line's commands).
+        doc.redirect[1] = None
+        doc.cmd.reason("here-document with expansions")
+        sub = _Parser(body, self.state, self.nesting + 1, posix=self.posix)
+        word = _Word(0)
+        sub.dquote(word, heredoc=True)
+        for why in word.reasons:
+            doc.cmd.reason(why)
+        self.state.late.extend(word.entries)
 
-    def parse_simple(self) -> list[_Entry]:  # noqa: C901 -- a parser's dispatch reads best in one place
+    def parse_simple(self) -> list[_Entry]:  # noqa: C901, PLR0912 - a parser's dispatch reads best in one place
         cmd = _Cmd()
         subs: list[_Entry] = []
-        first: _Word | None = None
         while True:
             self.skip_blanks()
+            if self.pos >= self.n:
+                break
+            if self.redirect_ahead():
+                subs.extend(self.redirect(cmd))
+                continue
             op = self.peek_op()
-            if op == "w" and _IO_NUMBER.match(self.text, self.pos):
-                subs.extend(self.redirect(cmd))
-                continue
-            if op in _REDIRECTS:
-                subs.extend(self.redirect(cmd))
-                continue
-            if (
-                op == "("
-                and len(cmd.argv) == 1
-                and self.text[self.pos + 1 :].lstrip(_BLANKS).startswith(")")
-            ):
-                self.pos += 1
-                return subs + self.function(named=True)
             if op == "(":
+                if len(cmd.argv) == 1 and _FUNCTION_PARENS.match(
+                    self.text, self.pos
+                ):
+                    self.pos += 1
+                    return subs + self.function(named=True)
                 self.problem("syntax error")  # `echo (x)`, `echo \$(x)`
+                break
             if op != "w":
                 break
             word = self.read_word()
-            subs.extend((c, False) for c, _ in word.entries)
+            subs.extend((c, False) for c in word.entries)
             for why in word.reasons:
                 cmd.reason(why)
-            if first is None and _ASSIGNMENT.match(word.raw):
+            if not cmd.argv and _ASSIGNMENT.match(self.text, word.start):
                 name, _, value = word.text.partition("=")
-                cmd.assignments.append((name, value))
+                if self.tilde_in_assignment(word):
+                    cmd.reason("tilde expansion in an assignment")
+                cmd.assignments.append((name.rstrip("+"), value))
                 continue
-            if first is None:
-                first = word
-            cmd.argv.append(word.text)
-        if first is not None:
-            self.program_reasons(cmd, first)
-        elif not (cmd.assignments or cmd.redirects):
+            self.add_word(cmd, word)
+        if not cmd.argv and not (cmd.assignments or cmd.redirects):
             self.problem("syntax error")  # e.g. `! ;`
             return subs
         return [*subs, (cmd, True)]
 
-    @staticmethod
-    def program_reasons(cmd: _Cmd, first: _Word) -> None:
-        if first.subst:
-            cmd.reason("substitution in program position")
-        if first.param:
-            cmd.reason("variable in program position")
-        if first.glob:
+    def add_word(self, cmd: _Cmd, word: _Word) -> None:
+        """Add *word* to *cmd*'s argv, with its braces, tilde and glob."""
+        first = not cmd.argv
+        if not word.special:
+            cmd.argv.append(word.text)
+            return
+        if cmd.argv and _ASSIGNMENT.match(self.text, word.start):
+            # bash expands `~` after `=` and `:` in words shaped like an
+            # assignment, even as arguments
+            if self.tilde_in_assignment(word):
+                cmd.reason("tilde expansion in an assignment")
+        alternatives = self.brace(word)
+        if alternatives is not None:
+            cmd.reason("brace expansion")
+            cmd.argv.extend(alternatives)
+            return
+        self.check_tilde(word, cmd)
+        pattern = self.glob_of(word, cmd)
+        if pattern is None:
+            cmd.argv.append(word.text)
+            return
+        if first:
             cmd.reason("glob in program position")
-        if first.brace:
-            cmd.reason("brace expansion in program position")
-        if not first.subst and not first.param:
-            if cmd.argv[0] == "eval":
-                cmd.reason("eval")
-            elif cmd.argv[0] in {"source", "."}:
-                cmd.reason("source")
+        cmd.argv.append(GlobWord(word.text, pattern))
+
+    # -- word post-processing -----------------------------------------------
+
+    @staticmethod
+    def tilde_in_assignment(word: _Word) -> bool:
+        """Whether bash expands a `~` after `=` or `:` in *word*."""
+        seen_eq = False
+        for text, quoted in word.segs:
+            if quoted:
+                continue
+            for i, c in enumerate(text):
+                if c == "=":
+                    seen_eq = True
+                if c in "=:" and seen_eq and text[i + 1 : i + 2] == "~":
+                    return True
+        return False
+
+    @staticmethod
+    def check_tilde(word: _Word, cmd: _Cmd) -> None:
+        """Name a tilde prefix other than the home directory's.
+
+        `~` and `~/...` are exact (the labeller reads `~` as the home
+        directory); `~user`, `~+`, `~-` and `~N` are a reason. A prefix
+        holding a quoted character is not expanded at all.
+        """
+        first, quoted = word.segs[0]
+        if quoted or not first.startswith("~"):
+            return
+        slash = first.find("/")
+        if slash < 0 and len(word.segs) > 1:
+            return  # the prefix holds quoted characters: no expansion
+        if (first if slash < 0 else first[:slash]) != "~":
+            cmd.reason("tilde expansion")
+
+    @staticmethod
+    def glob_of(word: _Word, cmd: _Cmd) -> str | None:
+        """The glob pattern of *word* (quoted metacharacters escaped)."""
+        out: list[str] = []
+        active = False
+        segs = word.segs
+        for index, (text, quoted) in enumerate(segs):
+            if quoted:
+                out.append(
+                    text.replace("[", "[[]")
+                    .replace("*", "[*]")
+                    .replace("?", "[?]")
+                )
+                continue
+            i = 0
+            n = len(text)
+            while i < n:
+                c = text[i]
+                if c in "*?":
+                    active = True
+                    out.append(c)
+                elif c == "[":
+                    close = _bracket_end(text, i)
+                    if close < 0:
+                        later = any("]" in t for t, _ in segs[index + 1 :])
+                        if later:
+                            cmd.reason("glob with quoted brackets")
+                        out.append("[[]")
+                    else:
+                        active = True
+                        out.append(text[i : close + 1])
+                        i = close
+                else:
+                    out.append(c)
+                i += 1
+        return "".join(out) if active else None
+
+    @staticmethod
+    def brace(word: _Word) -> list[str] | None:
+        """The words brace expansion makes of *word*, or `None` if none.
+
+        Any unquoted `{` followed by a `}` and a `,` or `..` counts, even
+        where bash would leave the word alone: the words are for the checks
+        that look past a reason, and the reason stands either way.
+        """
+        chars: list[str] = []
+        quoted: list[bool] = []
+        for text, q in word.segs:
+            chars.extend(text)
+            quoted.extend([q] * len(text))
+        opens = [i for i, c in enumerate(chars) if c == "{" and not quoted[i]]
+        if not opens:
+            return None
+        first = opens[0]
+        tail = "".join(
+            c for c, q in zip(chars[first:], quoted[first:], strict=True) if not q
+        )
+        if "}" not in tail or ("," not in tail and ".." not in tail):
+            return None
+        if len(opens) > _MAX_BRACES or len(chars) > _MAX_BRACE_CHARS:
+            msg = "a brace expansion too large to analyse"
+            raise _Refused(msg)
+        out: list[str] = []
+        _expand_braces(chars, quoted, out)
+        return [w for w in out if w]
 
     # -- words -----------------------------------------------------------
 
-    def read_word(self) -> _Word:  # noqa: C901, PLR0912 -- a parser's dispatch reads best in one place
+    def read_word(self) -> _Word:  # noqa: C901, PLR0912 - a parser's dispatch reads best in one place
         """Read one word at the cursor (which is not at an operator)."""
-        w = _Word()
-        start = self.pos
+        self.count_word()
+        w = _Word(self.pos)
         text = self.text
         while self.pos < self.n:
+            m = _RUN.match(text, self.pos)
+            if m is not None:
+                run = m.group()
+                w.segs.append((run, False))
+                if not w.special and _SPECIAL.search(run):
+                    w.special = True
+                self.pos = m.end()
+                continue
             c = text[self.pos]
-            if c in "<>" and self.pos == start and self.at(1) == "(":
-                self.process_substitution(w)
-            elif c in _WORD_END:
-                if c == "(" and self.array_ahead(start):
-                    self.read_array(w)
-                    continue
-                break
-            elif c == "\\":
-                nxt = self.at(1)
-                if nxt == "\n":
-                    self.pos += 2
-                    continue
+            if c == "'":
                 w.quoted = True
-                w.parts.append(nxt or "\\")
-                self.pos += 2 if nxt else 1
-            elif c == "'":
-                w.quoted = True
-                self.pos += 1
-                end = text.find("'", self.pos)
+                end = text.find("'", self.pos + 1)
                 if end < 0:
                     self.problem("unbalanced quote")
                     end = self.n
-                w.parts.append(text[self.pos : end])
+                w.literal(text[self.pos + 1 : end])
                 self.pos = min(end + 1, self.n)
             elif c == '"':
                 w.quoted = True
                 self.pos += 1
-                self.read_dquote(w, heredoc=False)
+                self.dquote(w, heredoc=False)
+            elif c == "\\":
+                nxt = self.at(1)
+                if nxt == "\n":
+                    self.problem("line continuation")
+                    self.pos += 2
+                elif nxt == "":
+                    w.reason("trailing backslash")
+                    w.literal("\\")
+                    self.pos += 1
+                else:
+                    w.literal(nxt)
+                    self.pos += 2
             elif c == "$":
-                self.read_dollar(w, in_dquote=False)
+                self.dollar(w, dquote=False)
             elif c == "`":
-                self.read_backtick(w)
+                self.backtick(w, dquote=False)
+            elif c in "<>" and self.at(1) == "(":
+                self.substitution(w, 2, "process substitution")
+            elif c == "(" and _ASSIGNMENT.fullmatch(text, w.start, self.pos):
+                self.array(w)
             else:
-                if c in "{},.*?[]":
-                    w.unquoted.add(c)
-                w.parts.append(c)
-                self.pos += 1
-        w.raw = text[start : self.pos]
+                break
         return w
 
-    def array_ahead(self, start: int) -> bool:
-        return bool(_ASSIGNMENT.fullmatch(self.text, start, self.pos))
-
-    def read_array(self, w: _Word) -> None:
-        """`a=(x y)`: the elements, joined by spaces, as the value."""
+    def array(self, w: _Word) -> None:
+        """`a=(x y)`: the elements, kept as written; always a reason."""
+        start = self.pos
         self.pos += 1
-        items: list[str] = []
+        w.reason("array assignment")
         while True:
             self.skip_newlines()
             op = self.peek_op()
@@ -829,15 +1018,12 @@ class _Parser:
                 self.problem("unbalanced parenthesis")
                 break
             item = self.read_word()
-            items.append(item.text)
-            w.param = w.param or item.param
-            w.subst = w.subst or item.subst
             for why in item.reasons:
                 w.reason(why)
             w.entries.extend(item.entries)
-        w.parts.append("(" + " ".join(items) + ")")
+        w.segs.append((self.text[start : self.pos], True))
 
-    def read_dquote(self, w: _Word, *, heredoc: bool) -> None:
+    def dquote(self, w: _Word, *, heredoc: bool) -> None:
         """Read a double-quoted string (cursor after `"`) into *w*.
 
         With *heredoc*, read to the end of the text, with the escapes of a
@@ -847,184 +1033,299 @@ class _Parser:
         text = self.text
         escapable = "$`\\\n" if heredoc else '$`"\\\n'
         while self.pos < self.n:
+            m = _DQ_RUN.match(text, self.pos)
+            if m is not None:
+                w.literal(m.group())
+                self.pos = m.end()
+                continue
             c = text[self.pos]
-            if c == '"' and not heredoc:
+            if c == '"':
+                if heredoc:
+                    w.literal('"')
+                    self.pos += 1
+                    continue
                 self.pos += 1
                 self.leave()
                 return
             if c == "\\":
                 nxt = self.at(1)
-                if nxt and nxt in escapable:
-                    if nxt != "\n":
-                        w.parts.append(nxt)
+                if nxt == "\n":
+                    w.reason("line continuation")
+                    self.pos += 2
+                elif nxt and nxt in escapable:
+                    w.literal(nxt)
                     self.pos += 2
                 else:
-                    w.parts.append("\\")
+                    w.literal("\\")
                     self.pos += 1
             elif c == "$":
-                self.read_dollar(w, in_dquote=True)
-            elif c == "`":
-                self.read_backtick(w)
-            else:
-                w.parts.append(c)
-                self.pos += 1
+                self.dollar(w, dquote=True)
+            else:  # a backquote
+                self.backtick(w, dquote=True)
         if not heredoc:
             self.problem("unbalanced quote")
         self.leave()
 
-    def read_dollar(self, w: _Word, *, in_dquote: bool) -> None:
+    def dollar(self, w: _Word, *, dquote: bool) -> None:  # noqa: C901, PLR0912 - one branch per form of `$`
         """Read what follows a `$` at the cursor into *w*."""
         start = self.pos
         nxt = self.at(1)
+        text = self.text
         if nxt == "(":
             if self.at(2) == "(" and self.arith_ahead(self.pos + 3):
-                self.pos += 1
-                source, inner = self.arith_body()
-                w.parts.append("$" + source)
-                w.param = True
-                self.merge(w, inner)
+                self.pos += 2
+                self.arith(w, start, close="))")
                 return
-            self.substitution(w, start, 2, "command substitution")
+            self.substitution(w, 2, "command substitution")
         elif nxt == "{":
-            self.read_parameter(w, in_dquote=in_dquote)
-        elif nxt == "'" and not in_dquote:
+            self.parameter(w, dquote=dquote)
+        elif nxt == "[":
+            self.pos += 1
+            self.arith(w, start, close="]")
+        elif nxt == "'" and not dquote:
             w.quoted = True
             self.pos += 2
-            self.read_ansi_c(w)
-        elif nxt == '"' and not in_dquote:
+            self.ansi_c(w)
+        elif nxt == '"' and not dquote:
             w.quoted = True
+            w.reason("locale translation")
             self.pos += 2
-            self.read_dquote(w, heredoc=False)
-        else:
-            m = _NAME.match(self.text, self.pos + 1)
-            if m is None:
-                w.parts.append("$")
-                self.pos += 1
-                return
-            w.param = True
+            mark = len(w.segs)
+            self.dquote(w, heredoc=False)
+            body = "".join(t for t, _ in w.segs[mark:])
+            del w.segs[mark:]
+            w.segs.append(('$"' + body + '"', True))
+        elif nxt == "" or nxt in " \t\n" or (
+            nxt == '"' if dquote else nxt in "|&;<>()"
+        ):
+            w.literal("$")
+            self.pos += 1
+        elif _NAME.match(text, self.pos + 1):
+            m = _NAME.match(text, self.pos + 1)
+            assert m is not None  # noqa: S101 - matched just above
             self.pos = m.end()
-            w.parts.append(self.text[start : self.pos])
+            w.expansion(text[start : self.pos], "parameter expansion")
+        elif nxt in _DIGIT_SPECIAL:
+            self.pos += 2
+            w.expansion(text[start : self.pos], "parameter expansion")
+        else:
+            # bash leaves `$/` and the like alone; no command needs them
+            self.pos += 1
+            w.expansion("$", "a dollar sign bash may expand")
 
-    @staticmethod
-    def merge(w: _Word, inner: _Word) -> None:
-        w.param = w.param or inner.param
-        w.subst = w.subst or inner.subst
+    def arith_ahead(self, start: int) -> bool:
+        """Whether `$((` before *start* closes as arithmetic with `))`."""
+        self.state.arith += 1
+        try:
+            if self.state.arith > _MAX_ARITH:
+                msg = "arithmetic nested too deep to analyse"
+                raise _Refused(msg)
+            depth = 0
+            text = self.text
+            i = start
+            while True:
+                m = _ARITH_STOP.search(text, i)
+                if m is None:
+                    return False
+                i = m.start()
+                c = text[i]
+                if c == "(":
+                    depth += 1
+                elif c == ")":
+                    if depth == 0:
+                        return text.startswith("))", i)
+                    depth -= 1
+                elif c == "\\":
+                    i += 1
+                elif c in "'\"":
+                    end = text.find(c, i + 1)
+                    if end < 0:
+                        return False
+                    i = end
+                i += 1
+        finally:
+            self.state.arith -= 1
+
+    def arith(self, w: _Word, start: int, *, close: str) -> None:
+        """`$((...))`, `((...))` or `$[...]`, cursor at the last opener.
+
+        An arithmetic context evaluates the values of names as expressions
+        (`$((x))` with `x='a[$(id)]'` runs `id`), so it is never exact; the
+        substitutions written in it are read as commands.
+        """
+        self.enter()
+        self.pos += 1
+        text = self.text
+        stop = _ARITH_STOP if close == "))" else _BRACKET_STOP
+        depth = 0
+        inner = _Word(self.pos)
+        while True:
+            m = stop.search(text, self.pos)
+            if m is None:
+                self.pos = self.n
+                self.problem("unbalanced parenthesis")
+                break
+            self.pos = m.start()
+            c = text[self.pos]
+            if c == "$":
+                self.dollar(inner, dquote=True)
+            elif c == "`":
+                self.backtick(inner, dquote=True)
+            elif c == "\\":
+                self.pos += 2
+            elif c in "'\"":
+                end = text.find(c, self.pos + 1)
+                self.pos = self.n if end < 0 else end + 1
+            elif c in "([":
+                depth += 1
+                self.pos += 1
+            elif depth == 0:
+                self.pos += len(close)
+                break
+            else:
+                depth -= 1
+                self.pos += 1
+        self.pos = min(self.pos, self.n)
+        self.leave()
+        w.entries.extend(inner.entries)
         for why in inner.reasons:
             w.reason(why)
-        w.entries.extend(inner.entries)
+        w.expansion(text[start : self.pos], "arithmetic expansion")
 
-    def substitution(self, w: _Word, start: int, skip: int, why: str) -> None:
+    def substitution(self, w: _Word, skip: int, why: str) -> None:
         """`$(...)`, `<(...)`, `>(...)`: parse the inside as commands."""
-        self.pos = start + skip
+        start = self.pos
+        self.pos += skip
         entries, stop = self.parse_list(frozenset({")"}), frozenset())
         if stop == ")":
             self.pos += 1
         else:
             self.problem("unbalanced parenthesis")
-        w.parts.append(self.text[start : self.pos])
-        w.subst = True
-        w.reason(why)
-        w.entries.extend((cmd, False) for cmd, _ in entries)
+        for cmd, _ in entries:
+            cmd.subshell = True
+        w.expansion(self.text[start : self.pos], why)
+        w.entries.extend(cmd for cmd, _ in entries)
 
-    def process_substitution(self, w: _Word) -> None:
-        self.substitution(w, self.pos, 2, "process substitution")
+    def parameter(self, w: _Word, *, dquote: bool) -> None:  # noqa: C901 - a parser's dispatch reads best in one place
+        """`${...}`, with whatever nests in it; kept as written.
 
-    def read_parameter(self, w: _Word, *, in_dquote: bool) -> None:  # noqa: C901 -- a parser's dispatch reads best in one place
-        """`${...}`, with whatever nests in it; kept as written."""
+        Every form is a reason: besides the value itself, indirection
+        (`${!x}`), prompt expansion (`${x@P}`), subscripts and offsets
+        evaluate text as code. An ANSI-C string inside is decoded, and
+        substitutions in what it decodes to are read as commands.
+        """
         self.enter()
         start = self.pos
-        mark = len(w.parts)
         self.pos += 2
         depth = 1
         text = self.text
-        while self.pos < self.n:
+        inner = _Word(self.pos)
+        while True:
+            m = _PARAM_STOP.search(text, self.pos)
+            if m is None:
+                self.pos = self.n
+                self.problem("unbalanced brace")
+                break
+            self.pos = m.start()
             c = text[self.pos]
             if c == "\\":
                 self.pos += 2
-            elif c == "'" and not in_dquote:
+            elif c == "'" and not dquote:
                 end = text.find("'", self.pos + 1)
                 if end < 0:
                     self.problem("unbalanced quote")
                     end = self.n
                 self.pos = end + 1
+            elif c == "'":
+                self.pos += 1
             elif c == '"':
                 self.pos += 1
-                self.read_dquote(w, heredoc=False)
+                self.dquote(inner, heredoc=False)
             elif c == "$":
-                self.read_dollar(w, in_dquote=in_dquote)
+                if self.at(1) == "'":
+                    self.pos += 2
+                    decoded = _Word(self.pos)
+                    self.ansi_c(decoded)
+                    self.hidden(decoded.text, inner)
+                else:
+                    self.dollar(inner, dquote=dquote)
             elif c == "`":
-                self.read_backtick(w)
+                self.backtick(inner, dquote=dquote)
             else:
                 self.pos += 1
-                if c == "{":
-                    depth += 1
-                elif c == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-        else:
-            self.problem("unbalanced parenthesis")
+                depth += 1 if c == "{" else -1
+                if depth == 0:
+                    break
         self.pos = min(self.pos, self.n)
-        del w.parts[mark:]
-        w.parts.append(text[start : self.pos])
-        w.param = True
         self.leave()
+        w.entries.extend(inner.entries)
+        for why in inner.reasons:
+            w.reason(why)
+        w.expansion(text[start : self.pos], "parameter expansion")
 
-    def read_backtick(self, w: _Word) -> None:
+    def hidden(self, code: str, w: _Word) -> None:
+        """Read the commands of substitutions hidden in decoded *code*."""
+        if not any(s in code for s in ("$(", "`", "${", "$[")):
+            return
+        sub = _Parser(code, self.state, self.nesting + 1, posix=self.posix)
+        found = _Word(0)
+        sub.dquote(found, heredoc=True)
+        w.entries.extend(found.entries)
+
+    def backtick(self, w: _Word, *, dquote: bool) -> None:
         """`` `...` ``: unescape the inside and parse it as commands."""
         start = self.pos
         self.pos += 1
         inner: list[str] = []
         text = self.text
+        escapes = "`\\$\"" if dquote else "`\\$"
         while True:
-            if self.pos >= self.n:
-                self.problem("unbalanced parenthesis")
+            m = _BQ_STOP.search(text, self.pos)
+            if m is None:
+                inner.append(text[self.pos :])
+                self.pos = self.n
+                self.problem("unbalanced backquote")
                 break
-            c = text[self.pos]
-            if c == "`":
+            inner.append(text[self.pos : m.start()])
+            self.pos = m.start()
+            if text[self.pos] == "`":
                 self.pos += 1
                 break
-            if c == "\\" and self.at(1) in {"`", "\\", "$"}:
-                inner.append(self.at(1))
-                self.pos += 2
+            nxt = self.at(1)
+            if nxt and nxt in escapes:
+                inner.append(nxt)
+            elif nxt:
+                inner.append("\\" + nxt)
             else:
-                inner.append(c)
-                self.pos += 1
-        sub = self.child("".join(inner))
+                inner.append("\\")
+            self.pos += 2
+        self.enter()
+        sub = _Parser("".join(inner), self.state, self.nesting, posix=self.posix)
         entries, _ = sub.parse_list(frozenset(), frozenset())
         if sub.heredocs:
-            sub.problem("unterminated here-doc")
-        self.adopt(sub)
-        w.parts.append(text[start : self.pos])
-        w.subst = True
-        w.reason("command substitution")
-        w.entries.extend((cmd, False) for cmd, _ in entries)
+            sub.problem("unterminated here-document")
+        self.leave()
+        for cmd, _ in entries:
+            cmd.subshell = True
+        w.expansion(text[start : self.pos], "command substitution")
+        w.entries.extend(cmd for cmd, _ in entries)
 
-    def child(self, text: str) -> _Parser:
-        return _Parser(text, self.nesting + 1)
+    def ansi_c(self, w: _Word) -> None:
+        """`$'...'` (cursor after the quote), decoded as bash does.
 
-    def adopt(self, sub: _Parser) -> None:
-        for why in sub.unresolved:
-            self.problem(why)
-        self.late.extend(sub.late)
-
-    def scan_expansions(self, text: str) -> _Word:
-        """The substitutions and expansions in *text*, read as in `"..."`.
-
-        *text* is a here-doc body or an arithmetic expression.
+        The plain escapes are exact; octal, hex, Unicode and control
+        escapes are decoded but are a reason (they spell text no reader of
+        the line sees), as is the whole string in a POSIX shell.
         """
-        sub = self.child(text)
-        w = _Word()
-        sub.read_dquote(w, heredoc=True)
-        self.adopt(sub)
-        return w
-
-    def read_ansi_c(self, w: _Word) -> None:
-        """`$'...'` (cursor after the quote), decoded as bash does."""
+        if self.posix:
+            w.reason("bash-only syntax in a POSIX shell")
         text = self.text
         out: list[str] = []
-        truncated = False
         while True:
+            m = _ANSI_RUN.match(text, self.pos)
+            if m is not None:
+                out.append(m.group())
+                self.pos = m.end()
             if self.pos >= self.n:
                 self.problem("unbalanced quote")
                 break
@@ -1032,43 +1333,38 @@ class _Parser:
             self.pos += 1
             if c == "'":
                 break
-            if c != "\\":
-                if not truncated:
-                    out.append(c)
-                continue
-            decoded = self.ansi_escape()
-            if decoded == "\0":
-                truncated = True  # bash ends the string at a NUL
-            if not truncated:
-                out.append(decoded)
-        w.parts.append("".join(out))
+            out.append(self.ansi_escape(w))
+        decoded = "".join(out)
+        if "\0" in decoded:
+            decoded = decoded[: decoded.index("\0")]  # bash stops at a NUL
+        w.literal(decoded)
 
-    def ansi_escape(self) -> str:  # noqa: PLR0911 -- a parser's dispatch reads best in one place
+    def ansi_escape(self, w: _Word) -> str:  # noqa: PLR0911 - one branch per escape
         """Decode one escape of `$'...'` (cursor after the backslash)."""
         text = self.text
         c = self.at()
         if c == "":
+            w.reason("trailing backslash")
             return "\\"
         self.pos += 1
-        if c in _SIMPLE_ESCAPES:
-            return _SIMPLE_ESCAPES[c]
-        if c in "01234567":
+        if c in _ANSI_PLAIN:
+            return _ANSI_PLAIN[c]
+        w.reason("ANSI-C escape")
+        if c in _OCTAL:
             digits = c
-            while (
-                len(digits) < _OCTAL_DIGITS
-                and self.at()
-                and self.at() in "01234567"
-            ):
+            while len(digits) < 3 and self.at() and self.at() in _OCTAL:  # noqa: PLR2004
                 digits += self.at()
                 self.pos += 1
             return chr(int(digits, 8) & 0xFF)
         if c in "xuU":
             width = {"x": 2, "u": 4, "U": 8}[c]
-            m = re.compile(f"[0-9A-Fa-f]{{1,{width}}}").match(text, self.pos)
-            if m is None:
+            digits = ""
+            while len(digits) < width and self.at() and self.at() in _HEX:
+                digits += self.at()
+                self.pos += 1
+            if not digits:
                 return "\\" + c
-            self.pos = m.end()
-            value = int(m.group(), 16)
+            value = int(digits, 16)
             return chr(value) if value <= _MAX_CODEPOINT else "\ufffd"
         if c == "c" and self.at():
             ch = self.at()
@@ -1077,20 +1373,119 @@ class _Parser:
         return "\\" + c
 
 
-def parse(text: str) -> ParsedCommand:
+def _bracket_end(text: str, start: int) -> int:
+    """The index of the `]` closing the bracket expression at *start*."""
+    i = start + 1
+    if i < len(text) and text[i] in "!^":
+        i += 1
+    if i < len(text) and text[i] == "]":
+        i += 1
+    while i < len(text):
+        if text.startswith("[:", i):
+            end = text.find(":]", i + 2)
+            if end >= 0:
+                i = end + 2
+                continue
+        if text[i] == "]":
+            return i
+        i += 1
+    return -1
+
+
+def _expand_braces(chars: list[str], quoted: list[bool], out: list[str]) -> None:
+    """Append the brace expansion of *chars* to *out*, as bash would."""
+    n = len(chars)
+    for i in range(n):
+        if chars[i] != "{" or quoted[i]:
+            continue
+        depth = 0
+        commas: list[int] = []
+        close = -1
+        for j in range(i, n):
+            if quoted[j]:
+                continue
+            c = chars[j]
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    close = j
+                    break
+            elif c == "," and depth == 1:
+                commas.append(j)
+        if close < 0:
+            break
+        pre_c, pre_q = chars[:i], quoted[:i]
+        post_c, post_q = chars[close + 1 :], quoted[close + 1 :]
+        if commas:
+            bounds = [i, *commas, close]
+            parts = [
+                (chars[a + 1 : b], quoted[a + 1 : b])
+                for a, b in zip(bounds, bounds[1:], strict=False)
+            ]
+        else:
+            body = "".join(chars[i + 1 : close])
+            if any(quoted[i + 1 : close]):
+                continue
+            items = _sequence(body)
+            if items is None:
+                continue
+            parts = [(list(item), [True] * len(item)) for item in items]
+        for part_c, part_q in parts:
+            _expand_braces(pre_c + part_c + post_c, pre_q + part_q + post_q, out)
+            if len(out) > MAX_BRACE_WORDS:
+                msg = "a brace expansion too large to analyse"
+                raise _Refused(msg)
+        return
+    out.append("".join(chars))
+
+
+def _sequence(body: str) -> list[str] | None:
+    """The items of a sequence expression (`1..5`, `a..e..2`), or `None`."""
+    m = _SEQUENCE.fullmatch(body)
+    if m is None:
+        return None
+    if m.group(1) is not None:
+        first, last = int(m.group(1)), int(m.group(2))
+        step = abs(int(m.group(3) or 1)) or 1
+        if abs(last - first) // step > MAX_BRACE_WORDS:
+            msg = "a brace expansion too large to analyse"
+            raise _Refused(msg)
+        width = max(len(m.group(1)), len(m.group(2)))
+        pad = m.group(1).lstrip("-").startswith("0") or m.group(2).lstrip(
+            "-"
+        ).startswith("0")
+        numbers = range(first, last + (1 if last >= first else -1), step if last >= first else -step)
+        return [str(x).zfill(width) if pad else str(x) for x in numbers]
+    first_c, last_c = ord(m.group(4)), ord(m.group(5))
+    step = abs(int(m.group(6) or 1)) or 1
+    letters = range(first_c, last_c + (1 if last_c >= first_c else -1), step if last_c >= first_c else -step)
+    return [chr(x) for x in letters]
+
+
+def _join_continuations(text: str) -> str:
+    """*text* with its line continuations removed, as bash reads it."""
+    return _CONTINUATION.sub(r"\1", text)
+
+
+def parse(text: str, *, posix: bool = False) -> ParsedCommand:
     """
     Parse a shell command line into its simple commands.
 
     Never raises: what cannot be parsed or resolved is named in the
-    `unresolved` reasons of the command it belongs to or of the whole line.
-    The module docstring gives the grammar.
+    `unresolved` reasons of the command it belongs to or of the whole line,
+    and a line beyond the limits is `refused`. The module docstring gives
+    the grammar and what counts as exact.
 
     Args:
-        text: The command line, as an agent would hand it to `sh -c`.
+        text: The command line, as an agent would hand it to `bash -c`.
+        posix: Read it as a POSIX shell (`sh`, `dash`) would: bash-only
+            syntax is a reason.
 
     Returns:
         Every simple command in *text*, flattened, with the reasons why any
-        part cannot be resolved statically.
+        part of it is not exact.
 
     Example:
         >>> parsed = parse('echo "a; b" && rm -rf "$(pwd)"/x')
@@ -1098,16 +1493,50 @@ def parse(text: str) -> ParsedCommand:
         [('echo', 'a; b'), ('pwd',), ('rm', '-rf', '$(pwd)/x')]
         >>> parsed.commands[2].unresolved
         ('command substitution',)
+        >>> parse("cat ${x:-README}").commands[0].unresolved
+        ('parameter expansion',)
     """
-    parser = _Parser(text)
+    if len(text) > MAX_CHARS:
+        return ParsedCommand(
+            commands=(),
+            refused=f"longer than {MAX_CHARS} characters ({len(text)})",
+        )
+    if "\\\n" in text:
+        # bash joins continued lines before it reads words, so `$\<nl>(`
+        # is `$(`; a line with one is never exact. What runs is read from
+        # the joined line, and from the line as written (a quoted
+        # here-document keeps them), so that neither hides a command.
+        joined = _parse(_join_continuations(text), posix=posix)
+        plain = _parse(text, posix=posix)
+        refused = joined.refused or plain.refused
+        if refused is not None:
+            return ParsedCommand(commands=(), refused=refused)
+        return ParsedCommand(
+            commands=joined.commands + plain.commands,
+            unresolved=tuple(
+                dict.fromkeys(
+                    ("line continuation", *joined.unresolved, *plain.unresolved)
+                )
+            ),
+        )
+    return _parse(text, posix=posix)
+
+
+def _parse(text: str, *, posix: bool) -> ParsedCommand:
+    state = _State()
+    parser = _Parser(text, state, 0, posix=posix)
+    if "\0" in text:
+        parser.problem("NUL character")
     try:
         entries, _ = parser.parse_list(frozenset(), frozenset())
-    except (_TooDeep, RecursionError):
-        return ParsedCommand(commands=(), unresolved=("nesting too deep",))
+    except _Refused as refused:
+        return ParsedCommand(commands=(), refused=str(refused))
+    except RecursionError:
+        return ParsedCommand(commands=(), refused="nested too deep to analyse")
     if parser.heredocs:
-        parser.problem("unterminated here-doc")
-    commands = [cmd for cmd, _ in entries] + parser.late
+        parser.problem("unterminated here-document")
+    commands = [cmd for cmd, _ in entries] + state.late
     return ParsedCommand(
         commands=tuple(cmd.build() for cmd in commands),
-        unresolved=tuple(parser.unresolved),
+        unresolved=tuple(state.reasons),
     )

@@ -71,8 +71,8 @@ def decision_record(
     One decision as a flat JSON-able dict: `time`, `action`, `gate`,
     `tool`, `reason`, `rule`, the four attribution ids (`run_id`,
     `workflow_id`, `stage_id`, `worker_id`; `None` when unset),
-    `attributes`, `args_digest`, and for a command decision its `labels`
-    and `segments`.
+    `attributes`, `args_digest`, and for a command decision its `line`
+    (as typed), `labels` and `segments`.
 
     With *arguments* true it also holds `arguments`: the bound argument
     values (`decision.arguments`, or `None` where no gate bound them), as
@@ -105,6 +105,7 @@ def decision_record(
         values = decision.arguments
         record["arguments"] = None if values is None else dict(values)
     if isinstance(decision, CommandDecision):
+        record["line"] = decision.line
         record["labels"] = list(decision.labels)
         record["segments"] = [list(s) for s in decision.segments]
     return record

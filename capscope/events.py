@@ -149,7 +149,10 @@ class Decision:
 class CommandDecision(Decision):
     """
     A decision about a shell command: a `Decision` with the risk `labels`
-    found and the parsed simple commands (`segments`, each an argv tuple).
+    found, the parsed simple commands (`segments`, each an argv tuple, after
+    wrappers such as `sudo` and `env` were taken off), and the command
+    line as it was typed (`line`), so that whoever reads the decision sees
+    the privilege and environment the segments no longer show.
 
     Example:
         >>> import capscope as cs
@@ -160,6 +163,7 @@ class CommandDecision(Decision):
 
     labels: tuple[str, ...] = ()
     segments: tuple[tuple[str, ...], ...] = ()
+    line: str = ""
 
 
 # Why a module global: subscribers are process-wide (like logging

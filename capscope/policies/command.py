@@ -7,9 +7,10 @@ risk labels is the command engine's job; it reads these policies. The stack
 is COPY and **every frame must allow** a command, so a push only adds
 constraints and there is no `intersect`.
 
-Two labels are beyond any policy: `catastrophic` is always denied and
+Three labels are beyond any policy: `catastrophic` is always denied, and
 `execution_semantics_unresolved` (a command whose effect the analysis could
-not pin down) is never allowed without asking.
+not pin down) and `code_execution` (a command that runs code the line does
+not show) are never allowed without asking.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ._common import (
 )
 
 __all__ = [
+    "ALWAYS_ASK_LABELS",
     "DEFAULT_APPROVAL_LABELS",
     "DEFAULT_DENY_LABELS",
     "CommandDefault",
@@ -66,6 +68,18 @@ class CommandLabel(enum.StrEnum):
     PROCESS_KILL = "process_kill"
     OUTSIDE_WORKSPACE = "outside_workspace"
     DENY_PATTERN = "deny_pattern"
+    #: an option, variable or subcommand makes an allowed program run code
+    #: the line does not show (`git -c`, `pytest -p`, `npm --script-shell`):
+    #: never allowed without asking
+    CODE_EXECUTION = "code_execution"
+    #: an option makes a program write a file (`git log --output=`)
+    WRITES_PATH = "writes_path"
+    #: an option makes a program delete files (`pytest --basetemp=`)
+    DELETES_PATH = "deletes_path"
+    #: a program reads files outside the workspace (`grep -r /etc`)
+    READS_OUTSIDE_WORKSPACE = "reads_outside_workspace"
+    #: a program talks to the network (`curl`, `git push`, `</dev/tcp/...`)
+    NETWORK = "network"
 
 
 #: The deny tier when a policy leaves `deny_labels` unset.
@@ -87,6 +101,20 @@ DEFAULT_APPROVAL_LABELS: frozenset[CommandLabel] = frozenset(
         CommandLabel.PROCESS_KILL,
         CommandLabel.OUTSIDE_WORKSPACE,
         CommandLabel.WRITE_INTENT,
+        CommandLabel.WRITES_PATH,
+        CommandLabel.DELETES_PATH,
+        CommandLabel.READS_OUTSIDE_WORKSPACE,
+        CommandLabel.NETWORK,
+    }
+)
+
+#: Labels that at least ask under every policy: what the analysis could not
+#: pin down, and code the line does not show. A frame may deny them; no
+#: frame can let an allow rule through them.
+ALWAYS_ASK_LABELS: frozenset[CommandLabel] = frozenset(
+    {
+        CommandLabel.EXECUTION_SEMANTICS_UNRESOLVED,
+        CommandLabel.CODE_EXECUTION,
     }
 )
 
@@ -273,8 +301,9 @@ class CommandPolicy:
     - `deny_labels` / `approval_labels`: the deny and ask tiers of risk
       labels. `None` means the defaults (`DEFAULT_DENY_LABELS`,
       `DEFAULT_APPROVAL_LABELS`); a label may sit in one tier only.
-      `catastrophic` is always denied and `execution_semantics_unresolved`
-      always at least asks (see the `effective_*` properties).
+      `catastrophic` is always denied; `execution_semantics_unresolved`
+      and `code_execution` always at least ask (see the `effective_*`
+      properties).
     - `default`: what happens to a command nothing else decides
       (`"allow"`, `"ask"` or `"deny"`).
     - `consent`, `pre`, `post`: hooks (callables) for the command engine.
@@ -361,20 +390,19 @@ class CommandPolicy:
     def effective_approval_labels(self) -> frozenset[CommandLabel]:
         """
         The labels this frame asks about: its approval tier plus
-        `execution_semantics_unresolved`, minus whatever it denies.
+        `ALWAYS_ASK_LABELS`, minus whatever it denies.
 
         Example:
             >>> from capscope.policies.command import CommandPolicy
             >>> sorted(CommandPolicy(approval_labels=[]).effective_approval_labels)
-            [<CommandLabel.EXECUTION_SEMANTICS_UNRESOLVED: 'execution_semantics_unresolved'>]
+            [<CommandLabel.CODE_EXECUTION: 'code_execution'>, <CommandLabel.EXECUTION_SEMANTICS_UNRESOLVED: 'execution_semantics_unresolved'>]
         """
         tier = (
             DEFAULT_APPROVAL_LABELS
             if self.approval_labels is None
             else self.approval_labels
         )
-        unresolved = {CommandLabel.EXECUTION_SEMANTICS_UNRESOLVED}
-        return (tier | unresolved) - self.effective_deny_labels
+        return (tier | ALWAYS_ASK_LABELS) - self.effective_deny_labels
 
     def label_action(
         self, labels: Iterable[CommandLabel]
