@@ -41,8 +41,7 @@ import wrapt
 from . import events
 from ._asking import NOT_ANSWERED, call_async, call_sync
 from ._exceptions import CommandBlocked, PolicyConfigError
-from ._shell import ParsedCommand, SimpleCommand
-from ._shell_glob import GlobWord
+from ._shell import GlobWord, ParsedCommand, SimpleCommand
 from .events import Action, CommandDecision, Gate
 from .policies import CommandPolicy, merge_overlays
 from .policies._common import glob_match

@@ -18,7 +18,45 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["ParsedCommand", "Redirect", "SimpleCommand"]
+__all__ = ["GlobWord", "OpaqueWord", "ParsedCommand", "Redirect", "SimpleCommand"]
+
+
+class GlobWord(str):
+    """
+    An argv word that bash expands as a pathname pattern: the word as
+    written (quotes removed) is the string, `pattern` its pattern with the
+    characters that were quoted escaped (`[*]`).
+
+    Example:
+        >>> from capscope._shell import GlobWord
+        >>> word = GlobWord("*.py", "*.py")
+        >>> word == "*.py", word.pattern
+        (True, '*.py')
+    """
+
+    pattern: str
+
+    def __new__(cls, text: str, pattern: str) -> GlobWord:  # noqa: D102
+        self = super().__new__(cls, text)
+        self.pattern = pattern
+        return self
+
+    def __reduce__(self) -> tuple[type[GlobWord], tuple[str, str]]:
+        return (GlobWord, (str(self), self.pattern))
+
+
+class OpaqueWord(str):
+    """
+    An argv word that is not exact: it holds an expansion or a
+    substitution, kept as written (`$HOME/x`, `$(pwd)`). Only such a word
+    may be read as naming `$HOME` or `$PWD`; in an exact word a `$` is a
+    dollar sign.
+
+    Example:
+        >>> from capscope._shell import OpaqueWord
+        >>> OpaqueWord("$HOME/x") == "$HOME/x"
+        True
+    """
 
 
 @attrs.frozen

@@ -27,8 +27,9 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 
+from ._shell import GlobWord
+
 __all__ = [
-    "GlobWord",
     "SensitiveMatcher",
     "literal_directory",
     "may_climb",
@@ -40,30 +41,6 @@ __all__ = [
 _STAR = "*"  # any run of characters (no `/`; for bash, no leading `.`)
 _ONE = "?"  # any one character (the same exceptions)
 _Item = str  # a literal is ("=" + char); the two above are themselves
-
-
-class GlobWord(str):
-    """
-    An argv word that bash expands as a pathname pattern: the word as
-    written (quotes removed) is the string, `pattern` its pattern with the
-    characters that were quoted escaped (`[*]`).
-
-    Example:
-        >>> from capscope._shell_glob import GlobWord
-        >>> word = GlobWord("*.py", "*.py")
-        >>> word == "*.py", word.pattern
-        (True, '*.py')
-    """
-
-    pattern: str
-
-    def __new__(cls, text: str, pattern: str) -> GlobWord:  # noqa: D102
-        self = super().__new__(cls, text)
-        self.pattern = pattern
-        return self
-
-    def __reduce__(self) -> tuple[type[GlobWord], tuple[str, str]]:
-        return (GlobWord, (str(self), self.pattern))
 
 
 def _bracket_end(text: str, start: int) -> int:

@@ -73,12 +73,16 @@ class Effect:
     What an option, variable or subcommand does: its label, in words, and
     what its value is (`"none"`: a flag; `"path"`: a path the label is
     about; `"any"`: some other value; `"attached"`: a value only with
-    `=`).
+    `=`), and which values are harmless (`harmless`, a regular expression
+    a whole value must match).
     """
 
     label: CommandLabel
     why: str
     value: str = "none"
+    #: a regular expression for values that have no effect
+    #: (`pytest -p no:cacheprovider` disables a plugin, loads none)
+    harmless: str | None = None
 
 
 @attrs.frozen
@@ -152,8 +156,17 @@ def _fs(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _e(label: CommandLabel, why: str, value: str = "none") -> Effect:
-    return Effect(label, why, value)
+def _e(
+    label: CommandLabel,
+    why: str,
+    value: str = "none",
+    harmless: str | None = None,
+) -> Effect:
+    return Effect(label, why, value, harmless)
+
+
+#: Warning filters import a module only for a dotted category name.
+_UNDOTTED = r"[^.]*"
 
 
 # --- environment ------------------------------------------------------------
@@ -329,7 +342,7 @@ _GIT_ENV = {
 }
 
 _PYTEST_OPTIONS = {
-    "-p": _e(CODE, "loads a plugin module", "any"),
+    "-p": _e(CODE, "loads a plugin module", "any", harmless=r"no:.*"),
     "--basetemp": _e(DELETES, "empties and reuses a directory", "path"),
     "--junitxml": _e(WRITES, "writes a report", "path"),
     "--junit-xml": _e(WRITES, "writes a report", "path"),
@@ -351,8 +364,10 @@ _PYTEST_OPTIONS = {
     "--override-ini": _e(CODE, "overrides configuration that loads plugins", "any"),
     "--pdbcls": _e(CODE, "imports a debugger class", "any"),
     "--pyargs": _e(CODE, "imports the tests of installed packages"),
-    "-W": _e(CODE, "warning filters import modules", "any"),
-    "--pythonwarnings": _e(CODE, "warning filters import modules", "any"),
+    "-W": _e(CODE, "warning filters import modules", "any", _UNDOTTED),
+    "--pythonwarnings": _e(
+        CODE, "warning filters import modules", "any", _UNDOTTED
+    ),
     "--pastebin": _e(NETWORK, "uploads results to a pastebin", "any"),
     "--tx": _e(CODE, "starts workers elsewhere", "any"),
     "--rsyncdir": _e(NETWORK, "copies a directory to workers", "any"),
@@ -374,8 +389,13 @@ _PYTEST_ENV = {
 
 _PYTHON_OPTIONS = {
     "-c": _e(CODE, "runs code given on the line", "any"),
-    "-W": _e(CODE, "warning filters import modules", "any"),
-    "-X": _e(WRITES, "some -X options write files (pycache_prefix)", "any"),
+    "-W": _e(CODE, "warning filters import modules", "any", _UNDOTTED),
+    "-X": _e(
+        WRITES,
+        "-X pycache_prefix writes compiled files elsewhere",
+        "any",
+        harmless=r"(?!pycache_prefix).*",
+    ),
 }
 _PYTHON_VALUES = _fs("-m", "-Q")
 

@@ -41,8 +41,8 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from ._shell import GlobWord, OpaqueWord
 from ._shell_glob import (
-    GlobWord,
     SensitiveMatcher,
     literal_directory,
     may_climb,
@@ -214,6 +214,33 @@ _CODE_FILES = re.compile(
 )
 
 
+def _normalise_path(path: str, cwd: str | None) -> str | None:
+    """
+    *path* without `.`, `..` and repeated slashes, the `/proc` views of the
+    process's root and working directory seen through
+    (`/proc/self/root/etc/shadow` is `/etc/shadow`); `None` for a `..` that
+    climbs out of another symbolic link of `/proc` or `/dev/fd`, which a
+    lexical reading cannot follow.
+    """
+    for _ in range(8):
+        path = "/" + path.lstrip("/")
+        m = _PROC_VIEW.match(path)
+        if m is None:
+            break
+        rest = path[m.end() :]
+        if m.group(2) == "root":
+            path = "/" + rest
+        elif cwd is None:
+            return None
+        else:
+            path = cwd + "/" + rest
+    else:
+        return None
+    if path.startswith(("/proc/", "/dev/fd/")) and "/.." in path:
+        return None
+    return posixpath.normpath(path)
+
+
 def _is_under(path: str, root: str) -> bool:
     root = root.rstrip("/") or "/"
     return path == root or path.startswith(root if root == "/" else root + "/")
@@ -314,31 +341,23 @@ class _Judge:
             user, _, rest = w[1:].partition("/")
             home = "/root" if user == "root" else posixpath.join("/home", user)
             w = posixpath.join(home, rest) if rest else home
-        for var in ("$HOME", "${HOME}"):
-            if w == var or w.startswith(var + "/"):
-                w = self.home + w[len(var) :]
-        for var in ("$PWD", "${PWD}"):
-            if w == var or w.startswith(var + "/"):
-                if cwd is None:
-                    return None
-                w = cwd + w[len(var) :]
-        if "$" in w or "`" in w:
-            return None
+        if isinstance(word, OpaqueWord):
+            # a guess at what an expansion names, for the floor's sake
+            for var in ("$HOME", "${HOME}"):
+                if w == var or w.startswith(var + "/"):
+                    w = self.home + w[len(var) :]
+            for var in ("$PWD", "${PWD}"):
+                if w == var or w.startswith(var + "/"):
+                    if cwd is None:
+                        return None
+                    w = cwd + w[len(var) :]
+            if "$" in w or "`" in w:
+                return None
         if not w.startswith("/"):
             if cwd is None:
                 return None
             w = posixpath.join(cwd, w)
-        w = posixpath.normpath(w)
-        if w.startswith("//"):
-            w = "/" + w.lstrip("/")
-        m = _PROC_VIEW.match(w)
-        if m is not None:
-            # /proc/self/root/etc/shadow is /etc/shadow
-            rest = w[m.end() :] or "/"
-            if m.group(2) == "root":
-                return posixpath.normpath("/" + rest)
-            return None if cwd is None else posixpath.normpath(cwd + rest)
-        return w
+        return _normalise_path(w, cwd)
 
     def effective_roots(self) -> tuple[str, ...]:
         if self.roots:
@@ -687,9 +706,39 @@ def _label_one(judge: _Judge, cmd: NormalCommand, depth: int = 0) -> None:  # no
                 judge.sensitive(cmd, candidate, "reads")
     if known is not None:
         _knowledge(judge, cmd, known, args, name)
+        _working_directory(judge, cmd, name)
     elif name not in SAFE_BUILTINS and name not in STATE_BUILTINS:
         _embedded(judge, cmd, depth)
     _globs(judge, cmd, known, args)
+
+
+#: Programs that run the code or configuration they find in their working
+#: directory (a repository's hooks and config, conftest.py, package.json).
+_RUNS_ITS_DIRECTORY = frozenset(
+    {"git", "pytest", "py.test", "npm", "pnpm", "yarn", "make", "gmake"}
+)
+
+
+def _working_directory(judge: _Judge, cmd: NormalCommand, name: str) -> None:
+    """A command run in a directory outside the workspace works there."""
+    for base in judge.bases(cmd):
+        if judge.within(base):
+            continue
+        where = base or "an unknown directory"
+        if name in _RUNS_ITS_DIRECTORY or family(name) == "python":
+            judge.add(
+                L.CODE_EXECUTION,
+                cmd,
+                f"runs in {where}, outside the workspace, whose "
+                "configuration and code it runs",
+            )
+        else:
+            judge.add(
+                L.READS_OUTSIDE_WORKSPACE,
+                cmd,
+                f"runs in {where}, outside the workspace",
+            )
+        return
 
 
 def _path_candidates(word: str) -> list[str]:
@@ -854,12 +903,20 @@ def _knowledge(  # noqa: C901, PLR0912, PLR0915 - the table-driven checks, in on
             ended = True
             continue
         option = word.partition("=")[0]
-        if python and option == "-m" and i < len(args):
-            module = program(args[i])
+        if python and not word.startswith("--") and "m" in word[1:]:
+            # `python -m pytest ...` (or `-mpytest`, `-Im pytest`): the
+            # options before are python's, the rest are the module's
+            attached = word[1:].partition("m")[2]
+            module_name = attached or (args[i] if i < len(args) else "")
+            rest = args[i:] if attached else args[i + 1 :]
+            for key, effect, value in _match_option(
+                word[: len(word) - len(attached)], options, abbreviates=False
+            ):
+                _effect(judge, cmd, key, effect, value)
+            module = program(module_name)
             if module is not None:
-                # `python -m pytest ...`: the rest is the module's
-                _knowledge(judge, cmd, module, args[i + 1 :], args[i])
-                return
+                _knowledge(judge, cmd, module, list(rest), module_name)
+            return
         if option in {"-e", "--regexp", "-f", "--file", "--expression", "--source"}:
             pattern_given = True
         if scripts and (word.startswith(("--expression=", "--source=")) or (
@@ -882,7 +939,7 @@ def _knowledge(  # noqa: C901, PLR0912, PLR0915 - the table-driven checks, in on
         if consumed:
             i += 1
     if name == "git":
-        _git_paths(judge, cmd, operands, args)
+        _git_paths(judge, cmd, operands, args, sub_name)
         return
     role = sub.operands if sub is not None and sub.operands else known.operands
     if role == "pattern+paths" and operands and not pattern_given:
@@ -912,6 +969,12 @@ def _effect(
     value: str | None,
 ) -> None:
     """Record what one option does (with its value, where it has one)."""
+    if (
+        value is not None
+        and effect.harmless is not None
+        and re.fullmatch(effect.harmless, value)
+    ):
+        return
     shown = f"{key} {value}" if value is not None and effect.value != "none" else key
     if effect.label is L.READS_OUTSIDE_WORKSPACE and value is not None:
         if effect.value == "path":
@@ -932,7 +995,11 @@ def _effect(
 
 
 def _git_paths(
-    judge: _Judge, cmd: NormalCommand, operands: list[str], args: list[str]
+    judge: _Judge,
+    cmd: NormalCommand,
+    operands: list[str],
+    args: list[str],
+    sub: str | None,
 ) -> None:
     """A repository elsewhere runs its own configuration's programs."""
     for path in cmd.paths:
@@ -945,7 +1012,9 @@ def _git_paths(
                     "whose configuration can run programs",
                 )
                 break
-    if "--no-index" in args or any(
+    # `git diff A B` with a path outside the repository compares the two
+    # files like `--no-index` does, whatever else is on the line
+    if sub == "diff" or "--no-index" in args or any(
         a.startswith("--no-i") and "--no-index".startswith(a) for a in args
     ):
         for word in operands:

@@ -58,8 +58,7 @@ from __future__ import annotations
 
 import re
 
-from ._shell import ParsedCommand, Redirect, SimpleCommand
-from ._shell_glob import GlobWord
+from ._shell import GlobWord, OpaqueWord, ParsedCommand, Redirect, SimpleCommand
 
 __all__ = ["MAX_CHARS", "MAX_NESTING", "MAX_WORDS", "parse"]
 
@@ -96,6 +95,7 @@ _BQ_STOP = re.compile(r"[`\\]")
 _SPECIAL = re.compile(r"[*?\[{~]")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SUBSCRIPT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[")
 _PLAIN_WORD = re.compile(r"[^ \t\n|&;<>()'\"\\$`]+(?=[ \t\n|&;<>()]|\Z)")
 _FUNCTION_PARENS = re.compile(r"[ \t]*\([ \t]*\)")
 _CONTINUATION = re.compile(r"(?<!\\)((?:\\\\)*)\\\n")
@@ -829,6 +829,14 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
     def add_word(self, cmd: _Cmd, word: _Word) -> None:
         """Add *word* to *cmd*'s argv, with its braces, tilde and glob."""
         first = not cmd.argv
+        if first and word.text.startswith("%"):
+            cmd.reason("job specification")  # `%1` is `fg %1`
+        if first and _SUBSCRIPT.match(self.text, word.start):
+            # `a[ 1 + 1 ]=5` is one assignment to bash, spaces and all
+            cmd.reason("array subscript")
+        if word.reasons:
+            cmd.argv.append(OpaqueWord(word.text))
+            return
         if not word.special:
             cmd.argv.append(word.text)
             return

@@ -1089,7 +1089,7 @@ class TestIntersect:
 
     def test_sensitive_paths_union(self):
         """None counts as the defaults; both None stays None."""
-        own = ToolApprovalPolicy(sensitive_paths=("*.secret", ".env"))
+        own = ToolApprovalPolicy(sensitive_paths=("*.mysecret", ".env"))
 
         assert (
             None
@@ -1099,14 +1099,14 @@ class TestIntersect:
         )
         assert (
             *DEFAULT_SENSITIVE_PATHS,
-            "*.secret",
+            "*.mysecret",
         ) == ToolApprovalPolicy().intersect(own).sensitive_paths
         assert (
-            "*.secret",
+            "*.mysecret",
             ".env",
             *DEFAULT_SENSITIVE_PATHS[1:],
         ) == own.intersect(ToolApprovalPolicy()).sensitive_paths
-        assert ("*.secret", ".env") == own.intersect(
+        assert ("*.mysecret", ".env") == own.intersect(
             ToolApprovalPolicy(sensitive_paths=())
         ).sensitive_paths
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import capscope as cs
 from capscope.policies.command import (
+    ALWAYS_ASK_LABELS,
     DEFAULT_APPROVAL_LABELS,
     DEFAULT_DENY_LABELS,
     CommandDefault,
@@ -48,6 +49,11 @@ class TestCommandLabel:
             "process_kill",
             "outside_workspace",
             "deny_pattern",
+            "code_execution",
+            "writes_path",
+            "deletes_path",
+            "reads_outside_workspace",
+            "network",
         ] == [str(label) for label in CommandLabel]
 
     def test_default_tiers(self):
@@ -66,8 +72,19 @@ class TestCommandLabel:
             L.PROCESS_KILL,
             L.OUTSIDE_WORKSPACE,
             L.WRITE_INTENT,
+            L.WRITES_PATH,
+            L.DELETES_PATH,
+            L.READS_OUTSIDE_WORKSPACE,
+            L.NETWORK,
         } == DEFAULT_APPROVAL_LABELS
+        assert {
+            L.EXECUTION_SEMANTICS_UNRESOLVED,
+            L.CODE_EXECUTION,
+        } == ALWAYS_ASK_LABELS
         assert not DEFAULT_DENY_LABELS & DEFAULT_APPROVAL_LABELS
+        assert not ALWAYS_ASK_LABELS & (
+            DEFAULT_DENY_LABELS | DEFAULT_APPROVAL_LABELS
+        )
 
 
 class TestConstruction:
@@ -236,17 +253,19 @@ class TestEffectiveTiers:
         assert CommandDefault.DENY is p.label_action([L.CATASTROPHIC])
 
     def test_unresolved_is_never_allowed(self):
-        """An empty ask tier still asks about unresolved semantics."""
+        """An empty ask tier still asks about unresolved semantics and
+        code the line does not show."""
 
         p = CommandPolicy(deny_labels=[], approval_labels=[])
 
         assert (
-            frozenset({L.EXECUTION_SEMANTICS_UNRESOLVED})
+            frozenset({L.EXECUTION_SEMANTICS_UNRESOLVED, L.CODE_EXECUTION})
             == p.effective_approval_labels
         )
         assert CommandDefault.ASK is p.label_action(
             [L.EXECUTION_SEMANTICS_UNRESOLVED]
         )
+        assert CommandDefault.ASK is p.label_action([L.CODE_EXECUTION])
 
     def test_unresolved_may_be_denied(self):
         """Listing unresolved in deny_labels denies it (not asked)."""
@@ -270,7 +289,7 @@ class TestEffectiveTiers:
             DEFAULT_DENY_LABELS | {L.CATASTROPHIC} == p.effective_deny_labels
         )
         assert (
-            DEFAULT_APPROVAL_LABELS | {L.EXECUTION_SEMANTICS_UNRESOLVED}
+            DEFAULT_APPROVAL_LABELS | ALWAYS_ASK_LABELS
             == p.effective_approval_labels
         )
 

@@ -147,6 +147,7 @@ DEFAULT_SENSITIVE_PATHS: tuple[str, ...] = (
     "*/.ssh/*",
     "*/.gnupg",
     "*/.gnupg/*",
+    "*/.aws/credentials",
     "*/.aws",
     "*/.aws/*",
     "*/.azure",
