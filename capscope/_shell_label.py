@@ -1218,11 +1218,14 @@ def _globs(  # noqa: C901, PLR0912 - one pass over the words, several checks
                 )
                 continue
             start = judge.resolve_plain(directory or ".", base)
-            if known.reads and not judge.within(start):
+            if known.operands != "text" and not judge.within(start):
+                runs = cmd.program in _RUNS_ITS_DIRECTORY or family(
+                    cmd.program or ""
+                ) in {"python", "node"}
                 judge.add(
-                    L.READS_OUTSIDE_WORKSPACE,
+                    L.CODE_EXECUTION if runs else L.READS_OUTSIDE_WORKSPACE,
                     cmd,
-                    f"the glob {word} reads outside the workspace",
+                    f"the glob {word} names files outside the workspace",
                 )
             if reads and SENSITIVE.may_match(absolute):
                 judge.add(
