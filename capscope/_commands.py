@@ -31,6 +31,7 @@ pass (`ALWAYS_ASK_LABELS`). A glob word matches only a rule's trailing
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -151,9 +152,9 @@ def _analyse(
     normals = normalise_all(parsed.commands)
     labels = label(
         normals,
-        cwd=cwd if cwd is not None else str(Path.cwd()),
+        cwd=cwd if cwd is not None else os.getcwd(),
         workspace_roots=_workspace_roots(frames),
-        home=str(Path.home()),
+        home=os.path.expanduser("~"),
         line_unresolved=parsed.unresolved,
     )
     return _Analysis(tuple(n.argv for n in normals), labels)
@@ -311,7 +312,7 @@ def check_command(
 
     *cmd* is a shell command line, or an argv (a list or tuple of `str`,
     run with no shell); anything else is a `TypeError` naming its type. A
-    line longer than 65,536 characters or 4,096 words, or nested deeper than
+    line longer than 65,536 characters or 2,048 words, or nested deeper than
     32 levels, is denied without analysis (rule `analysis_limit`).
 
     Example:

@@ -153,9 +153,14 @@ def may_climb(pattern: str) -> bool:
 
 
 def _meet(
-    glob_item: _Item, pattern_item: _Item, *, fresh: bool
+    glob_item: _Item, pattern_item: _Item, *, fresh: bool, aimed: bool
 ) -> str | None:
-    """A character both items accept, or `None` (`""`: some ordinary one)."""
+    """A character both items accept, or `None` (`""`: some ordinary one).
+
+    With *aimed*, a literal of the glob may only meet a literal of the
+    pattern: the glob must spell what the pattern spells, not merely leave
+    room for it.
+    """
     g_wild = glob_item in {_STAR, _ONE}
     p_wild = pattern_item in {_STAR, _ONE}
     if g_wild and p_wild:
@@ -164,12 +169,14 @@ def _meet(
         c = pattern_item[1]
         return None if c == "/" or (fresh and c == ".") else c
     c = glob_item[1]
-    if p_wild or c.lower() == pattern_item[1].lower():
-        return c
-    return None
+    if p_wild:
+        return None if aimed else c
+    return c if c.lower() == pattern_item[1].lower() else None
 
 
-def _intersects(glob: Sequence[_Item], pattern: Sequence[_Item]) -> bool:
+def _intersects(
+    glob: Sequence[_Item], pattern: Sequence[_Item], *, aimed: bool = False
+) -> bool:
     """Whether some string matches the bash *glob* and the fnmatch *pattern*."""
     ng, npat = len(glob), len(pattern)
     stack = [(0, 0, True)]
@@ -192,7 +199,7 @@ def _intersects(glob: Sequence[_Item], pattern: Sequence[_Item]) -> bool:
             continue
         next_i = i if g == _STAR else i + 1
         next_j = j if p == _STAR else j + 1
-        c = _meet(g, p, fresh=fresh)
+        c = _meet(g, p, fresh=fresh, aimed=aimed)
         if c is not None:
             stack.append((next_i, next_j, c == "/"))
     return False
@@ -222,19 +229,40 @@ class SensitiveMatcher:
         (True, False, True)
         >>> m.may_match("/ws/*"), m.may_match("/home/u/.ssh/*")
         (False, True)
+        >>> SensitiveMatcher(["id_rsa.*"]).may_match("/ws/*.txt")
+        False
     """
 
     def __init__(self, patterns: Iterable[str]) -> None:
-        patterns = tuple(patterns)
+        patterns = tuple(p.lower() for p in patterns)
         self.names = tuple(p for p in patterns if "/" not in p)
         self.paths = tuple(p for p in patterns if "/" in p)
-        self._name_re = re.compile(
-            "|".join(fnmatch.translate(p) for p in self.names) or "(?!)",
-            re.IGNORECASE,
+        # Most name patterns are a name, `*.suffix` or `prefix*`: string
+        # methods test those; a regular expression only the rest.
+        self._exact = frozenset(p for p in self.names if not _wild(p))
+        self._suffixes = tuple(
+            p[1:] for p in self.names if p.startswith("*") and not _wild(p[1:])
         )
-        self._path_re = re.compile(
-            "|".join(fnmatch.translate(p) for p in self.paths) or "(?!)",
-            re.IGNORECASE,
+        self._prefixes = tuple(
+            p[:-1]
+            for p in self.names
+            if p.endswith("*") and not _wild(p[:-1])
+        )
+        rest = [
+            p
+            for p in self.names
+            if p not in self._exact
+            and p[1:] not in self._suffixes
+            and p[:-1] not in self._prefixes
+        ]
+        self._name_re = _union(rest)
+        # A path pattern can only match a path holding its longest
+        # literal piece: one search for all of them comes first.
+        self._path_re = _union(self.paths)
+        pieces = {max(re.split(r"[*?\[\]]", p), key=len) for p in self.paths}
+        self._path_hint = re.compile(
+            "|".join(re.escape(piece) for piece in sorted(pieces) if piece)
+            or "(?!)"
         )
         self._name_items = [
             (_items(p, shell=False), _literal_tail(_items(p, shell=False)))
@@ -248,31 +276,52 @@ class SensitiveMatcher:
 
     def matches(self, path: str) -> bool:
         """Whether the absolute *path* (or its last component) is sensitive."""
-        name = posixpath.basename(path.rstrip("/")) or path
-        return bool(self._path_re.match(path) or self._name_re.match(name))
+        low = path.lower()
+        name = posixpath.basename(low.rstrip("/")) or low
+        if (
+            name in self._exact
+            or name.endswith(self._suffixes)
+            or name.startswith(self._prefixes)
+            or self._name_re.match(name)
+        ):
+            return True
+        return bool(self._path_hint.search(low) and self._path_re.match(low))
 
     def _may_match(self, pattern: str) -> bool:
         """Whether a path the absolute bash *pattern* expands to may be."""
         glob = _items(pattern, shell=True)
         last = _items(posixpath.basename(pattern), shell=True)
         # A last component of wildcards only (`*`, `??`) names every file
-        # of its directory alike; one that spells part of a name
-        # (`*.pem`, `id_*`, `.e*`) singles some out, and is checked.
-        aimed = any(item not in {_STAR, _ONE} for item in last)
-        return (aimed and _any_meets(last, self._name_items)) or _any_meets(
-            glob, self._path_items
-        )
+        # of its directory alike; one that spells part of a sensitive name
+        # (`*.pem`, `id_*`, `.e*`) singles it out. `*.txt` does not single
+        # out `id_rsa.*`: its literals meet only that pattern's wildcard.
+        spells = any(item not in {_STAR, _ONE} for item in last)
+        return (
+            spells and _any_meets(last, self._name_items, aimed=True)
+        ) or _any_meets(glob, self._path_items, aimed=False)
+
+
+def _wild(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def _union(patterns: Iterable[str]) -> re.Pattern[str]:
+    translated = [fnmatch.translate(p) for p in patterns]
+    return re.compile("|".join(translated) or "(?!)")
 
 
 def _any_meets(
-    glob: Sequence[_Item], candidates: Iterable[tuple[Sequence[_Item], str]]
+    glob: Sequence[_Item],
+    candidates: Iterable[tuple[Sequence[_Item], str]],
+    *,
+    aimed: bool,
 ) -> bool:
     tail = _literal_tail(glob)
     for items, their_tail in candidates:
         short = min(len(tail), len(their_tail))
         if short and tail[-short:] != their_tail[-short:]:
             continue  # both end in literals that differ
-        if _intersects(glob, items):
+        if _intersects(glob, items, aimed=aimed):
             return True
     return False
 

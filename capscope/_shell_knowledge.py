@@ -703,6 +703,7 @@ _pytest = Program(
     options=_PYTEST_OPTIONS,
     values=_PYTEST_VALUES | _fs(*(k for k, v in _PYTEST_OPTIONS.items() if v.value in {"path", "any"})),
     env=_PYTEST_ENV,
+    abbreviates=False,  # pytest refuses shortened long options
 )
 _python = Program(
     summary="runs Python code",

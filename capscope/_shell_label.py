@@ -197,9 +197,9 @@ _FLOOR_TRIGGERS = frozenset(
 #: At most this many globs are analysed per line (each costs an automaton
 #: product); past it a glob is unresolved.
 _MAX_GLOBS = 64
-#: At most this many commands found inside unknown programs' arguments are
-#: checked per line; past it the line is taken as catastrophic.
-_MAX_EMBEDDED = 32
+#: At most this many words of commands found inside unknown programs'
+#: arguments are checked per line; past it the line is catastrophic.
+_MAX_EMBEDDED_WORDS = 8_192
 #: At most this many reasons are kept per label.
 _MAX_REASONS = 16
 
@@ -209,9 +209,14 @@ _NET_DEVICE = re.compile(r"^/dev/(tcp|udp)/")
 _FD_TARGET = re.compile(r"\d+|-")
 _DEV_FD = re.compile(r"/dev/fd/\d+")
 _PROC_VIEW = re.compile(r"^/proc/(self|thread-self)/(root|cwd)(?=/|$)")
-_CODE_FILES = re.compile(
-    "|".join(fnmatch.translate(p) for p in CODE_FILES)
-)
+def _globs_re(patterns: Iterable[str]) -> re.Pattern[str]:
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns))
+
+
+_CODE_FILES = _globs_re(CODE_FILES)
+_FLOOR_FILES = _globs_re(FLOOR_FILES)
+_DESTRUCTIVE_WRITES = _globs_re(DESTRUCTIVE_WRITE_GLOBS)
+_WILDCARD = re.compile(r"[*?\[]")
 
 
 def _normalise_path(path: str, cwd: str | None) -> str | None:
@@ -292,10 +297,16 @@ class _Judge:
     out: dict[CommandLabel, dict[str, None]] = attrs.Factory(dict)
     downloaded: set[str] = attrs.Factory(set)
     shown: dict[int, str] = attrs.Factory(dict)
+    resolved: dict[object, tuple[str | None, ...]] = attrs.Factory(dict)
     globs: int = 0
+    #: the words of embedded commands checked so far
     embedded: int = 0
+    #: a scratch judge for an embedded command: only the floor matters
+    floor_only: bool = False
 
     def add(self, lbl: CommandLabel, cmd: NormalCommand, why: str) -> None:
+        if self.floor_only and lbl is not L.CATASTROPHIC:
+            return
         reasons = self.out.setdefault(lbl, {})
         if len(reasons) < _MAX_REASONS:
             reasons[f"{self.show(cmd)}: {why}"] = None
@@ -326,7 +337,12 @@ class _Judge:
         self, word: str, cmd: NormalCommand
     ) -> tuple[str | None, ...]:
         """The absolute paths *word* may name (`None`: cannot be known)."""
-        return tuple(self.resolve_plain(word, c) for c in self.bases(cmd))
+        key = (word, type(word), cmd.cwd, self.cwds)
+        found = self.resolved.get(key)
+        if found is None:
+            found = tuple(self.resolve_plain(word, c) for c in self.bases(cmd))
+            self.resolved[key] = found
+        return found
 
     def resolve(self, word: str, cmd: NormalCommand) -> str | None:
         """The path *word* names, if every working directory agrees."""
@@ -403,6 +419,11 @@ class _Judge:
         for path in self.resolve_all(word, cmd):
             if path is None:
                 continue
+            if not _WILDCARD.search(path):
+                why = self.protected(path, roots=roots)
+                if why:
+                    return path, why
+                continue
             parts = path.split("/")
             for index, part in enumerate(parts):
                 if not any(c in part for c in "*?["):
@@ -441,7 +462,7 @@ class _Judge:
                 continue
             if path in HARMLESS_WRITE_TARGETS or _DEV_FD.fullmatch(path):
                 continue
-            if any(fnmatch.fnmatchcase(path, p) for p in FLOOR_FILES):
+            if _FLOOR_FILES.match(path):
                 self.add(L.CATASTROPHIC, cmd, f"{how} {path}")
             if BLOCK_DEVICE.match(path):
                 self.add(L.CATASTROPHIC, cmd, f"{how} the block device {path}")
@@ -454,9 +475,7 @@ class _Judge:
                 posixpath.dirname(path) == self.home or not self.inside(path)
             ):
                 self.add(L.DESTRUCTIVE, cmd, f"{how} the start-up file {path}")
-            elif any(
-                fnmatch.fnmatchcase(path, p) for p in DESTRUCTIVE_WRITE_GLOBS
-            ):
+            elif _DESTRUCTIVE_WRITES.match(path):
                 self.add(L.DESTRUCTIVE, cmd, f"{how} {path}")
             if "/.git/" in path + "/" or _CODE_FILES.fullmatch(name):
                 self.add(
@@ -489,7 +508,10 @@ class _Judge:
         """`credential_file_read` if *word* names a sensitive path."""
         if isinstance(word, GlobWord):
             return  # judged by `glob`
-        for path in (*self.resolve_all(word, cmd), word):
+        paths = self.resolve_all(word, cmd)
+        if None in paths:
+            paths = (*paths, word)  # unknown where: the word as written
+        for path in paths:
             if path is not None and SENSITIVE.matches(path):
                 self.add(
                     L.CREDENTIAL_FILE_READ,
@@ -522,6 +544,13 @@ class _Judge:
             self.add(L.CODE_EXECUTION, cmd, reason)
         if "fork bomb" in cmd.unresolved:
             self.add(L.CATASTROPHIC, cmd, "fork bomb")
+        if "nesting too deep" in cmd.unresolved:
+            # what runs inside is not seen, so the floor cannot be checked
+            self.add(
+                L.CATASTROPHIC,
+                cmd,
+                "wrappers and scripts nested too deep for the floor to see in",
+            )
 
 
 def label(
@@ -682,7 +711,8 @@ def _label_one(judge: _Judge, cmd: NormalCommand, depth: int = 0) -> None:  # no
     _redirects(judge, cmd)
     name = cmd.program
     known = program(name) if name else None
-    _environment(judge, cmd, known)
+    if not judge.floor_only:
+        _environment(judge, cmd, known)
     if not cmd.argv:
         return
     assert name is not None  # noqa: S101 - argv is not empty
@@ -697,6 +727,10 @@ def _label_one(judge: _Judge, cmd: NormalCommand, depth: int = 0) -> None:  # no
     handler = _PROGRAM_CHECKS.get(name)
     if handler is not None:
         handler(judge, cmd, args)
+    if name not in _UNDERSTOOD:
+        _embedded(judge, cmd, depth)
+    if judge.floor_only:
+        return
     if name in KILLERS:
         judge.add(L.PROCESS_KILL, cmd, "signals processes")
     _package_install(judge, cmd, name, args)
@@ -707,8 +741,6 @@ def _label_one(judge: _Judge, cmd: NormalCommand, depth: int = 0) -> None:  # no
     if known is not None:
         _knowledge(judge, cmd, known, args, name)
         _working_directory(judge, cmd, name)
-    elif name not in SAFE_BUILTINS and name not in STATE_BUILTINS:
-        _embedded(judge, cmd, depth)
     _globs(judge, cmd, known, args)
 
 
@@ -1254,6 +1286,8 @@ def _embedded(judge: _Judge, cmd: NormalCommand, depth: int) -> None:
     spell: `taskset 1 rm -rf /` runs `rm -rf /`, `script -c 'rm -rf /'` and
     `gdb -ex 'shell rm -rf /'` run a script. A known program's name in its
     arguments starts a command; an argument that reads as a line is one.
+    Checking more than `_MAX_EMBEDDED_WORDS` words this way is taken as
+    catastrophic: the floor cannot say it is not.
     """
     if depth > 3:  # noqa: PLR2004
         return
@@ -1267,8 +1301,8 @@ def _embedded(judge: _Judge, cmd: NormalCommand, depth: int) -> None:
             if text and any(c in text for c in " \t\n;|&"):
                 candidates.append(text)
         for candidate in candidates:
-            judge.embedded += 1
-            if judge.embedded > _MAX_EMBEDDED:
+            judge.embedded += len(candidate) if isinstance(candidate, list) else 1 + len(candidate) // 8
+            if judge.embedded > _MAX_EMBEDDED_WORDS:
                 judge.add(
                     L.CATASTROPHIC,
                     cmd,
@@ -1281,10 +1315,16 @@ def _embedded(judge: _Judge, cmd: NormalCommand, depth: int) -> None:
 def _floor_of_text(judge: _Judge, cmd: NormalCommand, text: str) -> None:
     """The floor of the code an option's value holds (`-c alias.x=!rm`)."""
     if any(c in text for c in " \t\n;|&"):
-        judge.embedded += 1
-        if judge.embedded <= _MAX_EMBEDDED:
-            _floor_of(judge, cmd, text.partition("=")[2] or text, 0)
-            _floor_of(judge, cmd, text, 0)
+        judge.embedded += 1 + len(text) // 8
+        if judge.embedded > _MAX_EMBEDDED_WORDS:
+            judge.add(
+                L.CATASTROPHIC,
+                cmd,
+                "too many embedded commands to check for the floor",
+            )
+            return
+        _floor_of(judge, cmd, text.partition("=")[2] or text, 0)
+        _floor_of(judge, cmd, text, 0)
 
 
 def _floor_of(
@@ -1299,7 +1339,9 @@ def _floor_of(
         commands = normalise_all(parsed.commands)
     else:
         commands = normalise(SimpleCommand(tuple(candidate)))
-    scratch = _Judge(cwds=judge.cwds, roots=judge.roots, home=judge.home)
+    scratch = _Judge(
+        cwds=judge.cwds, roots=judge.roots, home=judge.home, floor_only=True
+    )
     scratch.embedded = judge.embedded
     for inner in commands:
         _label_one(scratch, inner, depth + 1)
@@ -1693,3 +1735,17 @@ _PROGRAM_CHECKS = {
 #: Every program name the knowledge or the checks above cover; the docs
 #: use it, and `_embedded` skips them.
 KNOWN_PROGRAMS = frozenset(PROGRAMS) | frozenset(_PROGRAM_CHECKS)
+
+#: Programs whose arguments the normaliser or the checks above understand:
+#: no other command hides in them (the floor looks into all the others).
+_UNDERSTOOD = (
+    KNOWN_PROGRAMS
+    | frozenset(WRAPPERS)
+    | SHELLS
+    | SAFE_BUILTINS
+    | STATE_BUILTINS
+    | KILLERS
+    | frozenset(PACKAGE_INSTALL)
+    | frozenset(INTERPRETERS)
+    | {"eval", "source", ".", "su", "watch", "xargs", "python3", "perl"}
+)

@@ -19,6 +19,7 @@ that the line does not show is a reason in `NormalCommand.code` (it becomes
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import shlex
@@ -213,6 +214,8 @@ GIT_GLOBAL_FLAGS = frozenset(
 )
 
 _NAME_EQ = re.compile(r"[A-Za-z_]\w*=")
+#: A word that bash reads again as itself (for `eval`).
+_PLAIN_ARG = re.compile(r"[A-Za-z0-9_./:,+@%=-]+")
 
 
 # --- the normalised command ---------------------------------------------
@@ -343,6 +346,7 @@ def _basename(word: str) -> str:
     return name or word
 
 
+@functools.lru_cache(maxsize=1024)
 def family(program: str) -> str:
     """
     A program's name without a version suffix.
@@ -427,10 +431,11 @@ def _normalise(argv: Sequence[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: 
     if program == "su":
         return _su(args, ctx)
     if program == "eval":
-        script = " ".join(args)
-        return _script(
-            script, ctx.wrap("eval").more("eval"), (program, *args), posix=False
-        )
+        inner = ctx.wrap("eval").more("eval")
+        if all(_PLAIN_ARG.fullmatch(a) for a in args):
+            # plain words read again are the same words: no need to parse
+            return _normalise(args, inner)
+        return _script(" ".join(args), inner, (program, *args), posix=False)
     if program in {"source", "."}:
         return [ctx.make((program, *args), "source")]
     if program == "git":

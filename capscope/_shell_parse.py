@@ -45,9 +45,9 @@ still found and returned (so the catastrophic floor sees them), even though
 their line can never be allowed.
 
 Limits, so that analysis is linear and bounded: a line longer than
-`MAX_CHARS` characters, with more than `MAX_WORDS` words or nested deeper
-than `MAX_NESTING` levels is not analysed (`ParsedCommand.refused`), and is
-denied.
+`MAX_CHARS` characters, with more than `MAX_WORDS` words or `MAX_COMMANDS`
+simple commands, or nested deeper than `MAX_NESTING` levels is not
+analysed (`ParsedCommand.refused`), and is denied.
 
 With `posix=True` (the scripts of `sh -c` and `dash -c`), bash-only syntax
 (`$'...'`, `&>`, `|&`, `<<<`, `[[`, `function`) is a reason too, because a
@@ -60,12 +60,14 @@ import re
 
 from ._shell import GlobWord, OpaqueWord, ParsedCommand, Redirect, SimpleCommand
 
-__all__ = ["MAX_CHARS", "MAX_NESTING", "MAX_WORDS", "parse"]
+__all__ = ["MAX_CHARS", "MAX_COMMANDS", "MAX_NESTING", "MAX_WORDS", "parse"]
 
 #: The longest line analysed, in characters.
 MAX_CHARS = 65_536
 #: The most words a line may hold (substitutions and here-docs included).
-MAX_WORDS = 4_096
+MAX_WORDS = 2_048
+#: The most simple commands a line may hold.
+MAX_COMMANDS = 1_024
 #: How deep substitutions, quotes, subshells and groups may nest.
 MAX_NESTING = 32
 #: The most words one brace expansion may make.
@@ -144,6 +146,7 @@ _DEFAULT_FD: dict[str, int | None] = {
     "&>>": None,
 }
 _BASH_ONLY_OPS = frozenset({"&>", "&>>", "|&", "<<<"})
+_REDIRECT_START = frozenset("<>&{0123456789")
 
 
 class _Refused(Exception):  # noqa: N818 - internal control flow
@@ -229,10 +232,11 @@ class _Word:
 class _State:
     """What every parser of one line shares."""
 
-    __slots__ = ("arith", "late", "reasons", "words")
+    __slots__ = ("arith", "commands", "late", "reasons", "words")
 
     def __init__(self) -> None:
         self.words = 0
+        self.commands = 0
         self.arith = 0
         self.reasons: dict[str, None] = {}
         self.late: list[_Cmd] = []
@@ -335,6 +339,8 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
 
     def redirect_ahead(self) -> bool:
         text, pos = self.text, self.pos
+        if pos >= self.n or text[pos] not in _REDIRECT_START:
+            return False
         m = _FD.match(text, pos) or _NAMED_FD.match(text, pos)
         if m is not None:
             pos = m.end()
@@ -790,6 +796,10 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
         self.state.late.extend(word.entries)
 
     def parse_simple(self) -> list[_Entry]:  # noqa: C901, PLR0912 - a parser's dispatch reads best in one place
+        self.state.commands += 1
+        if self.state.commands > MAX_COMMANDS:
+            msg = f"more than {MAX_COMMANDS} commands"
+            raise _Refused(msg)
         cmd = _Cmd()
         subs: list[_Entry] = []
         while True:
@@ -1530,7 +1540,26 @@ def parse(text: str, *, posix: bool = False) -> ParsedCommand:
     return _parse(text, posix=posix)
 
 
+#: A line that is one simple command of plain words (no quote, expansion,
+#: glob, operator or comment; no assignment, job or reserved word first):
+#: the common case, read without the parser.
+_PLAIN_LINE = re.compile(
+    r"[ \t]*(?P<first>[^\s|&;<>()'\"\\$`*?\[\]{}~#\x00=%!]+)"
+    r"(?:[ \t]+[^\s|&;<>()'\"\\$`*?\[\]{}~#\x00]+)*[ \t]*"
+)
+_RESERVED = frozenset(
+    {"if", "then", "else", "elif", "fi", "do", "done", "case", "esac",
+     "while", "until", "for", "select", "function", "time", "in", "coproc"}
+)  # fmt: skip
+_SPLIT = re.compile(r"[ \t]+")
+
+
 def _parse(text: str, *, posix: bool) -> ParsedCommand:
+    plain = _PLAIN_LINE.fullmatch(text)
+    if plain is not None and plain.group("first") not in _RESERVED:
+        words = _SPLIT.split(text.strip(" \t"))
+        if len(words) <= MAX_WORDS:
+            return ParsedCommand((SimpleCommand(tuple(words)),))
     state = _State()
     parser = _Parser(text, state, 0, posix=posix)
     if "\0" in text:

@@ -616,10 +616,10 @@ def _privilege(seg: _Segment, rng: random.Random) -> bool:
 
 
 def _assign(seg: _Segment, _: random.Random) -> bool:
-    """A harmless `FOO=1` before the command."""
-    if "FOO=1" in seg.assignments:
+    """A harmless `NO_COLOR=1` before the command."""
+    if "NO_COLOR=1" in seg.assignments:
         return False
-    seg.assignments.insert(0, "FOO=1")
+    seg.assignments.insert(0, "NO_COLOR=1")
     return True
 
 
@@ -714,7 +714,9 @@ def bypass_variants(
       arguments: `env`, `command` (the shell builtin, so always
       outermost), `nice`, `nohup`, `timeout 9`, `stdbuf -o0`, one or two
       nested; never around a shell builtin such as `cd` or `eval`;
-    - **a harmless assignment**: `FOO=1` before the command;
+    - **a harmless assignment**: `NO_COLOR=1` before the command (a
+      variable on capscope's harmless list: any other makes a command
+      unresolved);
     - **whitespace**: spaces and tabs between words, around operators, and
       at either end.
 
@@ -739,7 +741,7 @@ def bypass_variants(
         >>> for variant in bypass_variants("rm -rf /", seed=1, count=3):
         ...     print(variant)
         command timeout 9 rm -r -f /
-        FOO=1 /bin/rm -r -f /
+        NO_COLOR=1 /bin/rm -r -f /
         rm -r -f /
         >>> next(bypass_variants("ls -la", seed=1, privileged=True))
         'command timeout 9 sudo ls -l -a'

@@ -1,17 +1,20 @@
 """
-The adversarial corpus of the command policy engine (issue 5).
+The adversarial corpora of the command policy engine (issues 5 and 13).
 
-`tests/data/command_bypass.txt` holds bypass attempts that must never be
-allowed under `CORPUS_POLICY`; `tests/data/command_benign.txt` holds harmless
-commands that must be. `CATASTROPHIC` lists spellings of the catastrophic
-floor, denied under any policy and under none. The Hypothesis tests respell
-commands with `capscope.testing.bypass_variants` and check that meaning-
-preserving spellings get the plain form's action, and `sudo`/`doas` never a
-weaker one.
+`tests/data/command_attacks.txt` holds the attacks of issue 13, by class,
+that must never be allowed under `ISSUE_POLICY` (its allow list);
+`tests/data/command_bypass.txt` those of issue 5 under `CORPUS_POLICY`.
+`tests/data/command_benign.txt` holds everyday commands that must be
+allowed under `ISSUE_POLICY`, except the few marked refused by design (at
+most 5 %). `CATASTROPHIC` lists spellings of the catastrophic floor, denied
+under any policy and under none. The Hypothesis tests respell commands
+with `capscope.testing.bypass_variants` and check that meaning-preserving
+spellings get the plain form's action, and `sudo`/`doas` never a weaker one.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 
@@ -41,21 +44,74 @@ NOTHING_BUT_THE_FLOOR = CommandPolicy(
 #: paths such as `..` mean the same on every machine.
 WORKSPACE = "/srv/capscope-corpus/workspace"
 
+#: The allow list of issue 13, in its workspace.
+ISSUE_POLICY = CommandPolicy(
+    allow=[
+        "git status *",
+        "git diff *",
+        "git log *",
+        "ls *",
+        "cat *",
+        "pytest *",
+        "python -m pytest *",
+        "npm test *",
+        "grep *",
+        "echo *",
+    ],
+    default="deny",
+    workspace_roots=[WORKSPACE],
+)
+
 _RANK = {Action.ALLOW: 0, Action.ASK: 1, Action.DENY: 2}
 
 
-def _corpus(name: str) -> list[pytest.ParameterSet]:
-    """The entries of a corpus file, one per line, as pytest params."""
+def _entries(name: str) -> list[tuple[int, str]]:
+    """A corpus file's entries: `(line number, text)`; `> ` lines decoded."""
     lines = (DATA / name).read_text(encoding="utf-8").split("\n")
+    out = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("> "):
+            line = codecs.decode(line[2:], "unicode_escape")
+        out.append((number, line))
+    return out
+
+
+def _corpus(name: str) -> list[pytest.ParameterSet]:
+    """The entries of a corpus file as pytest params."""
     return [
-        pytest.param(line, id=f"{number}: {line}")
-        for number, line in enumerate(lines, start=1)
-        if line.strip() and not line.startswith("#")
+        pytest.param(line, id=f"{number}: {line!r}")
+        for number, line in _entries(name)
     ]
 
 
+def _sections(name: str) -> dict[str, int]:
+    """How many entries each `# === class` section of a file holds."""
+    counts: dict[str, int] = {}
+    section = ""
+    for line in (DATA / name).read_text(encoding="utf-8").split("\n"):
+        if line.startswith("# === "):
+            section = line[6:]
+            counts[section] = 0
+        elif line.strip() and not line.startswith("#"):
+            counts[section] += 1
+    return counts
+
+
 BYPASS = _corpus("command_bypass.txt")
-BENIGN = _corpus("command_benign.txt")
+ATTACKS = _corpus("command_attacks.txt")
+_BENIGN_ALL = _entries("command_benign.txt")
+BENIGN = [
+    pytest.param(line, id=f"{n}: {line}")
+    for n, line in _BENIGN_ALL
+    if not line.startswith("? ")
+]
+REFUSED_BY_DESIGN = [
+    pytest.param(line[2:], id=f"{n}: {line[2:]}")
+    for n, line in _BENIGN_ALL
+    if line.startswith("? ")
+]
 
 #: Bypass attempts that need a new line, which a corpus line cannot hold.
 MULTILINE_BYPASS = [
@@ -152,6 +208,28 @@ CATASTROPHIC = [
     "echo x > /etc/passwd",
     "echo 'root::0:0::/:/bin/sh' >> /etc/passwd",
     "cat x > /etc/sudoers",
+    # behind wrapper programs capscope does not know (issue 13)
+    "taskset 1 rm -rf /",
+    "chrt -f 1 rm -rf /",
+    "flock /tmp/lock rm -rf /",
+    "coproc rm -rf /",
+    "script -c 'rm -rf /'",
+    "runuser -u root -- rm -rf /",
+    "setarch x86_64 rm -rf /",
+    "unshare -r rm -rf /",
+    "nsenter -t 1 -m rm -rf /",
+    "parallel rm -rf ::: /",
+    "fakeroot rm -rf /",
+    "strace -f rm -rf /",
+    "gdb -batch -ex 'shell rm -rf /'",
+    "firejail rm -rf /",
+    "systemd-run rm -rf /",
+    "prlimit --nofile=1 rm -rf /",
+    "mytool --command='rm -rf /'",
+    "rm -rf {/,}",
+    "rm -r{f,} /",
+    # deeper than the analysis looks: it cannot vouch for the floor
+    "eval " * 20 + "rm -rf /",
 ]
 
 #: Plain forms for the Hypothesis tests: allowed, asked and denied ones.
@@ -180,6 +258,7 @@ BASES = [
 
 
 def _decide(cmd: str, policy: CommandPolicy | None):
+    """Decide from the corpus' workspace, under *policy* (or none)."""
     if policy is None:
         return check_command(cmd, cwd=WORKSPACE)
     with command.pushed(policy):
@@ -195,17 +274,40 @@ def _explain(cmd: str, decision) -> str:
 
 class TestCorpora:
     def test_sizes(self):
-        """The corpora hold at least what issue 5 asks for, and more."""
+        """The corpora hold at least what issues 5 and 13 ask for."""
         assert len(BYPASS) >= 170
-        assert len(BENIGN) >= 60
+        assert len(ATTACKS) >= 500
+        assert len(BENIGN) + len(REFUSED_BY_DESIGN) >= 100
         assert len(CATASTROPHIC) >= 30
 
+    def test_every_attack_class_is_covered(self):
+        """Each class of bypass the issue names has its own section."""
+        sections = _sections("command_attacks.txt")
+        for words in (
+            "line continuation",
+            "ANSI-C quoting",
+            "late evaluation",
+            "environment prefixes",
+            "options of allowed programs",
+            "credential reads",
+            "catastrophic floor",
+            "globs",
+        ):
+            found = [n for title, n in sections.items() if words in title]
+            assert found, words
+            assert found[0] >= 10, (words, found)
+
+    def test_false_refusals_are_few(self):
+        """At most 5 % of the everyday commands are refused by design."""
+        total = len(BENIGN) + len(REFUSED_BY_DESIGN)
+        assert len(REFUSED_BY_DESIGN) / total <= 0.05
+
     def test_no_entry_is_in_both(self):
-        """No command is filed as both a bypass and benign."""
-        bypass = {p.values[0] for p in BYPASS}
+        """No command is filed as both an attack and benign."""
+        attacks = {p.values[0] for p in BYPASS + ATTACKS}
         benign = {p.values[0] for p in BENIGN}
 
-        assert set() == bypass & benign
+        assert set() == attacks & benign
 
     @pytest.mark.parametrize("cmd", BYPASS)
     def test_bypass_is_never_allowed(self, cmd):
@@ -225,12 +327,28 @@ class TestCorpora:
             cmd, decision
         )
 
+    @pytest.mark.parametrize("cmd", ATTACKS)
+    def test_attack_is_never_allowed(self, cmd):
+        """Every attack of issue 13 is asked about or denied."""
+        decision = _decide(cmd, ISSUE_POLICY)
+
+        assert decision.action in {Action.ASK, Action.DENY}, _explain(
+            cmd, decision
+        )
+
     @pytest.mark.parametrize("cmd", BENIGN)
     def test_benign_is_allowed(self, cmd):
         """Harmless commands, quoted metacharacters included, are allowed."""
-        decision = _decide(cmd, CORPUS_POLICY)
+        decision = _decide(cmd, ISSUE_POLICY)
 
         assert Action.ALLOW == decision.action, _explain(cmd, decision)
+
+    @pytest.mark.parametrize("cmd", REFUSED_BY_DESIGN)
+    def test_refused_by_design_is_asked_not_denied(self, cmd):
+        """What capscope cannot prove harmless is asked about, not denied."""
+        decision = _decide(cmd, ISSUE_POLICY)
+
+        assert Action.ASK == decision.action, _explain(cmd, decision)
 
 
 class TestCatastrophicFloor:
@@ -249,23 +367,21 @@ class TestCatastrophicFloor:
 
 
 class TestGitDashC:
-    def test_git_dash_c_is_a_path(self):
+    def test_git_dash_c_is_a_repository(self):
         """
-        `git -C DIR log` is `git log` with a path argument: allowed by
-        `git log *`, and outside the workspace when roots are set.
+        `git -C DIR log` is `git log` in DIR: allowed by `git log *` inside
+        the workspace; elsewhere that repository's configuration runs its
+        programs (`core.fsmonitor`, `core.pager`), which is code execution.
         """
-        rooted = CommandPolicy(
-            allow=CORPUS_POLICY.allow,
-            default="deny",
-            workspace_roots=[WORKSPACE],
-        )
-
-        assert Action.ALLOW == _decide("git -C . log", CORPUS_POLICY).action
-        assert Action.ALLOW == _decide("git -C / log", CORPUS_POLICY).action
-        assert Action.ASK == _decide("git -C / log", rooted).action
+        assert Action.ALLOW == _decide("git -C . log", ISSUE_POLICY).action
         assert (
-            Action.ALLOW == _decide(f"git -C {WORKSPACE} log", rooted).action
+            Action.ALLOW
+            == _decide(f"git -C {WORKSPACE}/sub log", ISSUE_POLICY).action
         )
+        for line in ("git -C / log", "git -C .. status", "git -C/tmp log"):
+            decision = _decide(line, ISSUE_POLICY)
+            assert Action.ASK == decision.action, _explain(line, decision)
+            assert "code_execution" in decision.labels
 
 
 class TestVariants:
