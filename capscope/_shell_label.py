@@ -1250,7 +1250,7 @@ def _globs(  # noqa: C901, PLR0912 - one pass over the words, several checks
                 )
                 continue
             start = judge.resolve_plain(directory or ".", base)
-            if known.operands != "text" and not judge.within(start):
+            if not judge.within(start):  # bash itself reads the directory
                 runs = cmd.program in _RUNS_ITS_DIRECTORY or family(
                     cmd.program or ""
                 ) in {"python", "node"}
