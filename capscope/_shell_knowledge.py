@@ -480,8 +480,10 @@ _SED_OPTIONS = {
 }
 
 _CURL_OPTIONS = {
-    "-o": _e(WRITES, "writes the download to a file", "path"),
-    "--output": _e(WRITES, "writes the download to a file", "path"),
+    "-o": _e(WRITES, "writes the download to a file", "path", harmless="-"),
+    "--output": _e(
+        WRITES, "writes the download to a file", "path", harmless="-"
+    ),
     "-O": _e(WRITES, "writes the download into the directory"),
     "--remote-name": _e(WRITES, "writes the download into the directory"),
     "--remote-name-all": _e(WRITES, "writes downloads into the directory"),
@@ -503,8 +505,10 @@ _CURL_OPTIONS = {
     "--abstract-unix-socket": _e(OUTSIDE, "talks to a local socket", "any"),
 }
 _WGET_OPTIONS = {
-    "-O": _e(WRITES, "writes the download to a file", "path"),
-    "--output-document": _e(WRITES, "writes the download to a file", "path"),
+    "-O": _e(WRITES, "writes the download to a file", "path", harmless="-"),
+    "--output-document": _e(
+        WRITES, "writes the download to a file", "path", harmless="-"
+    ),
     "-o": _e(WRITES, "writes its log to a file", "path"),
     "--output-file": _e(WRITES, "writes its log to a file", "path"),
     "-a": _e(WRITES, "writes its log to a file", "path"),
@@ -968,7 +972,8 @@ PROGRAMS: Mapping[str, Program] = MappingProxyType(
 NON_READING = frozenset(
     {"echo", "printf", "which", "basename", "dirname", "type", "command",
      "ls", "stat", "du", "test", "[", "cd", "pwd", "true", "false", "mkdir",
-     "rmdir", "touch", "rm", "unlink", "chmod", "chown", "chgrp", "kill"}
+     "rmdir", "touch", "rm", "unlink", "chmod", "chown", "chgrp", "kill",
+     "tee", "truncate"}
 )  # fmt: skip
 
 #: bash builtins with no effect beyond their output (or `cd`, which the

@@ -735,7 +735,7 @@ def _label_one(judge: _Judge, cmd: NormalCommand, depth: int = 0) -> None:  # no
         judge.add(L.PROCESS_KILL, cmd, "signals processes")
     _package_install(judge, cmd, name, args)
     if name not in NON_READING:
-        for word in args:
+        for word in _read_words(name, known, args):
             for candidate in _path_candidates(word):
                 judge.sensitive(cmd, candidate, "reads")
     if known is not None:
@@ -771,6 +771,32 @@ def _working_directory(judge: _Judge, cmd: NormalCommand, name: str) -> None:
                 f"runs in {where}, outside the workspace",
             )
         return
+
+
+#: Programs whose last operand is written, not read.
+_COPIERS = frozenset({"cp", "mv", "install", "ln", "rsync", "scp"})
+_PATTERN_OPTIONS = frozenset(
+    {"-e", "--regexp", "-f", "--file", "--expression", "--source"}
+)
+
+
+def _read_words(
+    name: str, known: Program | None, args: list[str]
+) -> list[str]:
+    """The words that may name a file *name* reads: all of them, but a
+    pattern operand (`grep id_rsa notes.txt`) or a copy's destination."""
+    words = list(args)
+    operands = _positionals(args, known.values if known else ())
+    if name in _COPIERS and operands:
+        words.remove(operands[-1])
+    elif (
+        known is not None
+        and known.operands == "pattern+paths"
+        and operands
+        and not _PATTERN_OPTIONS.intersection(args)
+    ):
+        words.remove(operands[0])
+    return words
 
 
 def _path_candidates(word: str) -> list[str]:

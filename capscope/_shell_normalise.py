@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ._shell import Redirect, SimpleCommand
+from ._shell import OpaqueWord, Redirect, SimpleCommand
 from ._shell_knowledge import HARMLESS_SET, STATE_BUILTINS, WRAPPERS, Wrapper
 
 __all__ = [
@@ -564,7 +564,12 @@ def _wrapper(program: str, args: list[str], ctx: _Ctx) -> list[NormalCommand]:  
             if name in {"-I", "--replace", "-i"}:
                 # what replaces it comes from stdin: an unknown word
                 marker = value or "{}"
-                rest = [a.replace(marker, "$XARGS_INPUT") for a in rest]
+                rest = [
+                    OpaqueWord(a.replace(marker, "$XARGS_INPUT"))
+                    if marker in a
+                    else a
+                    for a in rest
+                ]
         rest = rest or ["echo"]
     inner = ctx.wrap(program, **changes).more(*extra)
     if not rest:

