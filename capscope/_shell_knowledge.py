@@ -1175,3 +1175,75 @@ CODE_FILES = (
     ".gitmodules",
     ".pdbrc",
 )
+
+
+def _by_label(entries: Mapping[str, Effect]) -> str:
+    """`--a`, `--b` (label); ... for a table cell."""
+    groups: dict[str, list[str]] = {}
+    for name, effect in entries.items():
+        groups.setdefault(effect.label.value, []).append(f"`{name}`")
+    return "; ".join(
+        f"{', '.join(names)} ({label})" for label, names in groups.items()
+    )
+
+
+def knowledge_table() -> str:
+    """
+    The docs' table of program knowledge, generated from `PROGRAMS` (one
+    row per program, its other names beside it) and the environment lists.
+
+    Example:
+        >>> from capscope._shell_knowledge import knowledge_table
+        >>> knowledge_table().splitlines()[0]
+        '| Program | What it is | Options with an effect | Variables | Subcommands and always |'
+    """
+    rows = [
+        "| Program | What it is | Options with an effect | Variables "
+        "| Subcommands and always |",
+        "|---|---|---|---|---|",
+    ]
+    names: dict[int, list[str]] = {}
+    for name, known in PROGRAMS.items():
+        names.setdefault(id(known), []).append(name)
+    seen: set[int] = set()
+    for known in PROGRAMS.values():
+        if id(known) in seen:
+            continue
+        seen.add(id(known))
+        subs = "; ".join(
+            f"`{sub}`: "
+            + " ".join(
+                part
+                for part in (
+                    ", ".join(e.label.value for e in spec.effects),
+                    _by_label(spec.options),
+                )
+                if part
+            )
+            for sub, spec in known.subcommands.items()
+        )
+        always = ", ".join(e.label.value for e in known.always)
+        extra = "; ".join(x for x in (subs, f"every run: {always}" if always else "") if x)
+        rows.append(
+            "| "
+            + " ".join(f"`{n}`" for n in names[id(known)])
+            + f" | {known.summary} | {_by_label(known.options) or '-'} "
+            f"| {_by_label(known.env) or '-'} | {extra or '-'} |"
+        )
+    rows += [
+        "",
+        "Variables that change what any program does: "
+        + _by_label(GLOBAL_ENV)
+        + ".",
+        "",
+        "The only variables a command may set in front of itself (with a "
+        "plain value: letters, digits and `_.,:@+-`): "
+        + ", ".join(f"`{name}`" for name in HARMLESS_ENV)
+        + ".",
+        "",
+        "Wrappers seen through (their own options skipped): "
+        + ", ".join(f"`{name}`" for name in WRAPPERS)
+        + ".",
+        "",
+    ]
+    return "\n".join(rows)

@@ -503,3 +503,42 @@ class TestBypassVariants:
         """A builtin alone cannot be run under sudo."""
         with pytest.raises(ValueError, match="sudo"):
             bypass_variants("cd /tmp", privileged=True)
+
+
+def corpus_summary() -> str:
+    """The docs' summary of the corpora (docs/snippets/command-corpus.md)."""
+    rows = ["| Class of attack | Lines |", "|---|---:|"]
+    rows += [
+        f"| {title} | {count} |"
+        for title, count in _sections("command_attacks.txt").items()
+    ]
+    total = len(BENIGN) + len(REFUSED_BY_DESIGN)
+    rows += [
+        f"| **all** | **{len(ATTACKS)}** |",
+        "",
+        f"- **Everyday commands** (`tests/data/command_benign.txt`): "
+        f"{total}, of which {len(BENIGN)} are allowed and "
+        f"{len(REFUSED_BY_DESIGN)} ({100 * len(REFUSED_BY_DESIGN) / total:.1f} %) "
+        "are asked about by design: "
+        + ", ".join(f"`{p.values[0]}`" for p in REFUSED_BY_DESIGN)
+        + " (a variable capscope will not guess, a brace expansion, a read "
+        "outside the workspace, a variable not on the harmless list).",
+        f"- **Issue 5's bypass attempts** (`tests/data/command_bypass.txt`): "
+        f"{len(BYPASS)}, and {len(CATASTROPHIC)} spellings of the "
+        "catastrophic floor, denied under any policy.",
+        "",
+    ]
+    return "\n".join(rows)
+
+
+SUMMARY = Path(__file__).parent.parent / "docs" / "snippets" / "command-corpus.md"
+
+
+def test_the_docs_summary_is_current():
+    """docs/commands.md shows the corpora as they are (regenerate with
+    `python tests/test_command_corpus.py`)."""
+    assert corpus_summary() == SUMMARY.read_text(encoding="utf-8")
+
+
+if __name__ == "__main__":
+    SUMMARY.write_text(corpus_summary(), encoding="utf-8")

@@ -413,3 +413,139 @@ def test_only_a_clear_grant_runs_an_asked_command(answer, runs):
         else:
             with pytest.raises(cs.CommandBlocked):
                 run("whoami")
+
+
+class TestInputs:
+    @pytest.mark.parametrize(
+        ("value", "named"),
+        [
+            ({"ls": 1}, "dict"),
+            (None, "NoneType"),
+            (b"ls", "bytes"),
+            ({"ls"}, "set"),
+            (7, "int"),
+            (iter(["ls"]), "list_iterator"),
+        ],
+    )
+    def test_a_command_is_a_str_or_an_argv(self, value, named):
+        """Anything but a `str` or a list or tuple of `str` is a
+        `TypeError` naming its type (a dict's keys are not a command)."""
+        with pytest.raises(TypeError, match=rf"not a {named}\b"):
+            cs.check_command(value)
+
+    def test_an_argv_of_other_things(self):
+        """An argv holding a non-`str` names what it holds."""
+        with pytest.raises(TypeError, match="holds a int: 1"):
+            cs.check_command(["ls", 1])
+
+    def test_a_guarded_function_refuses_too(self):
+        """The guard raises the same `TypeError` before the body runs."""
+        ran = []
+
+        @cs.guards_command(arg="cmd")
+        def run(cmd):
+            ran.append(cmd)
+
+        with command.pushed(CommandPolicy(allow=["*"], default="allow")):
+            with pytest.raises(TypeError, match="not a dict"):
+                run({"ls": 1})
+        assert [] == ran
+
+    @pytest.mark.parametrize(
+        ("text", "why"),
+        [
+            ("echo " + "x" * 70_000, "longer than 65536 characters"),
+            ("echo" + " x" * 2_100, "more than 2048 words"),
+            ("ls;" * 1_100, "more than 1024 commands"),
+            ("echo " + "$(" * 40 + "ls" + ")" * 40, "nested deeper than 32"),
+        ],
+    )
+    def test_a_line_beyond_the_limits_is_denied_unread(self, text, why):
+        """Under any policy, even allow-all, a line too large to analyse
+        is denied (rule `analysis_limit`), with a reason saying so."""
+        with command.pushed(CommandPolicy(allow=["*"], default="allow")):
+            decision = cs.check_command(text)
+
+        assert (cs.Action.DENY, "analysis_limit") == (
+            decision.action,
+            decision.rule,
+        )
+        assert why in decision.reason
+        assert decision.reason.startswith("command not analysed")
+
+    def test_an_argv_beyond_the_limits_is_denied(self):
+        decision = cs.check_command(["echo", *["x"] * 3_000])
+
+        assert (cs.Action.DENY, "analysis_limit") == (
+            decision.action,
+            decision.rule,
+        )
+
+
+class TestRawLine:
+    def test_the_decision_carries_the_line_as_typed(self):
+        """Wrappers are off the segments, but on the line."""
+        text = "sudo -u root env PATH=/tmp make test"
+        decision = cs.check_command(text)
+
+        assert (text, (("make", "test"),)) == (
+            decision.line,
+            decision.segments,
+        )
+
+    def test_an_argv_is_shown_as_a_line(self):
+        assert "ls 'a b'" == cs.check_command(["ls", "a b"]).line
+
+    def test_the_approver_sees_the_line_and_the_labels(self):
+        """An approval request for a command carries the raw line and its
+        labels beside the parsed commands."""
+        seen = []
+
+        def handler(request):
+            seen.append(request.arguments)
+            return False
+
+        @cs.guards_command(arg="cmd")
+        def run(cmd):
+            return cmd
+
+        text = "sudo -u root env PATH=/tmp make test"
+        with command.pushed(CommandPolicy(allow=["make *"], default="deny")):
+            with approval.pushed(ToolApprovalPolicy(handler=handler)):
+                with pytest.raises(cs.CommandBlocked):
+                    run(text)
+
+        assert [
+            {
+                "command": [["make", "test"]],
+                "line": text,
+                "labels": ["code_execution", "execution_semantics_unresolved", "sudo"],
+            }
+        ] == seen
+
+    def test_every_audit_record_has_the_line(self):
+        """The audit record of a command decision names the raw line."""
+        from capscope.audit import decision_record
+
+        record = decision_record(cs.check_command("ls -la"))
+
+        assert "ls -la" == record["line"]
+
+
+class TestAlwaysAsk:
+    @pytest.mark.parametrize(
+        "text", ["git -c core.pager=x log", "echo $HOME", "pytest -p x"]
+    )
+    def test_no_policy_lets_them_through(self, text):
+        """Code the line does not show, and what cannot be resolved, are
+        asked about even under allow-all with empty tiers."""
+        policy = CommandPolicy(
+            allow=["*"], default="allow", deny_labels=[], approval_labels=[]
+        )
+        with command.pushed(policy):
+            assert cs.Action.ASK == action(text)
+
+    def test_a_policy_may_deny_code_execution(self):
+        policy = CommandPolicy(allow=["*"], deny_labels=["code_execution"])
+        with command.pushed(policy):
+            assert cs.Action.DENY == action("pytest -p x")

@@ -481,3 +481,482 @@ class TestEndToEnd:
         result = normalise_all(parse("a | b").commands)
 
         assert all(isinstance(c, NormalCommand) for c in result)
+
+
+# --- issue 13: what allowed programs can be made to do ----------------------
+
+
+def has(text: str, *wanted: CommandLabel, roots=ROOTS) -> bool:
+    found = line_labels(text, roots=roots)
+    return all(lbl in found for lbl in wanted)
+
+
+class TestKnowledge:
+    @pytest.mark.parametrize(
+        ("text", "lbl"),
+        [
+            ("git log --output=x", WP),
+            ("git log --output x", WP),
+            ("git log --outp=x", WP),  # any prefix: git may expand it
+            ("git diff --ext-diff", CODE),
+            ("git status --upload-pack=x", CODE),
+            ("git clean -fdx", DP),
+            ("git config core.pager x", CODE),
+            ("git fetch", NET),
+            ("git push", NET),
+            ("git submodule foreach x", CODE),
+            ("git format-patch -o out HEAD~1", WP),
+            ("pytest -p plugin", CODE),
+            ("pytest -vp plugin", CODE),  # inside a bundle
+            ("pytest --basetemp=tmp", DP),
+            ("pytest --junitxml=r.xml", WP),
+            ("pytest --rootdir=.", CODE),
+            ("pytest -o addopts=-x", CODE),
+            ("pytest -W error::mod.Warn", CODE),
+            ("python -m pytest -p plugin", CODE),
+            ("python -mpytest -p plugin", CODE),
+            ("python -Im pytest -p plugin", CODE),
+            ("python -W error::mod.Warn -m pytest", CODE),
+            ("npm test --script-shell=x", CODE),
+            ("npm test --script-sh=x", CODE),  # nopt expands prefixes
+            ("npm --prefix ../other test", CODE),
+            ("npm test --registry=http://x", NET),
+            ("npm publish", NET),
+            ("npm exec x", L.PACKAGE_INSTALL),
+            ("grep -f patterns.txt x /etc/hosts", RO),
+            ("grep --file=/etc/hostname x", RO),
+            ("rg --pre=x y", CODE),
+            ("sort -o out.txt in.txt", WP),
+            ("sort --compress-program=x f", CODE),
+            ("curl http://x", NET),
+            ("curl -K conf http://x", CODE),
+            ("wget -e x=y http://x", CODE),
+            ("ssh host ls", CODE),
+            ("ssh -o ProxyCommand=x host", CODE),
+            ("tar --to-command=x -xf a.tar", CODE),
+            ("tar -cf host:backup.tar .", NET),
+            ("make -f other.mk", CODE),
+            ("make --eval=x", CODE),
+            ("pip install --target=/tmp/x y", WP),
+            ("pip uninstall x", DP),
+            ("docker run img", CODE),
+            ("docker run --privileged img", L.SUDO),
+            ("kubectl exec pod -- ls", CODE),
+            ("kubectl delete pod x", DP),
+            ("kubectl get pods", NET),
+            ("find . -delete", DP),
+            ("find . -fprint out.txt", WP),
+            ("printf -v x %s y", CODE),
+            ("test -v 'a[0]'", CODE),
+            ("less -o log.txt f", WP),
+            ("node -e 1", CODE),
+            ("node --require ./x.js app.js", CODE),
+        ],
+    )
+    def test_an_option_earns_its_label(self, text, lbl):
+        """Each option, subcommand or program in the knowledge table earns
+        its label, however it is spelled."""
+        assert lbl in line_labels(text), text
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "pytest -p no:cacheprovider",
+            "python -W ignore -m pytest",
+            "python -X importtime -m pytest",
+            "curl -o - http://x",
+            "git log --oneline --output-indicator-new=x",
+            "pytest --co -q",
+            "grep -n --color=always x f",
+            "git -C sub status",
+            "python -m pytest tests/test_a.py::test_b",
+        ],
+    )
+    def test_harmless_forms_earn_nothing_more(self, text):
+        """Values that do nothing, exact harmless options (not read as an
+        abbreviation of a dangerous one), places inside the workspace."""
+        found = set(line_labels(text)) - {NET}
+
+        assert set() == found, (text, found)
+
+    @pytest.mark.parametrize(
+        ("text", "lbl"),
+        [
+            ("git diff README.md /etc/hostname", RO),
+            ("git diff ~/.ssh/id_rsa README.md", CRED),
+            ("git diff --no-index a /etc/hostname", RO),
+            ("git diff --no-i a /etc/hostname", RO),
+        ],
+    )
+    def test_git_diff_reads_paths_outside_the_repository(self, text, lbl):
+        """`git diff A B` with a path outside the repository compares the
+        two files (an implicit `--no-index`): its operands are reads."""
+        assert lbl in line_labels(text)
+
+    @pytest.mark.parametrize(
+        ("script", "lbl"),
+        [
+            ("s/a/b/e", CODE),
+            ("1e id", CODE),
+            ("w out.txt", WP),
+            ("s/a/b/w out.txt", WP),
+            ("r /etc/hosts", RO),
+            ("s/a", CODE),  # cannot be read: taken to run code
+            ("s/a/b/;w x", WP),
+        ],
+    )
+    def test_sed_scripts_are_read(self, script, lbl):
+        """sed's `e`, `w`, `r` and `s///e` are found in its script."""
+        assert lbl in labels_of(sc("sed", script, "f"))
+        assert lbl in labels_of(sc("sed", "-e", script, "f"))
+        assert lbl in labels_of(sc("sed", f"--expression={script}", "f"))
+
+    @pytest.mark.parametrize(
+        "script", ["s/a/b/g", "1,3d", "/x/p", "$!N", "y/abc/xyz/", "s|a|b|2"]
+    )
+    def test_plain_sed_scripts_are_fine(self, script):
+        assert set() == labels_of(sc("sed", "-n", script, "f"))
+
+    @pytest.mark.parametrize(
+        "program",
+        [
+            'BEGIN{system("x")}',
+            '{print | "sh"}',
+            '{print > "f"}',
+            '{"date" | getline d}',
+            "@load \"x\"",
+        ],
+    )
+    def test_awk_programs_that_run_or_write(self, program):
+        assert CODE in labels_of(sc("awk", program, "f"))
+
+    def test_plain_awk_is_fine(self):
+        assert set() == labels_of(sc("awk", '{print $1, "x"}', "f"))
+
+
+class TestEnvironment:
+    @pytest.mark.parametrize(
+        "text",
+        ["LANG=C ls", "LC_ALL=C.UTF-8 ls", "TZ=UTC ls", "NO_COLOR=1 ls", "CI=true ls"],
+    )
+    def test_harmless_variables(self, text):
+        assert {} == line_labels(text)
+
+    @pytest.mark.parametrize(
+        ("text", "lbl"),
+        [
+            ("GIT_DIR=x git status", CODE),
+            ("GIT_PAGER=x git log", CODE),
+            ("GIT_CONFIG_KEY_0=core.pager git log", CODE),
+            ("GIT_TRACE=f git log", WP),
+            ("PYTEST_ADDOPTS=-px pytest", CODE),
+            ("PYTHONPATH=.. pytest", CODE),
+            ("npm_config_script_shell=x npm test", CODE),
+            ("NODE_OPTIONS=--require=x npm test", CODE),
+            ("LD_PRELOAD=x.so ls", CODE),
+            ("PATH=. ls", CODE),
+            ("HOME=.. git status", CODE),
+            ("LESSOPEN='|x' less f", CODE),
+            ("env GIT_DIR=x git status", CODE),
+            ("sudo PAGER=x git log", CODE),
+        ],
+    )
+    def test_other_variables_are_unresolved(self, text, lbl):
+        """A variable not on the harmless list makes the command
+        unresolved, and earns the label of what it does."""
+        found = line_labels(text)
+
+        assert U in found and lbl in found, (text, found)
+
+    @pytest.mark.parametrize(
+        "text", ["FOO=1 ls", "LANG=../x ls", "TZ=/etc/shadow ls", "LC_ALL='a b' ls"]
+    )
+    def test_unknown_names_and_odd_values_are_unresolved(self, text):
+        assert U in line_labels(text)
+
+    def test_a_bare_assignment_changes_later_commands(self):
+        """`PATH=.; ls` runs `./ls`: an assignment statement is judged."""
+        assert U in line_labels("PATH=.; ls")
+        assert U not in line_labels("LANG=C; ls")
+
+
+class TestSensitivePaths:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "~/.ssh/id_ed25519",
+            "~/.aws/config",
+            "~/.azure/accessTokens.json",
+            "~/.config/gcloud/credentials.db",
+            "~/.kube/config",
+            "/var/run/secrets/kubernetes.io/serviceaccount/token",
+            "/run/secrets/db",
+            "~/.pgpass",
+            "~/.netrc",
+            "~/.my.cnf",
+            "~/.npmrc",
+            "~/.pypirc",
+            "~/.docker/config.json",
+            "~/.cargo/credentials.toml",
+            "~/.gem/credentials",
+            "~/.m2/settings.xml",
+            "~/.password-store/bank.gpg",
+            "~/.gnupg/private-keys-v1.d/x.key",
+            "~/.vault-token",
+            "~/.git-credentials",
+            "~/.bash_history",
+            "credentials.json",
+            "client_secret_123.json",
+            "my-service-account.json",
+            ".envrc",
+            ".env.production",
+            "prod.env",
+            "terraform.tfstate",
+            "tls.key",
+            "cert.p12",
+            "/etc/shadow",
+            "/etc/shadow-",
+            "/etc/shadow.bak",
+            "/etc/gshadow",
+            "/var/backups/shadow.bak",
+            "/proc/self/environ",
+            "/proc/1/environ",
+            "/proc/self/root/etc/shadow",
+            "/proc/1/root/etc/passwd",
+            "/proc/1/cwd/x",
+            "/etc/ssh/ssh_host_ed25519_key",
+            "/ws/sub/../.env",
+            "./.env",
+            "sub/../../home/u/.ssh/id_rsa",
+        ],
+    )
+    def test_credential_files(self, path):
+        """The common secret files of the major tools, `/proc` views of a
+        process's environment and root, and backups of the shadow file."""
+        assert CRED in labels_of(sc("cat", path))
+
+    @pytest.mark.parametrize(
+        "word",
+        [
+            "--file=~/.ssh/id_rsa",
+            "-f/etc/shadow",
+            "if=/etc/shadow",
+            "@.env",
+            "file:///etc/shadow",
+            "<.env",
+            "host:~/.ssh/id_rsa",
+        ],
+    )
+    def test_in_values(self, word):
+        """A path is found in an option's value, `if=`, `@`, `file://`."""
+        assert CRED in labels_of(sc("mytool", word))
+
+    def test_pattern_and_destination_are_not_reads(self):
+        """grep's pattern and a copy's destination name no file read."""
+        assert CRED not in labels_of(sc("grep", "id_rsa", "notes.txt"))
+        assert CRED not in labels_of(sc("echo", "~/.ssh/id_rsa"))
+        assert CRED in labels_of(sc("grep", "-e", "x", "id_rsa"))
+
+    def test_proc_views_are_seen_through(self):
+        """`/proc/self/cwd/..` is the parent of the working directory."""
+        assert RO in labels_of(sc("cat", "/proc/self/cwd/../x"))
+        assert RO not in labels_of(sc("cat", "/proc/self/cwd/x"))
+
+
+class TestGlobs:
+    @staticmethod
+    def g(text: str) -> GlobWord:
+        return GlobWord(text, text)
+
+    @pytest.mark.parametrize(
+        "text",
+        ["git diff *", "git log *.py", "pytest *", "npm test *", "sort *"],
+    )
+    def test_a_glob_that_may_become_an_option(self, text):
+        """A file named `--output=x` would turn `git diff *` into an
+        option: unresolved, unless every option is harmless (`cat *`,
+        `ls *`) or the glob follows `--`."""
+        assert U in line_labels(text)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "git diff -- *",
+            "git log -- *.py",
+            "cat *",
+            "ls *",
+            "grep -rn TODO *",
+            "pytest tests/*",
+            "echo *",
+            "ls src/*.py",
+            "pytest test_*.py",
+        ],
+    )
+    def test_globs_that_stay_harmless(self, text):
+        assert {} == line_labels(text)
+
+    @pytest.mark.parametrize(
+        ("text", "lbl"),
+        [
+            ("cat *.pem", CRED),
+            ("cat .e*", CRED),
+            ("cat .*", CRED),
+            ("cat id_*", CRED),
+            ("cat */.env", CRED),
+            ("cat ~/.ssh/*", CRED),
+            ("cat ~/.aws/*", CRED),
+            ("cat /etc/shad*", CRED),
+            ("cat ../*", RO),
+            ("ls ~/*", RO),
+            ("echo ../*", RO),  # bash lists the directory
+            ("pytest ../*", CODE),
+            ("cat */../../x", U),
+            ("cat .*/x", U),
+            ("mytool *", U),
+        ],
+    )
+    def test_globs_that_reach_too_far(self, text, lbl):
+        """A glob that spells part of a credential's name, leaves the
+        workspace or its directory, or goes to an unknown program."""
+        assert lbl in line_labels(text), (text, line_labels(text))
+
+    def test_a_glob_that_leaves_room_for_a_secret_does_not_name_it(self):
+        """`*.txt` could be `id_rsa.txt` only through its wildcard: it
+        singles out no credential."""
+        assert CRED not in line_labels("cat *.txt docs/*.md")
+
+    def test_too_many_globs(self):
+        """Past 64 globs on a line, a glob is unresolved, not analysed."""
+        text = "cat " + " ".join(f"*{i}.py" for i in range(70))
+
+        assert U in line_labels(text)
+
+
+class TestWorkingDirectory:
+    @pytest.mark.parametrize(
+        ("text", "lbl"),
+        [
+            ("env -C /etc ls", RO),
+            ("env --chdir=.. cat x", RO),
+            ("env -C .. git status", CODE),
+            ("env -C /tmp pytest", CODE),
+            ("sudo -D / ls", RO),
+        ],
+    )
+    def test_a_command_run_elsewhere(self, text, lbl):
+        """A program run in a directory outside the workspace works there;
+        one that runs what it finds there (git, pytest, npm) runs code."""
+        assert lbl in line_labels(text)
+
+    def test_cd_keeps_both_directories(self):
+        """After `cd`, a relative path is judged from the old directory
+        and the new one: the cd may have failed."""
+        assert RO in line_labels("cd /etc; cat hosts")
+        assert RO in line_labels("cd sub; cat ../../x")
+        assert RO not in line_labels("cd sub; cat x")
+
+    def test_cd_in_a_child_shell_changes_nothing(self):
+        """`(cd /etc); cat x` reads the workspace's x."""
+        assert RO not in line_labels("(cd /etc); cat x")
+
+
+class TestWrites:
+    @pytest.mark.parametrize(
+        "target",
+        [
+            ".git/config",
+            ".git/hooks/pre-commit",
+            "sub/.git/config",
+            ".git",
+            "conftest.py",
+            "tests/conftest.py",
+            "pytest.ini",
+            "pyproject.toml",
+            "setup.py",
+            "sitecustomize.py",
+            "x.pth",
+            ".npmrc",
+            "package.json",
+            "Makefile",
+            ".envrc",
+            ".pre-commit-config.yaml",
+        ],
+    )
+    def test_writes_of_files_other_programs_run(self, target):
+        """A write into a repository's internals or a file that pytest,
+        npm, make or Python run is code execution, not an ordinary write
+        inside the workspace."""
+        assert CODE in labels_of(sc("echo", "x", redirects=[w(target)]))
+
+    def test_ordinary_workspace_writes(self):
+        assert set() == labels_of(sc("echo", "x", redirects=[w("notes.txt")]))
+
+
+class TestNetworkRedirections:
+    def test_dev_tcp(self):
+        """bash opens `/dev/tcp/host/port` as a connection."""
+        assert NET in labels_of(
+            sc("cat", redirects=[Redirect("<", "/dev/tcp/h/80", 0)])
+        )
+        assert EXFIL in labels_of(sc("echo", "x", redirects=[w("/dev/tcp/h/80")]))
+
+    def test_a_shell_reading_the_network_is_the_floor(self):
+        assert C in labels_of(
+            sc("bash", redirects=[Redirect("<", "/dev/tcp/h/80", 0)])
+        )
+
+
+class TestEmbeddedFloor:
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ("taskset", "1", "rm", "-rf", "/"),
+            ("strace", "-f", "rm", "-rf", "/"),
+            ("gdb", "-batch", "-ex", "shell rm -rf /"),
+            ("script", "-c", "rm -rf /"),
+            ("mytool", "--cmd=rm -rf /"),
+            ("parallel", "rm", "-rf", ":::", "/"),
+            ("unshare", "-r", "bash", "-c", "rm -rf ~"),
+            ("firejail", "dd", "if=/dev/zero", "of=/dev/sda"),
+            ("nsenter", "-t", "1", "mkfs.ext4", "/dev/sda1"),
+        ],
+    )
+    def test_unknown_programs_do_not_hide_the_floor(self, argv):
+        """An unknown program whose arguments spell a catastrophic command
+        (a known program's name, or a whole line) is catastrophic."""
+        assert C in labels_of(sc(*argv))
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ("echo", "rm", "-rf", "/"),
+            ("grep", "-r", "rm -rf /", "."),
+            ("git", "log", "--grep", "rm -rf /"),
+        ],
+    )
+    def test_known_programs_do_not_run_their_arguments(self, argv):
+        assert C not in labels_of(sc(*argv))
+
+    def test_too_much_to_check_is_the_floor(self):
+        """Past the budget of embedded words the floor cannot vouch."""
+        argv = ("mytool", *(["rm", "-i", "x"] * 1500))
+
+        assert C in labels_of(sc(*argv))
+
+    def test_nesting_too_deep_is_the_floor(self):
+        """Deeper than the normaliser looks, the floor cannot see in."""
+        assert C in line_labels("eval " * 20 + "ls")
+
+
+def test_the_docs_table_of_program_knowledge_is_current():
+    """docs/commands.md shows `capscope._shell_knowledge` as it is
+    (regenerate with `python -c "from capscope._shell_knowledge import
+    knowledge_table; print(knowledge_table(), end='')"
+    > docs/snippets/program-knowledge.md`)."""
+    from pathlib import Path
+
+    from capscope._shell_knowledge import knowledge_table
+
+    snippet = Path(__file__).parent.parent / "docs/snippets/program-knowledge.md"
+
+    assert knowledge_table() == snippet.read_text(encoding="utf-8")
