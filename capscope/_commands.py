@@ -33,7 +33,6 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Generator, Iterable, Sequence
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import attrs
@@ -125,7 +124,8 @@ def _parse(cmd: str | Sequence[str]) -> ParsedCommand:
         return parse(cmd)
     if len(cmd) > MAX_WORDS or sum(map(len, cmd)) > MAX_CHARS:
         return ParsedCommand(
-            (), refused=f"an argv beyond {MAX_WORDS} words or {MAX_CHARS} characters"
+            (),
+            refused=f"an argv beyond {MAX_WORDS} words or {MAX_CHARS} characters",
         )
     # An argv runs with no shell: its words are exactly what runs.
     return ParsedCommand((SimpleCommand(tuple(cmd)),))
@@ -152,9 +152,9 @@ def _analyse(
     normals = normalise_all(parsed.commands)
     labels = label(
         normals,
-        cwd=cwd if cwd is not None else os.getcwd(),
+        cwd=cwd if cwd is not None else os.getcwd(),  # noqa: PTH109 - a str, once
         workspace_roots=_workspace_roots(frames),
-        home=os.path.expanduser("~"),
+        home=os.path.expanduser("~"),  # noqa: PTH111 - a str, once
         line_unresolved=parsed.unresolved,
     )
     return _Analysis(tuple(n.argv for n in normals), labels)

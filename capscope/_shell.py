@@ -16,12 +16,20 @@ labeller decides where such a word is harmless.
 
 from __future__ import annotations
 
+from typing import Self
+
 import attrs
 
-__all__ = ["GlobWord", "OpaqueWord", "ParsedCommand", "Redirect", "SimpleCommand"]
+__all__ = [
+    "GlobWord",
+    "OpaqueWord",
+    "ParsedCommand",
+    "Redirect",
+    "SimpleCommand",
+]
 
 
-class GlobWord(str):
+class GlobWord(str):  # noqa: SLOT000 - carries `pattern`; a str subclass has no slots
     """
     An argv word that bash expands as a pathname pattern: the word as
     written (quotes removed) is the string, `pattern` its pattern with the
@@ -36,13 +44,13 @@ class GlobWord(str):
 
     pattern: str
 
-    def __new__(cls, text: str, pattern: str) -> GlobWord:  # noqa: D102
+    def __new__(cls, text: str, pattern: str) -> Self:
         self = super().__new__(cls, text)
         self.pattern = pattern
         return self
 
     def __reduce__(self) -> tuple[type[GlobWord], tuple[str, str]]:
-        return (GlobWord, (str(self), self.pattern))
+        return (type(self), (str(self), self.pattern))
 
 
 class OpaqueWord(str):
@@ -57,6 +65,8 @@ class OpaqueWord(str):
         >>> OpaqueWord("$HOME/x") == "$HOME/x"
         True
     """
+
+    __slots__ = ()
 
 
 @attrs.frozen

@@ -27,8 +27,6 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 
-from ._shell import GlobWord
-
 __all__ = [
     "SensitiveMatcher",
     "literal_directory",
@@ -62,7 +60,7 @@ def _bracket_end(text: str, start: int) -> int:
 
 
 @functools.lru_cache(maxsize=1024)
-def _items(pattern: str, *, shell: bool) -> tuple[_Item, ...]:
+def _items(pattern: str, *, bash: bool) -> tuple[_Item, ...]:
     """*pattern* as items; a bracket expression is any one character."""
     out: list[_Item] = []
     i = 0
@@ -85,7 +83,7 @@ def _items(pattern: str, *, shell: bool) -> tuple[_Item, ...]:
                 else:
                     out.append(_ONE)
                 i = end
-        elif c == "\\" and not shell and i + 1 < n:
+        elif c == "\\" and not bash and i + 1 < n:
             out.append("=" + pattern[i + 1])
             i += 1
         else:
@@ -103,7 +101,7 @@ def may_start_with_dash(pattern: str) -> bool:
         >>> may_start_with_dash("*.py"), may_start_with_dash("src/*"), may_start_with_dash("-*")
         (True, False, True)
     """
-    items = _items(pattern, shell=True)
+    items = _items(pattern, bash=True)
     return not items or items[0] in {_STAR, _ONE, "=-"}
 
 
@@ -120,9 +118,9 @@ def literal_directory(pattern: str) -> str:
     parts = pattern.split("/")
     fixed: list[str] = []
     for part in parts[:-1]:
-        if any(item in {_STAR, _ONE} for item in _items(part, shell=True)):
+        if any(item in {_STAR, _ONE} for item in _items(part, bash=True)):
             break
-        fixed.append("".join(i[1:] for i in _items(part, shell=True)))
+        fixed.append("".join(i[1:] for i in _items(part, bash=True)))
     else:
         return "/".join(fixed) if len(parts) > 1 else ""
     return "/".join(fixed)
@@ -142,7 +140,7 @@ def may_climb(pattern: str) -> bool:
     parts = pattern.split("/")
     seen_wild = False
     for index, part in enumerate(parts):
-        items = _items(part, shell=True)
+        items = _items(part, bash=True)
         wild = any(item in {_STAR, _ONE} for item in items)
         if seen_wild and part == "..":
             return True
@@ -244,9 +242,7 @@ class SensitiveMatcher:
             p[1:] for p in self.names if p.startswith("*") and not _wild(p[1:])
         )
         self._prefixes = tuple(
-            p[:-1]
-            for p in self.names
-            if p.endswith("*") and not _wild(p[:-1])
+            p[:-1] for p in self.names if p.endswith("*") and not _wild(p[:-1])
         )
         rest = [
             p
@@ -265,11 +261,11 @@ class SensitiveMatcher:
             or "(?!)"
         )
         self._name_items = [
-            (_items(p, shell=False), _literal_tail(_items(p, shell=False)))
+            (_items(p, bash=False), _literal_tail(_items(p, bash=False)))
             for p in self.names
         ]
         self._path_items = [
-            (_items(p, shell=False), _literal_tail(_items(p, shell=False)))
+            (_items(p, bash=False), _literal_tail(_items(p, bash=False)))
             for p in self.paths
         ]
         self.may_match = functools.lru_cache(maxsize=4096)(self._may_match)
@@ -289,8 +285,8 @@ class SensitiveMatcher:
 
     def _may_match(self, pattern: str) -> bool:
         """Whether a path the absolute bash *pattern* expands to may be."""
-        glob = _items(pattern, shell=True)
-        last = _items(posixpath.basename(pattern), shell=True)
+        glob = _items(pattern, bash=True)
+        last = _items(posixpath.basename(pattern), bash=True)
         # A last component of wildcards only (`*`, `??`) names every file
         # of its directory alike; one that spells part of a sensitive name
         # (`*.pem`, `id_*`, `.e*`) singles it out. `*.txt` does not single

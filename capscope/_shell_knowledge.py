@@ -215,7 +215,9 @@ GLOBAL_ENV: Mapping[str, Effect] = MappingProxyType(
         "PS4": _e(CODE, "runs substitutions when tracing"),
         "IFS": _e(CODE, "changes how words are split"),
         "HOME": _e(CODE, "programs read their configuration from it"),
-        "XDG_CONFIG_HOME": _e(CODE, "programs read their configuration from it"),
+        "XDG_CONFIG_HOME": _e(
+            CODE, "programs read their configuration from it"
+        ),
         "XDG_DATA_HOME": _e(CODE, "programs read their data from it"),
         "PAGER": _e(CODE, "runs a pager program"),
         "EDITOR": _e(CODE, "runs an editor program"),
@@ -249,7 +251,9 @@ _PYTHON_ENV = {
 
 _GIT_OPTIONS = {
     "--output": _e(WRITES, "writes its output to a file", "path"),
-    "--output-directory": _e(WRITES, "writes patches into a directory", "path"),
+    "--output-directory": _e(
+        WRITES, "writes patches into a directory", "path"
+    ),
     "--ext-diff": _e(CODE, "runs the external diff program"),
     "--textconv": _e(CODE, "runs text conversion filters"),
     "--upload-pack": _e(CODE, "runs a program as the remote side", "any"),
@@ -293,8 +297,12 @@ _GIT_SUBCOMMANDS = {
     "filter-branch": Sub(effects=(_e(CODE, "runs shell filters"),)),
     "bisect": Sub(effects=(_e(CODE, "`bisect run` runs a command"),)),
     "hook": Sub(effects=(_e(CODE, "runs a hook"),)),
-    "credential": Sub(effects=(_e(L.CREDENTIAL_FILE_READ, "reads stored credentials"),)),
-    "config": Sub(effects=(_e(CODE, "configuration can make git run programs"),)),
+    "credential": Sub(
+        effects=(_e(L.CREDENTIAL_FILE_READ, "reads stored credentials"),)
+    ),
+    "config": Sub(
+        effects=(_e(CODE, "configuration can make git run programs"),)
+    ),
     "clean": Sub(effects=(_e(DELETES, "deletes untracked files"),)),
     "rm": Sub(effects=(_e(DELETES, "deletes files"),)),
     "format-patch": Sub(
@@ -306,9 +314,7 @@ _GIT_SUBCOMMANDS = {
             "--remote": _e(NETWORK, "reads a remote repository", "any"),
         }
     ),
-    "grep": Sub(
-        options={"-O": _e(CODE, "runs a pager program", "attached")}
-    ),
+    "grep": Sub(options={"-O": _e(CODE, "runs a pager program", "attached")}),
     "rebase": Sub(options={"-x": _e(CODE, "runs a command", "any")}),
     "difftool--helper": Sub(effects=(_e(CODE, "runs a diff tool"),)),
     "fsmonitor--daemon": Sub(effects=(_e(CODE, "runs a daemon"),)),
@@ -319,14 +325,18 @@ _GIT_ENV = {
     "GIT_WORK_TREE": _e(CODE, "uses a work tree elsewhere"),
     "GIT_INDEX_FILE": _e(WRITES, "writes an index elsewhere"),
     "GIT_OBJECT_DIRECTORY": _e(OUTSIDE, "reads objects from elsewhere"),
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES": _e(OUTSIDE, "reads objects from elsewhere"),
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES": _e(
+        OUTSIDE, "reads objects from elsewhere"
+    ),
     "GIT_COMMON_DIR": _e(CODE, "uses a repository elsewhere"),
     "GIT_CEILING_DIRECTORIES": _e(CODE, "finds a repository elsewhere"),
     "GIT_CONFIG": _e(CODE, "reads configuration that can run programs"),
     "GIT_CONFIG_*": _e(CODE, "sets configuration that can run programs"),
     "GIT_CONFIG_GLOBAL": _e(CODE, "reads configuration that can run programs"),
     "GIT_CONFIG_SYSTEM": _e(CODE, "reads configuration that can run programs"),
-    "GIT_CONFIG_PARAMETERS": _e(CODE, "sets configuration that can run programs"),
+    "GIT_CONFIG_PARAMETERS": _e(
+        CODE, "sets configuration that can run programs"
+    ),
     "GIT_EXEC_PATH": _e(CODE, "runs its subprograms from elsewhere"),
     "GIT_TEMPLATE_DIR": _e(CODE, "copies hooks from elsewhere"),
     "GIT_EDITOR": _e(CODE, "runs an editor program"),
@@ -355,13 +365,19 @@ _PYTEST_OPTIONS = {
     "--alluredir": _e(WRITES, "writes reports", "path"),
     "--cov-report": _e(WRITES, "writes a coverage report", "any"),
     "--debug": _e(WRITES, "writes a debug log", "attached"),
-    "--rootdir": _e(CODE, "runs the conftest.py files of another tree", "path"),
+    "--rootdir": _e(
+        CODE, "runs the conftest.py files of another tree", "path"
+    ),
     "--confcutdir": _e(CODE, "changes which conftest.py files run", "path"),
     "-c": _e(CODE, "reads configuration that loads plugins", "path"),
-    "--config-file": _e(CODE, "reads configuration that loads plugins", "path"),
+    "--config-file": _e(
+        CODE, "reads configuration that loads plugins", "path"
+    ),
     "--inifile": _e(CODE, "reads configuration that loads plugins", "path"),
     "-o": _e(CODE, "overrides configuration that loads plugins", "any"),
-    "--override-ini": _e(CODE, "overrides configuration that loads plugins", "any"),
+    "--override-ini": _e(
+        CODE, "overrides configuration that loads plugins", "any"
+    ),
     "--pdbcls": _e(CODE, "imports a debugger class", "any"),
     "--pyargs": _e(CODE, "imports the tests of installed packages"),
     "-W": _e(CODE, "warning filters import modules", "any", _UNDOTTED),
@@ -428,10 +444,14 @@ _NPM_SUBCOMMANDS = {
     "add": _NPM_INSTALL,
     "ci": _NPM_INSTALL,
     "update": _NPM_INSTALL,
-    "exec": Sub(effects=(_e(L.PACKAGE_INSTALL, "fetches and runs a package"),)),
+    "exec": Sub(
+        effects=(_e(L.PACKAGE_INSTALL, "fetches and runs a package"),)
+    ),
     "x": Sub(effects=(_e(L.PACKAGE_INSTALL, "fetches and runs a package"),)),
     "publish": Sub(effects=(_e(NETWORK, "uploads a package"),)),
-    "config": Sub(effects=(_e(CODE, "configuration can make npm run programs"),)),
+    "config": Sub(
+        effects=(_e(CODE, "configuration can make npm run programs"),)
+    ),
     "set": Sub(effects=(_e(CODE, "configuration can make npm run programs"),)),
     "edit": Sub(effects=(_e(CODE, "runs an editor program"),)),
     "explore": Sub(effects=(_e(CODE, "runs a shell"),)),
@@ -514,7 +534,9 @@ _WGET_OPTIONS = {
     "-a": _e(WRITES, "writes its log to a file", "path"),
     "--append-output": _e(WRITES, "writes its log to a file", "path"),
     "-P": _e(WRITES, "writes downloads into a directory", "path"),
-    "--directory-prefix": _e(WRITES, "writes downloads into a directory", "path"),
+    "--directory-prefix": _e(
+        WRITES, "writes downloads into a directory", "path"
+    ),
     "-e": _e(CODE, "runs wgetrc commands", "any"),
     "--execute": _e(CODE, "runs wgetrc commands", "any"),
     "--config": _e(CODE, "reads wgetrc commands from a file", "path"),
@@ -578,7 +600,9 @@ _PIP_OPTIONS = {
     "--log": _e(WRITES, "writes a log", "path"),
     "--cache-dir": _e(WRITES, "writes its cache elsewhere", "path"),
     "--global-option": _e(CODE, "passes options to setup.py", "any"),
-    "--config-settings": _e(CODE, "passes settings to the build backend", "any"),
+    "--config-settings": _e(
+        CODE, "passes settings to the build backend", "any"
+    ),
 }
 _PIP_SUBCOMMANDS = {
     "install": Sub(effects=(_e(L.PACKAGE_INSTALL, "installs packages"),)),
@@ -658,7 +682,9 @@ _SORT_OPTIONS = {
     "--output": _e(WRITES, "writes its output to a file", "path"),
     "--compress-program": _e(CODE, "runs a compression program", "any"),
     "-T": _e(WRITES, "writes temporary files elsewhere", "path"),
-    "--temporary-directory": _e(WRITES, "writes temporary files elsewhere", "path"),
+    "--temporary-directory": _e(
+        WRITES, "writes temporary files elsewhere", "path"
+    ),
     "--files0-from": _e(OUTSIDE, "reads file names from a file", "path"),
 }
 
@@ -694,10 +720,25 @@ _git = Program(
     operands="args",
     options=_GIT_OPTIONS,
     values=_fs(
-        "-m", "-n", "--max-count", "--format", "--pretty", "--since",
-        "--until", "--author", "--grep", "-S", "-G", "-U", "--unified",
-        "-b", "-B", "--branch", "--depth", "--skip",
-    ),  # fmt: skip
+        "-m",
+        "-n",
+        "--max-count",
+        "--format",
+        "--pretty",
+        "--since",
+        "--until",
+        "--author",
+        "--grep",
+        "-S",
+        "-G",
+        "-U",
+        "--unified",
+        "-b",
+        "-B",
+        "--branch",
+        "--depth",
+        "--skip",
+    ),
     env=_GIT_ENV,
     subcommands=_GIT_SUBCOMMANDS,
 )
@@ -705,7 +746,10 @@ _pytest = Program(
     summary="runs the tests of the workspace (their code)",
     operands="paths",
     options=_PYTEST_OPTIONS,
-    values=_PYTEST_VALUES | _fs(*(k for k, v in _PYTEST_OPTIONS.items() if v.value in {"path", "any"})),
+    values=_PYTEST_VALUES
+    | _fs(
+        *(k for k, v in _PYTEST_OPTIONS.items() if v.value in {"path", "any"})
+    ),
     env=_PYTEST_ENV,
     abbreviates=False,  # pytest refuses shortened long options
 )
@@ -721,7 +765,9 @@ _npm = Program(
     summary="runs the package's scripts (their code)",
     operands="args",
     options=_NPM_OPTIONS,
-    values=_fs(*(k for k, v in _NPM_OPTIONS.items() if v.value in {"path", "any"})),
+    values=_fs(
+        *(k for k, v in _NPM_OPTIONS.items() if v.value in {"path", "any"})
+    ),
     env=_NPM_ENV,
     subcommands=_NPM_SUBCOMMANDS,
 )
@@ -729,7 +775,16 @@ _node = Program(
     summary="runs JavaScript",
     operands="paths",
     options=_NODE_OPTIONS,
-    values=_fs("-e", "--eval", "-p", "--print", "-r", "--require", "--import", "--loader"),
+    values=_fs(
+        "-e",
+        "--eval",
+        "-p",
+        "--print",
+        "-r",
+        "--require",
+        "--import",
+        "--loader",
+    ),
     env=_NPM_ENV,
     abbreviates=False,
 )
@@ -751,7 +806,20 @@ _rg = Program(
         "--hostname-bin": _e(CODE, "runs a program", "any"),
         "--ignore-file": _e(OUTSIDE, "reads names from a file", "path"),
     },
-    values=_GREP_VALUES | _fs("--pre", "--pre-glob", "-g", "--glob", "-t", "--type", "-T", "--type-not", "-j", "--threads", "--max-depth"),
+    values=_GREP_VALUES
+    | _fs(
+        "--pre",
+        "--pre-glob",
+        "-g",
+        "--glob",
+        "-t",
+        "--type",
+        "-T",
+        "--type-not",
+        "-j",
+        "--threads",
+        "--max-depth",
+    ),
 )
 _sed = Program(
     summary="edits text (its script is read for e, w and r commands)",
@@ -765,36 +833,113 @@ _awk = Program(
     operands="pattern+paths",
     reads=True,
     options=_AWK_OPTIONS,
-    values=_fs("-F", "--field-separator", "-v", "--assign", "-f", "--file", "-l", "--load", "-i", "--include", "-E", "--exec"),
+    values=_fs(
+        "-F",
+        "--field-separator",
+        "-v",
+        "--assign",
+        "-f",
+        "--file",
+        "-l",
+        "--load",
+        "-i",
+        "--include",
+        "-E",
+        "--exec",
+    ),
 )
 _curl = Program(
     summary="transfers data over the network",
     operands="args",
     options=_CURL_OPTIONS,
     values=_fs(
-        "-o", "--output", "-D", "--dump-header", "-c", "--cookie-jar",
-        "-K", "--config", "-d", "--data", "--data-binary", "--data-raw",
-        "--data-urlencode", "--json", "-F", "--form", "-H", "--header",
-        "-X", "--request", "-u", "--user", "-T", "--upload-file", "-A",
-        "--user-agent", "-e", "--referer", "-b", "--cookie", "-x",
-        "--proxy", "-m", "--max-time", "--output-dir", "--url", "-w",
-        "--write-out", "-r", "--range", "-E", "--cert", "--key",
-        "--cacert", "--trace", "--trace-ascii", "--stderr", "--unix-socket",
-    ),  # fmt: skip
+        "-o",
+        "--output",
+        "-D",
+        "--dump-header",
+        "-c",
+        "--cookie-jar",
+        "-K",
+        "--config",
+        "-d",
+        "--data",
+        "--data-binary",
+        "--data-raw",
+        "--data-urlencode",
+        "--json",
+        "-F",
+        "--form",
+        "-H",
+        "--header",
+        "-X",
+        "--request",
+        "-u",
+        "--user",
+        "-T",
+        "--upload-file",
+        "-A",
+        "--user-agent",
+        "-e",
+        "--referer",
+        "-b",
+        "--cookie",
+        "-x",
+        "--proxy",
+        "-m",
+        "--max-time",
+        "--output-dir",
+        "--url",
+        "-w",
+        "--write-out",
+        "-r",
+        "--range",
+        "-E",
+        "--cert",
+        "--key",
+        "--cacert",
+        "--trace",
+        "--trace-ascii",
+        "--stderr",
+        "--unix-socket",
+    ),
     always=(_e(NETWORK, "transfers data over the network"),),
 )
 _wget = Program(
     summary="downloads over the network",
     operands="args",
     options=_WGET_OPTIONS,
-    values=_fs(*(k for k, v in _WGET_OPTIONS.items() if v.value in {"path", "any"})),
+    values=_fs(
+        *(k for k, v in _WGET_OPTIONS.items() if v.value in {"path", "any"})
+    ),
     always=(_e(NETWORK, "downloads over the network"),),
 )
 _ssh = Program(
     summary="runs commands on another host",
     operands="args",
     options=_SSH_OPTIONS,
-    values=_fs("-o", "-F", "-i", "-L", "-R", "-D", "-S", "-p", "-l", "-J", "-b", "-c", "-E", "-e", "-m", "-O", "-Q", "-W", "-w", "-B", "-I"),
+    values=_fs(
+        "-o",
+        "-F",
+        "-i",
+        "-L",
+        "-R",
+        "-D",
+        "-S",
+        "-p",
+        "-l",
+        "-J",
+        "-b",
+        "-c",
+        "-E",
+        "-e",
+        "-m",
+        "-O",
+        "-Q",
+        "-W",
+        "-w",
+        "-B",
+        "-I",
+    ),
     always=(
         _e(NETWORK, "talks to another host"),
         _e(CODE, "runs a command on another host"),
@@ -820,32 +965,84 @@ _rsync = Program(
     options={
         "-e": _e(CODE, "runs another program as the remote shell", "any"),
         "--rsh": _e(CODE, "runs another program as the remote shell", "any"),
-        "--rsync-path": _e(CODE, "runs another program on the remote side", "any"),
+        "--rsync-path": _e(
+            CODE, "runs another program on the remote side", "any"
+        ),
         "--delete": _e(DELETES, "deletes files at the destination"),
         "--remove-source-files": _e(DELETES, "deletes the files it copied"),
         "--write-batch": _e(WRITES, "writes a batch file", "path"),
         "--log-file": _e(WRITES, "writes a log", "path"),
     },
-    values=_fs("-e", "--rsh", "--rsync-path", "--exclude", "--include", "--filter", "-f", "--write-batch", "--log-file", "--exclude-from", "--include-from", "--files-from"),
+    values=_fs(
+        "-e",
+        "--rsh",
+        "--rsync-path",
+        "--exclude",
+        "--include",
+        "--filter",
+        "-f",
+        "--write-batch",
+        "--log-file",
+        "--exclude-from",
+        "--include-from",
+        "--files-from",
+    ),
 )
 _tar = Program(
     summary="archives files",
     operands="args",
     options=_TAR_OPTIONS,
-    values=_fs("-f", "--file", "-C", "--directory", "-I", "--use-compress-program", "-F", "--info-script", "-T", "--files-from", "-X", "--exclude-from", "--exclude"),
+    values=_fs(
+        "-f",
+        "--file",
+        "-C",
+        "--directory",
+        "-I",
+        "--use-compress-program",
+        "-F",
+        "--info-script",
+        "-T",
+        "--files-from",
+        "-X",
+        "--exclude-from",
+        "--exclude",
+    ),
 )
 _make = Program(
     summary="runs the makefile's recipes (their code)",
     operands="args",
     options=_MAKE_OPTIONS,
-    values=_fs("-f", "--file", "--makefile", "-C", "--directory", "-E", "--eval", "-I", "--include-dir", "-j", "--jobs", "-l", "--load-average", "-o", "--old-file", "-W", "--what-if"),
-    env={"MAKEFLAGS": _e(CODE, "adds options and variables"), "MAKEFILES": _e(CODE, "reads other makefiles")},
+    values=_fs(
+        "-f",
+        "--file",
+        "--makefile",
+        "-C",
+        "--directory",
+        "-E",
+        "--eval",
+        "-I",
+        "--include-dir",
+        "-j",
+        "--jobs",
+        "-l",
+        "--load-average",
+        "-o",
+        "--old-file",
+        "-W",
+        "--what-if",
+    ),
+    env={
+        "MAKEFLAGS": _e(CODE, "adds options and variables"),
+        "MAKEFILES": _e(CODE, "reads other makefiles"),
+    },
 )
 _pip = Program(
     summary="installs Python packages",
     operands="args",
     options=_PIP_OPTIONS,
-    values=_fs(*(k for k, v in _PIP_OPTIONS.items() if v.value in {"path", "any"})),
+    values=_fs(
+        *(k for k, v in _PIP_OPTIONS.items() if v.value in {"path", "any"})
+    ),
     env=_PIP_ENV,
     subcommands=_PIP_SUBCOMMANDS,
 )
@@ -853,8 +1050,33 @@ _docker = Program(
     summary="runs containers (root on the host)",
     operands="args",
     options=_DOCKER_OPTIONS,
-    values=_fs("-H", "--host", "--config", "-v", "--volume", "--mount", "-e", "--env", "-w", "--workdir", "-p", "--publish", "--name", "-u", "--user", "--entrypoint", "--network", "-f", "--file", "-t", "--tag"),
-    env={"DOCKER_HOST": _e(NETWORK, "talks to another daemon"), "DOCKER_CONFIG": _e(OUTSIDE, "reads credentials from a directory")},
+    values=_fs(
+        "-H",
+        "--host",
+        "--config",
+        "-v",
+        "--volume",
+        "--mount",
+        "-e",
+        "--env",
+        "-w",
+        "--workdir",
+        "-p",
+        "--publish",
+        "--name",
+        "-u",
+        "--user",
+        "--entrypoint",
+        "--network",
+        "-f",
+        "--file",
+        "-t",
+        "--tag",
+    ),
+    env={
+        "DOCKER_HOST": _e(NETWORK, "talks to another daemon"),
+        "DOCKER_CONFIG": _e(OUTSIDE, "reads credentials from a directory"),
+    },
     subcommands=_DOCKER_SUBCOMMANDS,
 )
 _kubectl = Program(
@@ -866,7 +1088,23 @@ _kubectl = Program(
         "-s": _e(NETWORK, "talks to another API server", "any"),
         "--server": _e(NETWORK, "talks to another API server", "any"),
     },
-    values=_fs("--kubeconfig", "--token", "-s", "--server", "-n", "--namespace", "--context", "-o", "--output", "-f", "--filename", "-l", "--selector", "-c", "--container"),
+    values=_fs(
+        "--kubeconfig",
+        "--token",
+        "-s",
+        "--server",
+        "-n",
+        "--namespace",
+        "--context",
+        "-o",
+        "--output",
+        "-f",
+        "--filename",
+        "-l",
+        "--selector",
+        "-c",
+        "--container",
+    ),
     env={"KUBECONFIG": _e(OUTSIDE, "reads credentials from a file")},
     subcommands=_KUBECTL_SUBCOMMANDS,
     always=(_e(NETWORK, "talks to the cluster's API server"),),
@@ -937,33 +1175,166 @@ PROGRAMS: Mapping[str, Program] = MappingProxyType(
         "md5sum": _reader("prints checksums"),
         "sha1sum": _reader("prints checksums"),
         "sha256sum": _reader("prints checksums"),
-        "diff": _reader("compares files", glob_safe=False, options={"--to-file": _e(OUTSIDE, "compares with a file", "path"), "--from-file": _e(OUTSIDE, "compares with a file", "path")}),
+        "diff": _reader(
+            "compares files",
+            glob_safe=False,
+            options={
+                "--to-file": _e(OUTSIDE, "compares with a file", "path"),
+                "--from-file": _e(OUTSIDE, "compares with a file", "path"),
+            },
+        ),
         "cmp": _reader("compares files"),
         "strings": _reader("prints the text in files"),
         "base64": _reader("encodes files"),
         "xxd": _reader("dumps files in hex", glob_safe=False),
         "od": _reader("dumps files"),
         "hexdump": _reader("dumps files"),
-        "jq": Program(summary="reads JSON", operands="pattern+paths", reads=True, values=_fs("--arg", "--argjson", "--slurpfile", "--rawfile", "-f", "--from-file", "--indent"), options={"--rawfile": _e(OUTSIDE, "reads a file", "any"), "--slurpfile": _e(OUTSIDE, "reads a file", "any"), "-f": _e(OUTSIDE, "reads a program from a file", "path"), "--from-file": _e(OUTSIDE, "reads a program from a file", "path")}),
-        "sort": _reader("sorts lines of files", glob_safe=False, options=_SORT_OPTIONS, values=_fs(*_SORT_OPTIONS, "-k", "--key", "-t", "--field-separator", "-S", "--buffer-size")),
-        "less": _reader("pages through files", glob_safe=False, options=_LESS_OPTIONS, env=_LESS_ENV),
+        "jq": Program(
+            summary="reads JSON",
+            operands="pattern+paths",
+            reads=True,
+            values=_fs(
+                "--arg",
+                "--argjson",
+                "--slurpfile",
+                "--rawfile",
+                "-f",
+                "--from-file",
+                "--indent",
+            ),
+            options={
+                "--rawfile": _e(OUTSIDE, "reads a file", "any"),
+                "--slurpfile": _e(OUTSIDE, "reads a file", "any"),
+                "-f": _e(OUTSIDE, "reads a program from a file", "path"),
+                "--from-file": _e(
+                    OUTSIDE, "reads a program from a file", "path"
+                ),
+            },
+        ),
+        "sort": _reader(
+            "sorts lines of files",
+            glob_safe=False,
+            options=_SORT_OPTIONS,
+            values=_fs(
+                *_SORT_OPTIONS,
+                "-k",
+                "--key",
+                "-t",
+                "--field-separator",
+                "-S",
+                "--buffer-size",
+            ),
+        ),
+        "less": _reader(
+            "pages through files",
+            glob_safe=False,
+            options=_LESS_OPTIONS,
+            env=_LESS_ENV,
+        ),
         "more": _reader("pages through files", env=_LESS_ENV),
-        "ls": _reader("lists directories", values=_fs("-I", "--ignore", "-T", "--tabsize", "-w", "--width", "--format", "--sort", "--time", "--time-style", "--color", "--block-size", "--hide", "--quoting-style", "--indicator-style")),
-        "tree": _reader("lists directories", options={"-o": _e(WRITES, "writes its output to a file", "path")}, values=_fs("-o", "-L", "-P", "-I", "--charset", "--filelimit", "--timefmt", "--sort")),
-        "echo": Program(summary="prints its arguments", operands="text", glob_safe=True, end_of_options=False, abbreviates=False),
-        "printf": Program(summary="prints formatted text", operands="text", options={"-v": _e(CODE, "assigns a variable whose subscript bash evaluates", "any")}, abbreviates=False),
+        "ls": _reader(
+            "lists directories",
+            values=_fs(
+                "-I",
+                "--ignore",
+                "-T",
+                "--tabsize",
+                "-w",
+                "--width",
+                "--format",
+                "--sort",
+                "--time",
+                "--time-style",
+                "--color",
+                "--block-size",
+                "--hide",
+                "--quoting-style",
+                "--indicator-style",
+            ),
+        ),
+        "tree": _reader(
+            "lists directories",
+            options={"-o": _e(WRITES, "writes its output to a file", "path")},
+            values=_fs(
+                "-o",
+                "-L",
+                "-P",
+                "-I",
+                "--charset",
+                "--filelimit",
+                "--timefmt",
+                "--sort",
+            ),
+        ),
+        "echo": Program(
+            summary="prints its arguments",
+            operands="text",
+            glob_safe=True,
+            end_of_options=False,
+            abbreviates=False,
+        ),
+        "printf": Program(
+            summary="prints formatted text",
+            operands="text",
+            options={
+                "-v": _e(
+                    CODE,
+                    "assigns a variable whose subscript bash evaluates",
+                    "any",
+                )
+            },
+            abbreviates=False,
+        ),
         "pwd": Program(summary="prints the working directory", glob_safe=True),
         "true": Program(summary="does nothing", glob_safe=True),
         "false": Program(summary="does nothing", glob_safe=True),
-        "which": Program(summary="finds programs", operands="text", glob_safe=True),
+        "which": Program(
+            summary="finds programs", operands="text", glob_safe=True
+        ),
         "whoami": Program(summary="prints the user's name", glob_safe=True),
-        "date": Program(summary="prints the date", options={"-f": _e(OUTSIDE, "reads dates from a file", "path"), "--file": _e(OUTSIDE, "reads dates from a file", "path"), "-s": _e(L.SUDO, "sets the system clock", "any"), "--set": _e(L.SUDO, "sets the system clock", "any")}),
+        "date": Program(
+            summary="prints the date",
+            options={
+                "-f": _e(OUTSIDE, "reads dates from a file", "path"),
+                "--file": _e(OUTSIDE, "reads dates from a file", "path"),
+                "-s": _e(L.SUDO, "sets the system clock", "any"),
+                "--set": _e(L.SUDO, "sets the system clock", "any"),
+            },
+        ),
         "uname": Program(summary="prints system information", glob_safe=True),
-        "basename": Program(summary="prints a name's last part", operands="text", glob_safe=True),
-        "dirname": Program(summary="prints a name's directory", operands="text", glob_safe=True),
-        "realpath": Program(summary="prints resolved paths", operands="text", glob_safe=True),
-        "test": Program(summary="tests files and strings", operands="text", options={"-v": _e(CODE, "bash evaluates a variable's subscript", "any"), "-R": _e(CODE, "bash evaluates a variable's subscript", "any")}, abbreviates=False, end_of_options=False),
-        "[": Program(summary="tests files and strings", operands="text", options={"-v": _e(CODE, "bash evaluates a variable's subscript", "any"), "-R": _e(CODE, "bash evaluates a variable's subscript", "any")}, abbreviates=False, end_of_options=False),
+        "basename": Program(
+            summary="prints a name's last part",
+            operands="text",
+            glob_safe=True,
+        ),
+        "dirname": Program(
+            summary="prints a name's directory",
+            operands="text",
+            glob_safe=True,
+        ),
+        "realpath": Program(
+            summary="prints resolved paths", operands="text", glob_safe=True
+        ),
+        "test": Program(
+            summary="tests files and strings",
+            operands="text",
+            options={
+                "-v": _e(CODE, "bash evaluates a variable's subscript", "any"),
+                "-R": _e(CODE, "bash evaluates a variable's subscript", "any"),
+            },
+            abbreviates=False,
+            end_of_options=False,
+        ),
+        "[": Program(
+            summary="tests files and strings",
+            operands="text",
+            options={
+                "-v": _e(CODE, "bash evaluates a variable's subscript", "any"),
+                "-R": _e(CODE, "bash evaluates a variable's subscript", "any"),
+            },
+            abbreviates=False,
+            end_of_options=False,
+        ),
     }
 )
 
@@ -1198,8 +1569,10 @@ def knowledge_table() -> str:
         '| Program | What it is | Options with an effect | Variables | Subcommands and always |'
     """
     rows = [
-        "| Program | What it is | Options with an effect | Variables "
-        "| Subcommands and always |",
+        (
+            "| Program | What it is | Options with an effect | Variables "
+            "| Subcommands and always |"
+        ),
         "|---|---|---|---|---|",
     ]
     names: dict[int, list[str]] = {}
@@ -1223,7 +1596,9 @@ def knowledge_table() -> str:
             for sub, spec in known.subcommands.items()
         )
         always = ", ".join(e.label.value for e in known.always)
-        extra = "; ".join(x for x in (subs, f"every run: {always}" if always else "") if x)
+        extra = "; ".join(
+            x for x in (subs, f"every run: {always}" if always else "") if x
+        )
         rows.append(
             "| "
             + " ".join(f"`{n}`" for n in names[id(known)])
@@ -1232,9 +1607,11 @@ def knowledge_table() -> str:
         )
     rows += [
         "",
-        "Variables that change what any program does: "
-        + _by_label(GLOBAL_ENV)
-        + ".",
+        (
+            "Variables that change what any program does: "
+            + _by_label(GLOBAL_ENV)
+            + "."
+        ),
         "",
         "The only variables a command may set in front of itself (with a "
         "plain value: letters, digits and `_.,:@+-`): "

@@ -63,10 +63,10 @@ from ._shell_knowledge import (
     program,
 )
 from ._shell_normalise import (
+    INTERPRETERS,
     SHELLS,
     NormalCommand,
     family,
-    INTERPRETERS,
     normalise,
 )
 from .policies.approval import DEFAULT_SENSITIVE_PATHS
@@ -209,6 +209,8 @@ _NET_DEVICE = re.compile(r"^/dev/(tcp|udp)/")
 _FD_TARGET = re.compile(r"\d+|-")
 _DEV_FD = re.compile(r"/dev/fd/\d+")
 _PROC_VIEW = re.compile(r"^/proc/(self|thread-self)/(root|cwd)(?=/|$)")
+
+
 def _globs_re(patterns: Iterable[str]) -> re.Pattern[str]:
     return re.compile("|".join(fnmatch.translate(p) for p in patterns))
 
@@ -408,7 +410,7 @@ class _Judge:
             return f"the system directory {path}"
         return None
 
-    def tree_target(
+    def tree_target(  # noqa: C901 - one branch per shape of target
         self, word: str, cmd: NormalCommand, *, roots: bool = True
     ) -> tuple[str | None, str | None]:
         """
@@ -445,7 +447,7 @@ class _Judge:
 
     # -- the checks --
 
-    def write(self, cmd: NormalCommand, word: str | None, how: str) -> None:  # noqa: C901 - one branch per kind of target
+    def write(self, cmd: NormalCommand, word: str | None, how: str) -> None:  # noqa: C901, PLR0912 - one branch per kind of target
         """A write of *word* (`None`: a target that cannot be known)."""
         if word is None:
             self.add(L.WRITE_INTENT, cmd, f"{how} an unresolved target")
@@ -706,7 +708,11 @@ def _line_checks(judge: _Judge, commands: Sequence[NormalCommand]) -> None:
 def _label_one(judge: _Judge, cmd: NormalCommand, depth: int = 0) -> None:  # noqa: C901, PLR0912 - the checks of one command, in order
     judge.unresolved(cmd)
     if cmd.privileged:
-        wrappers = [w for w in cmd.wrappers if WRAPPERS.get(w) and WRAPPERS[w].privileged] or ["su"]
+        wrappers = [
+            w
+            for w in cmd.wrappers
+            if WRAPPERS.get(w) and WRAPPERS[w].privileged
+        ] or ["su"]
         judge.add(L.SUDO, cmd, f"runs privileged ({', '.join(wrappers)})")
     _redirects(judge, cmd)
     name = cmd.program
@@ -784,7 +790,8 @@ def _read_words(
     name: str, known: Program | None, args: list[str]
 ) -> list[str]:
     """The words that may name a file *name* reads: all of them, but a
-    pattern operand (`grep id_rsa notes.txt`) or a copy's destination."""
+    pattern operand (`grep id_rsa notes.txt`) or a copy's destination.
+    """
     words = list(args)
     operands = _positionals(args, known.values if known else ())
     if name in _COPIERS and operands:
@@ -961,35 +968,50 @@ def _knowledge(  # noqa: C901, PLR0912, PLR0915 - the table-driven checks, in on
             ended = True
             continue
         option = word.partition("=")[0]
-        if python and not word.startswith("--") and "m" in word[1:]:
+        module_at = _python_module(word) if python else -1
+        if module_at >= 0:
             # `python -m pytest ...` (or `-mpytest`, `-Im pytest`): the
             # options before are python's, the rest are the module's
-            attached = word[1:].partition("m")[2]
-            module_name = attached or (args[i] if i < len(args) else "")
-            rest = args[i:] if attached else args[i + 1 :]
+            glued = word[module_at + 1 :]
+            module_name = glued or (args[i] if i < len(args) else "")
+            rest = args[i:] if glued else args[i + 1 :]
             for key, effect, value in _match_option(
-                word[: len(word) - len(attached)], options, abbreviates=False
+                word[:module_at], options, abbreviates=False
             ):
                 _effect(judge, cmd, key, effect, value)
             module = program(module_name)
             if module is not None:
                 _knowledge(judge, cmd, module, list(rest), module_name)
             return
-        if option in {"-e", "--regexp", "-f", "--file", "--expression", "--source"}:
+        if option in {
+            "-e",
+            "--regexp",
+            "-f",
+            "--file",
+            "--expression",
+            "--source",
+        }:
             pattern_given = True
-        if scripts and (word.startswith(("--expression=", "--source=")) or (
-            len(word) > 2 and word[1] == "e"  # noqa: PLR2004
-        )):
+        if scripts and (
+            word.startswith(("--expression=", "--source="))
+            or (
+                len(word) > 2 and word[1] == "e"  # noqa: PLR2004
+            )
+        ):
             _script_text(judge, cmd, name, word.partition("=")[2] or word[2:])
         consumed = False
         for key, effect, attached in _match_option(
             word, options, abbreviates=known.abbreviates
         ):
-            value = attached
-            if value is None and effect.value in {"path", "any"} and i < len(args):
-                value = args[i]
+            given = attached
+            if (
+                given is None
+                and effect.value in {"path", "any"}
+                and i < len(args)
+            ):
+                given = args[i]
                 consumed = True
-            _effect(judge, cmd, key, effect, value)
+            _effect(judge, cmd, key, effect, given)
         if option in known.values and "=" not in word and i < len(args):
             if scripts and option in {"-e", "--expression", "--source"}:
                 _script_text(judge, cmd, name, args[i])
@@ -1004,12 +1026,15 @@ def _knowledge(  # noqa: C901, PLR0912, PLR0915 - the table-driven checks, in on
         if scripts:
             _script_text(judge, cmd, name, operands[0])
         operands = operands[1:]
-    if role != "paths" and role != "pattern+paths":
+    if role not in {"paths", "pattern+paths"}:
         return
     if name in {"pytest", "py.test"}:
         for word in operands:
             judge.outside(
-                cmd, word.partition("::")[0], L.CODE_EXECUTION, "runs tests from"
+                cmd,
+                word.partition("::")[0],
+                L.CODE_EXECUTION,
+                "runs tests from",
             )
     elif python or family(name) in {"node", "nodejs"}:
         for word in operands[:1]:  # the script; the rest are its arguments
@@ -1017,6 +1042,18 @@ def _knowledge(  # noqa: C901, PLR0912, PLR0915 - the table-driven checks, in on
     elif known.reads:
         for word in operands:
             judge.outside(cmd, word, L.READS_OUTSIDE_WORKSPACE, "reads")
+
+
+def _python_module(word: str) -> int:
+    """Where `m` stands in a python option bundle (`-Im`), or -1."""
+    if word.startswith("--") or not word.startswith("-"):
+        return -1
+    for index, letter in enumerate(word[1:], start=1):
+        if letter == "m":
+            return index
+        if letter in "WXcQ":  # takes the rest as its value
+            return -1
+    return -1
 
 
 def _effect(
@@ -1033,7 +1070,11 @@ def _effect(
         and re.fullmatch(effect.harmless, value)
     ):
         return
-    shown = f"{key} {value}" if value is not None and effect.value != "none" else key
+    shown = (
+        f"{key} {value}"
+        if value is not None and effect.value != "none"
+        else key
+    )
     if effect.label is L.READS_OUTSIDE_WORKSPACE and value is not None:
         if effect.value == "path":
             judge.sensitive(cmd, value, f"{key} reads")
@@ -1072,8 +1113,12 @@ def _git_paths(
                 break
     # `git diff A B` with a path outside the repository compares the two
     # files like `--no-index` does, whatever else is on the line
-    if sub == "diff" or "--no-index" in args or any(
-        a.startswith("--no-i") and "--no-index".startswith(a) for a in args
+    if (
+        sub == "diff"
+        or "--no-index" in args
+        or any(
+            a.startswith("--no-i") and "--no-index".startswith(a) for a in args
+        )
     ):
         for word in operands:
             judge.sensitive(cmd, word, "git diff --no-index reads")
@@ -1095,7 +1140,7 @@ def _script_text(
         _awk_effects(judge, cmd, text)
 
 
-def _sed_effects(script: str) -> list[tuple[CommandLabel, str]]:  # noqa: C901, PLR0912, PLR0915 - a small parser
+def _sed_effects(script: str) -> list[tuple[CommandLabel, str]]:  # noqa: C901, PLR0911, PLR0912, PLR0915 - a small parser
     """What a sed script does beyond editing text: `e`, `w`, `r` and kin.
 
     A script this reader cannot follow is taken to run code.
@@ -1186,7 +1231,9 @@ def _sed_effects(script: str) -> list[tuple[CommandLabel, str]]:  # noqa: C901, 
             if c == "s":
                 while i < n and script[i] in "gpiImMe0123456789w":
                     if script[i] == "e":
-                        out.append((L.CODE_EXECUTION, "sed s///e runs a command"))
+                        out.append(
+                            (L.CODE_EXECUTION, "sed s///e runs a command")
+                        )
                     if script[i] == "w":
                         out.append((L.WRITES_PATH, "sed s///w writes a file"))
                         i = line_end(i)
@@ -1323,11 +1370,17 @@ def _embedded(judge: _Judge, cmd: NormalCommand, depth: int) -> None:
         base = _basename(word)
         if base in _FLOOR_TRIGGERS or base.startswith("mkfs"):
             candidates.append(list(args[k:]))
-        for text in (word, word.partition("=")[2]):
-            if text and any(c in text for c in " \t\n;|&"):
-                candidates.append(text)
+        candidates.extend(
+            text
+            for text in (word, word.partition("=")[2])
+            if text and any(c in text for c in " \t\n;|&")
+        )
         for candidate in candidates:
-            judge.embedded += len(candidate) if isinstance(candidate, list) else 1 + len(candidate) // 8
+            judge.embedded += (
+                len(candidate)
+                if isinstance(candidate, list)
+                else 1 + len(candidate) // 8
+            )
             if judge.embedded > _MAX_EMBEDDED_WORDS:
                 judge.add(
                     L.CATASTROPHIC,
@@ -1556,7 +1609,7 @@ def _netcat(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
         judge.add(L.NETWORK_EXFIL, cmd, "sends its input to a remote")
 
 
-def _ssh(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
+def _ssh(judge: _Judge, cmd: NormalCommand, _: list[str]) -> None:
     fed = cmd.piped_input or any(
         r.op in {"<", "<<<", "<<", "<<-"} for r in cmd.redirects
     )
@@ -1634,7 +1687,7 @@ def _tar(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:  # noqa: C
         judge.write(cmd, archive, "writes the archive")
 
 
-def _git_checks(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:  # noqa: C901 - the push rules read best together
+def _git_checks(judge: _Judge, cmd: NormalCommand, args: list[str]) -> None:
     if not args or args[0] != "push":
         return
     words = args[1:]

@@ -619,7 +619,11 @@ def _find(args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901 - a 
             filtered = True
         outer.append(tok)
         j += 1
-    result = [ctx.make(outer, *(["find runs a command for each file"] if execs else []))]
+    result = [
+        ctx.make(
+            outer, *(["find runs a command for each file"] if execs else [])
+        )
+    ]
     inner = ctx.wrap("find").more("runs on each file find finds")
     for command in execs:
         # `{}` stands for what find visits: without a filter that is the
@@ -674,7 +678,9 @@ def _shell(program: str, args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # 
     extra = [f"shell option capscope does not model: {o}" for o in odd]
     inner = ctx.more(*extra)
     if program not in BASH | POSIX_SHELLS:
-        inner = inner.more(f"a script for {program}, which capscope does not model")
+        inner = inner.more(
+            f"a script for {program}, which capscope does not model"
+        )
     if has_c:
         if not operands:
             return [inner.make((program, *args), "shell script not visible")]
@@ -759,7 +765,10 @@ def _su(args: list[str], ctx: _Ctx) -> list[NormalCommand]:
     for name, value in seen:
         if name in {"-c", "--command", "--session-command"} and value:
             return _script(
-                value, inner.wrap("sh", subshell=True), ("su", *args), posix=True
+                value,
+                inner.wrap("sh", subshell=True),
+                ("su", *args),
+                posix=True,
             )
     return [inner.make(("su", *args))]
 
@@ -851,7 +860,7 @@ def _python_module(  # noqa: PLR0913, PLR0917 - the scan state, passed on
     return [ctx.make((program, *args))]
 
 
-def _git(args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901, PLR0912 - a dispatch over option tables reads best in one place
+def _git(args: list[str], ctx: _Ctx) -> list[NormalCommand]:  # noqa: C901 - a dispatch over option tables reads best in one place
     """Strip git's global options; `-c` and friends run code."""
     extra: list[str] = []
     code: list[str] = []

@@ -56,9 +56,16 @@ POSIX shell reads it differently.
 
 from __future__ import annotations
 
+import itertools
 import re
 
-from ._shell import GlobWord, OpaqueWord, ParsedCommand, Redirect, SimpleCommand
+from ._shell import (
+    GlobWord,
+    OpaqueWord,
+    ParsedCommand,
+    Redirect,
+    SimpleCommand,
+)
 
 __all__ = ["MAX_CHARS", "MAX_COMMANDS", "MAX_NESTING", "MAX_WORDS", "parse"]
 
@@ -147,7 +154,7 @@ _BASH_ONLY_OPS = frozenset({"&>", "&>>", "|&", "<<<"})
 _REDIRECT_START = frozenset("<>&{0123456789")
 
 
-class _Refused(Exception):  # noqa: N818 - internal control flow
+class _Refused(Exception):
     """The line is beyond the analysis' limits."""
 
 
@@ -259,7 +266,7 @@ class _Heredoc:
         self.quoted = quoted
 
 
-class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
+class _Parser:
     def __init__(
         self, text: str, state: _State, nesting: int, *, posix: bool
     ) -> None:
@@ -342,7 +349,11 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
         m = _FD.match(text, pos) or _NAMED_FD.match(text, pos)
         if m is not None:
             pos = m.end()
-        if pos < self.n and text[pos] in "<>" and text[pos + 1 : pos + 2] == "(":
+        if (
+            pos < self.n
+            and text[pos] in "<>"
+            and text[pos + 1 : pos + 2] == "("
+        ):
             return False
         m = _REDIR_OP.match(text, pos)
         return m is not None
@@ -474,7 +485,7 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
 
     # -- commands --------------------------------------------------------
 
-    def parse_command(self) -> list[_Entry]:  # noqa: PLR0911 - a parser's dispatch reads best in one place
+    def parse_command(self) -> list[_Entry]:  # noqa: C901, PLR0911, PLR0912 - a parser's dispatch reads best in one place
         """One pipeline element: a simple or a compound command."""
         self.skip_blanks()
         if self.peek_op() == "(":
@@ -704,7 +715,7 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
             self.problem("syntax error")
         return entries
 
-    def redirect(self, cmd: _Cmd) -> list[_Entry]:
+    def redirect(self, cmd: _Cmd) -> list[_Entry]:  # noqa: C901 - one branch per kind of redirection
         """Read one redirection into *cmd*; return its target's commands."""
         fd: int | None = None
         text = self.text
@@ -793,7 +804,7 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
             doc.cmd.reason(why)
         self.state.late.extend(word.entries)
 
-    def parse_simple(self) -> list[_Entry]:  # noqa: C901, PLR0912 - a parser's dispatch reads best in one place
+    def parse_simple(self) -> list[_Entry]:  # noqa: C901 - a parser's dispatch reads best in one place
         self.state.commands += 1
         if self.state.commands > MAX_COMMANDS:
             msg = f"more than {MAX_COMMANDS} commands"
@@ -848,11 +859,14 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
         if not word.special:
             cmd.argv.append(word.text)
             return
-        if cmd.argv and _ASSIGNMENT.match(self.text, word.start):
-            # bash expands `~` after `=` and `:` in words shaped like an
-            # assignment, even as arguments
-            if self.tilde_in_assignment(word):
-                cmd.reason("tilde expansion in an assignment")
+        # bash expands `~` after `=` and `:` in words shaped like an
+        # assignment, even as arguments
+        if (
+            cmd.argv
+            and _ASSIGNMENT.match(self.text, word.start)
+            and self.tilde_in_assignment(word)
+        ):
+            cmd.reason("tilde expansion in an assignment")
         alternatives = self.brace(word)
         if alternatives is not None:
             cmd.reason("brace expansion")
@@ -955,7 +969,9 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
             return None
         first = opens[0]
         tail = "".join(
-            c for c, q in zip(chars[first:], quoted[first:], strict=True) if not q
+            c
+            for c, q in zip(chars[first:], quoted[first:], strict=True)
+            if not q
         )
         if "}" not in tail or ("," not in tail and ".." not in tail):
             return None
@@ -1082,7 +1098,7 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
             self.problem("unbalanced quote")
         self.leave()
 
-    def dollar(self, w: _Word, *, dquote: bool) -> None:  # noqa: C901, PLR0912 - one branch per form of `$`
+    def dollar(self, w: _Word, *, dquote: bool) -> None:
         """Read what follows a `$` at the cursor into *w*."""
         start = self.pos
         nxt = self.at(1)
@@ -1111,8 +1127,10 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
             body = "".join(t for t, _ in w.segs[mark:])
             del w.segs[mark:]
             w.segs.append(('$"' + body + '"', True))
-        elif nxt == "" or nxt in " \t\n" or (
-            nxt == '"' if dquote else nxt in "|&;<>()"
+        elif (
+            nxt == ""
+            or nxt in " \t\n"
+            or (nxt == '"' if dquote else nxt in "|&;<>()")
         ):
             w.literal("$")
             self.pos += 1
@@ -1225,7 +1243,7 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
         w.expansion(self.text[start : self.pos], why)
         w.entries.extend(cmd for cmd, _ in entries)
 
-    def parameter(self, w: _Word, *, dquote: bool) -> None:  # noqa: C901 - a parser's dispatch reads best in one place
+    def parameter(self, w: _Word, *, dquote: bool) -> None:  # noqa: C901, PLR0912 - a parser's dispatch reads best in one place
         """`${...}`, with whatever nests in it; kept as written.
 
         Every form is a reason: besides the value itself, indirection
@@ -1297,7 +1315,7 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
         self.pos += 1
         inner: list[str] = []
         text = self.text
-        escapes = "`\\$\"" if dquote else "`\\$"
+        escapes = '`\\$"' if dquote else "`\\$"
         while True:
             m = _BQ_STOP.search(text, self.pos)
             if m is None:
@@ -1319,7 +1337,9 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
                 inner.append("\\")
             self.pos += 2
         self.enter()
-        sub = _Parser("".join(inner), self.state, self.nesting, posix=self.posix)
+        sub = _Parser(
+            "".join(inner), self.state, self.nesting, posix=self.posix
+        )
         entries, _ = sub.parse_list(frozenset(), frozenset())
         if sub.heredocs:
             sub.problem("unterminated here-document")
@@ -1360,7 +1380,6 @@ class _Parser:  # noqa: PLR0904 - one method per construct of the grammar
 
     def ansi_escape(self, w: _Word) -> str:  # noqa: PLR0911 - one branch per escape
         """Decode one escape of `$'...'` (cursor after the backslash)."""
-        text = self.text
         c = self.at()
         if c == "":
             w.reason("trailing backslash")
@@ -1411,7 +1430,9 @@ def _bracket_end(text: str, start: int) -> int:
     return -1
 
 
-def _expand_braces(chars: list[str], quoted: list[bool], out: list[str]) -> None:
+def _expand_braces(  # noqa: C901, PLR0912 - bash's brace expansion, in one place
+    chars: list[str], quoted: list[bool], out: list[str]
+) -> None:
     """Append the brace expansion of *chars* to *out*, as bash would."""
     n = len(chars)
     for i in range(n):
@@ -1441,7 +1462,7 @@ def _expand_braces(chars: list[str], quoted: list[bool], out: list[str]) -> None
             bounds = [i, *commas, close]
             parts = [
                 (chars[a + 1 : b], quoted[a + 1 : b])
-                for a, b in zip(bounds, bounds[1:], strict=False)
+                for a, b in itertools.pairwise(bounds)
             ]
         else:
             body = "".join(chars[i + 1 : close])
@@ -1452,7 +1473,9 @@ def _expand_braces(chars: list[str], quoted: list[bool], out: list[str]) -> None
                 continue
             parts = [(list(item), [True] * len(item)) for item in items]
         for part_c, part_q in parts:
-            _expand_braces(pre_c + part_c + post_c, pre_q + part_q + post_q, out)
+            _expand_braces(
+                pre_c + part_c + post_c, pre_q + part_q + post_q, out
+            )
             if len(out) > MAX_BRACE_WORDS:
                 msg = "a brace expansion too large to analyse"
                 raise _Refused(msg)
@@ -1475,11 +1498,19 @@ def _sequence(body: str) -> list[str] | None:
         pad = m.group(1).lstrip("-").startswith("0") or m.group(2).lstrip(
             "-"
         ).startswith("0")
-        numbers = range(first, last + (1 if last >= first else -1), step if last >= first else -step)
+        numbers = range(
+            first,
+            last + (1 if last >= first else -1),
+            step if last >= first else -step,
+        )
         return [str(x).zfill(width) if pad else str(x) for x in numbers]
     first_c, last_c = ord(m.group(4)), ord(m.group(5))
     step = abs(int(m.group(6) or 1)) or 1
-    letters = range(first_c, last_c + (1 if last_c >= first_c else -1), step if last_c >= first_c else -step)
+    letters = range(
+        first_c,
+        last_c + (1 if last_c >= first_c else -1),
+        step if last_c >= first_c else -step,
+    )
     return [chr(x) for x in letters]
 
 
@@ -1534,7 +1565,11 @@ def parse(text: str, *, posix: bool = False) -> ParsedCommand:
             commands=joined.commands + plain.commands,
             unresolved=tuple(
                 dict.fromkeys(
-                    ("line continuation", *joined.unresolved, *plain.unresolved)
+                    (
+                        "line continuation",
+                        *joined.unresolved,
+                        *plain.unresolved,
+                    )
                 )
             ),
         )

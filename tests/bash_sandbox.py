@@ -291,11 +291,16 @@ class Sandbox:
     def _forbidden_read(self, path: str) -> bool:
         real = os.path.realpath(path)
         secrets = (self.home / ".ssh", self.home / ".aws", self.outside)
-        return real.startswith("/etc/shadow") or any(
-            real == str(s) or real.startswith(str(s) + "/") for s in secrets
-        ) or bool(re.match(r"/proc/\d+/environ", real))
+        return (
+            real.startswith("/etc/shadow")
+            or any(
+                real == str(s) or real.startswith(str(s) + "/")
+                for s in secrets
+            )
+            or bool(re.match(r"/proc/\d+/environ", real))
+        )
 
-    def _read_trace(self, text: str, result: Run) -> bool:  # noqa: C901, PLR0912 - one branch per system call
+    def _read_trace(self, text: str, result: Run) -> bool:
         """Record *text*'s violations in *result*; whether it wrote."""
         wrote = False
         for line in text.splitlines():
@@ -314,7 +319,9 @@ class Sandbox:
                 path = fd_path or (strings[0] if strings else "")
                 if not path.startswith("/"):
                     continue
-                writes = call == "creat" or any(f in args for f in _WRITE_FLAGS)
+                writes = call == "creat" or any(
+                    f in args for f in _WRITE_FLAGS
+                )
                 wrote = wrote or writes
                 if writes and not self._allowed_write(path):
                     result.writes.append(path)

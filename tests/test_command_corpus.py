@@ -69,12 +69,13 @@ def _entries(name: str) -> list[tuple[int, str]]:
     """A corpus file's entries: `(line number, text)`; `> ` lines decoded."""
     lines = (DATA / name).read_text(encoding="utf-8").split("\n")
     out = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.startswith("#"):
+    for number, text in enumerate(lines, start=1):
+        if not text.strip() or text.startswith("#"):
             continue
-        if line.startswith("> "):
-            line = codecs.decode(line[2:], "unicode_escape")
-        out.append((number, line))
+        if text.startswith("> "):
+            out.append((number, codecs.decode(text[2:], "unicode_escape")))
+        else:
+            out.append((number, text))
     return out
 
 
@@ -523,15 +524,19 @@ def corpus_summary() -> str:
         + ", ".join(f"`{p.values[0]}`" for p in REFUSED_BY_DESIGN)
         + " (a variable capscope will not guess, a brace expansion, a read "
         "outside the workspace, a variable not on the harmless list).",
-        f"- **Issue 5's bypass attempts** (`tests/data/command_bypass.txt`): "
-        f"{len(BYPASS)}, and {len(CATASTROPHIC)} spellings of the "
-        "catastrophic floor, denied under any policy.",
+        (
+            f"- **Issue 5's bypass attempts** (`tests/data/command_bypass.txt`): "
+            f"{len(BYPASS)}, and {len(CATASTROPHIC)} spellings of the "
+            "catastrophic floor, denied under any policy."
+        ),
         "",
     ]
     return "\n".join(rows)
 
 
-SUMMARY = Path(__file__).parent.parent / "docs" / "snippets" / "command-corpus.md"
+SUMMARY = (
+    Path(__file__).parent.parent / "docs" / "snippets" / "command-corpus.md"
+)
 
 
 def test_the_docs_summary_is_current():

@@ -21,13 +21,12 @@ import os
 from pathlib import Path
 
 import pytest
+from bash_sandbox import AVAILABLE, Sandbox
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import capscope as cs
 from capscope.policies import CommandPolicy
-
-from bash_sandbox import AVAILABLE, Sandbox
 
 pytestmark = pytest.mark.skipif(
     not AVAILABLE and not os.environ.get("CAPSCOPE_REQUIRE_SANDBOX"),
@@ -235,7 +234,11 @@ TAILS = [
 
 def _quote(word: str, how: int) -> str:
     """Quote *word* one of several ways that keep what bash passes."""
-    if how == 1 and "'" not in word and not word.startswith(("~", "$", "<", ">", "`")):
+    if (
+        how == 1
+        and "'" not in word
+        and not word.startswith(("~", "$", "<", ">", "`"))
+    ):
         return f"'{word}'"
     if how == 2 and '"' not in word and not word.startswith(("~", "<", ">")):
         return f'"{word}"'
@@ -247,9 +250,13 @@ def _quote(word: str, how: int) -> str:
 @st.composite
 def command_lines(draw: st.DrawFn) -> str:
     """A line mixing an allowed command with the attacks above."""
-    head = draw(st.sampled_from(SLOW_HEADS if draw(st.integers(0, 24)) == 0 else HEADS))
+    head = draw(
+        st.sampled_from(SLOW_HEADS if draw(st.integers(0, 24)) == 0 else HEADS)
+    )
     if head.startswith("git") and draw(st.booleans()):
-        head = head.replace("git", f"git {draw(st.sampled_from(GIT_GLOBALS))}", 1)
+        head = head.replace(
+            "git", f"git {draw(st.sampled_from(GIT_GLOBALS))}", 1
+        )
     words = [head]
     for _ in range(draw(st.integers(0, 3))):
         pool = PLAIN if draw(st.integers(0, 3)) else HOSTILE
@@ -292,7 +299,10 @@ class _Tally:
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+    ],
     database=None,
 )
 @given(line=command_lines())
@@ -338,7 +348,9 @@ def test_the_generator_reaches_both_sides(sandbox: Sandbox) -> None:
         "cat ../outside/secret.txt",
     ],
 )
-def test_the_sandbox_sees_each_kind_of_harm(sandbox: Sandbox, line: str) -> None:
+def test_the_sandbox_sees_each_kind_of_harm(
+    sandbox: Sandbox, line: str
+) -> None:
     """A check that can fail: each of these does what the sandbox reports."""
     assert sandbox.run(line).violations, line
 
@@ -373,11 +385,17 @@ _HOSTILE_CHARS = " \t*?[]{}~#!$`\"'\\;&|<>()"
 
 
 @st.composite
-def _piece(draw: st.DrawFn) -> str:
+def _piece(draw: st.DrawFn) -> str:  # noqa: PLR0911 - one kind of piece each
     kind = draw(st.integers(0, 8))
     if kind == 8:  # an unquoted operator or reserved word inside the line
-        return draw(st.sampled_from([";", "&", "|", "&&", "#", "!", "{", "}", ";;", " # x"]))
-    text = draw(st.text(_CHARS + _HOSTILE_CHARS + "\n", min_size=0, max_size=4))
+        return draw(
+            st.sampled_from(
+                [";", "&", "|", "&&", "#", "!", "{", "}", ";;", " # x"]
+            )
+        )
+    text = draw(
+        st.text(_CHARS + _HOSTILE_CHARS + "\n", min_size=0, max_size=4)
+    )
     if kind == 0:
         return draw(st.text(_CHARS + "*?[]{}~#=!", min_size=1, max_size=4))
     if kind == 1:
@@ -388,10 +406,16 @@ def _piece(draw: st.DrawFn) -> str:
     if kind == 3:
         return "\\" + draw(st.sampled_from(list(_HOSTILE_CHARS + _CHARS)))
     if kind == 4:
-        escape = draw(st.sampled_from(["\\n", "\\t", "\\\\", "\\'", '\\"', "a", " "]))
+        escape = draw(
+            st.sampled_from(["\\n", "\\t", "\\\\", "\\'", '\\"', "a", " "])
+        )
         return f"$'{escape}'"
     if kind == 5:
-        return draw(st.sampled_from(["~", "~/x", "a=~", "x#y", "{}", "a{b}c", "[x", "x]"]))
+        return draw(
+            st.sampled_from(
+                ["~", "~/x", "a=~", "x#y", "{}", "a{b}c", "[x", "x]"]
+            )
+        )
     if kind == 6:
         return draw(st.sampled_from(["'$x'", '"a b"', "\\$x", "'#'", '"*"']))
     return draw(st.text("ab", min_size=1, max_size=3))
@@ -408,7 +432,10 @@ def _exact_lines(draw: st.DrawFn) -> str:
             words.append("".join(parts))
         blanks = draw(st.sampled_from([" ", "  ", "\t", " \t "]))
         commands.append(blanks.join(words))
-    seps = [draw(st.sampled_from([";", " ; ", "&&", "\n", " | ", " & "])) for _ in commands[1:]]
+    seps = [
+        draw(st.sampled_from([";", " ; ", "&&", "\n", " | ", " & "]))
+        for _ in commands[1:]
+    ]
     line = commands[0]
     for sep, cmd in zip(seps, commands[1:], strict=True):
         line += sep + cmd
@@ -475,7 +502,10 @@ def _same_word(ours: str, bash: str) -> bool:
 @settings(
     max_examples=max(200, EXAMPLES // 2),
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+    ],
     database=None,
 )
 @given(line=_exact_lines())
@@ -491,14 +521,18 @@ def test_exact_words_are_what_bash_passes(
     parsed = parse(line)
     if "||" in line:
         return  # the handler succeeds: what follows `||` never runs
-    if parsed.unresolved or parsed.refused or any(
-        c.unresolved
-        or not c.argv
-        or c.redirects
-        or c.argv[0] in _BASH_BUILTINS  # not seen by the handler,
-        or c.argv[0].startswith("~")  # nor what is run by path
-        or "/" in c.argv[0]
-        for c in parsed.commands
+    if (
+        parsed.unresolved
+        or parsed.refused
+        or any(
+            c.unresolved
+            or not c.argv
+            or c.redirects
+            or c.argv[0] in _BASH_BUILTINS  # not seen by the handler,
+            or c.argv[0].startswith("~")  # nor what is run by path
+            or "/" in c.argv[0]
+            for c in parsed.commands
+        )
     ):
         return
     ours = [c.argv for c in parsed.commands]

@@ -519,7 +519,11 @@ class TestRawLine:
             {
                 "command": [["make", "test"]],
                 "line": text,
-                "labels": ["code_execution", "execution_semantics_unresolved", "sudo"],
+                "labels": [
+                    "code_execution",
+                    "execution_semantics_unresolved",
+                    "sudo",
+                ],
             }
         ] == seen
 

@@ -624,7 +624,7 @@ class TestKnowledge:
             '{print | "sh"}',
             '{print > "f"}',
             '{"date" | getline d}',
-            "@load \"x\"",
+            '@load "x"',
         ],
     )
     def test_awk_programs_that_run_or_write(self, program):
@@ -637,7 +637,13 @@ class TestKnowledge:
 class TestEnvironment:
     @pytest.mark.parametrize(
         "text",
-        ["LANG=C ls", "LC_ALL=C.UTF-8 ls", "TZ=UTC ls", "NO_COLOR=1 ls", "CI=true ls"],
+        [
+            "LANG=C ls",
+            "LC_ALL=C.UTF-8 ls",
+            "TZ=UTC ls",
+            "NO_COLOR=1 ls",
+            "CI=true ls",
+        ],
     )
     def test_harmless_variables(self, text):
         assert {} == line_labels(text)
@@ -666,10 +672,12 @@ class TestEnvironment:
         unresolved, and earns the label of what it does."""
         found = line_labels(text)
 
-        assert U in found and lbl in found, (text, found)
+        assert U in found, (text, found)
+        assert lbl in found, (text, found)
 
     @pytest.mark.parametrize(
-        "text", ["FOO=1 ls", "LANG=../x ls", "TZ=/etc/shadow ls", "LC_ALL='a b' ls"]
+        "text",
+        ["FOO=1 ls", "LANG=../x ls", "TZ=/etc/shadow ls", "LC_ALL='a b' ls"],
     )
     def test_unknown_names_and_odd_values_are_unresolved(self, text):
         assert U in line_labels(text)
@@ -898,7 +906,9 @@ class TestNetworkRedirections:
         assert NET in labels_of(
             sc("cat", redirects=[Redirect("<", "/dev/tcp/h/80", 0)])
         )
-        assert EXFIL in labels_of(sc("echo", "x", redirects=[w("/dev/tcp/h/80")]))
+        assert EXFIL in labels_of(
+            sc("echo", "x", redirects=[w("/dev/tcp/h/80")])
+        )
 
     def test_a_shell_reading_the_network_is_the_floor(self):
         assert C in labels_of(
@@ -957,6 +967,8 @@ def test_the_docs_table_of_program_knowledge_is_current():
 
     from capscope._shell_knowledge import knowledge_table
 
-    snippet = Path(__file__).parent.parent / "docs/snippets/program-knowledge.md"
+    snippet = (
+        Path(__file__).parent.parent / "docs/snippets/program-knowledge.md"
+    )
 
     assert knowledge_table() == snippet.read_text(encoding="utf-8")

@@ -10,10 +10,9 @@ from __future__ import annotations
 # ruff: noqa: S108 -- /tmp paths are data here: write targets outside the workspace
 import pytest
 
-from capscope._shell import OpaqueWord, Redirect, SimpleCommand
+from capscope._shell import Redirect, SimpleCommand
 from capscope._shell_label import label
 from capscope._shell_normalise import (
-    NormalCommand,
     is_fork_bomb,
     normalise,
     normalise_all,
@@ -215,9 +214,15 @@ class TestWrappers:
         [
             (("env", "-S", "rm x"), "env -S splits a string into words"),
             (("xargs", "rm", "x"), "arguments read from input"),
-            (("xargs", "-0", "-n", "1", "-P", "4", "rm", "x"), "arguments read from input"),
+            (
+                ("xargs", "-0", "-n", "1", "-P", "4", "rm", "x"),
+                "arguments read from input",
+            ),
             (("xargs", "-I", "{}", "rm", "x"), "arguments read from input"),
-            (("xargs", "--null", "--max-args=1", "rm", "x"), "arguments read from input"),
+            (
+                ("xargs", "--null", "--max-args=1", "rm", "x"),
+                "arguments read from input",
+            ),
         ],
     )
     def test_unwrapped_but_unresolved(self, argv, reason):
