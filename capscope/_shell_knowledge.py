@@ -87,11 +87,17 @@ class Effect:
 
 @attrs.frozen
 class Sub:
-    """A subcommand's own effects, options and operand role."""
+    """
+    A subcommand's own effects, options and operand role; `passes_args`
+    when it hands its arguments to a program capscope does not know (`npm
+    test -- --watch` gives `--watch` to whatever the package's test script
+    runs).
+    """
 
     effects: tuple[Effect, ...] = ()
     options: Mapping[str, Effect] = attrs.field(factory=dict)
     operands: str | None = None
+    passes_args: bool = False
 
 
 @attrs.frozen
@@ -119,6 +125,9 @@ class Program:
     - `glob_safe`: every option it has is harmless, so a glob that expands
       to an option (a file named `-n`) changes nothing that matters.
     - `end_of_options`: `--` ends its options.
+    - `only_options`: when set, the only options it may be given: any
+      other is unresolved (npm takes an unknown option as configuration,
+      and some configuration runs programs).
     """
 
     summary: str
@@ -132,6 +141,7 @@ class Program:
     abbreviates: bool = True
     glob_safe: bool = False
     end_of_options: bool = True
+    only_options: frozenset[str] | None = None
 
 
 @attrs.frozen
@@ -437,7 +447,22 @@ _NPM_OPTIONS = {
     "-g": _e(WRITES, "installs outside the project"),
 }
 _NPM_INSTALL = Sub(effects=(_e(L.PACKAGE_INSTALL, "installs packages"),))
+#: What the package's scripts receive, and npm's own harmless options.
+_NPM_SCRIPT = Sub(passes_args=True)
+_NPM_HARMLESS = _fs(
+    "--silent", "-s", "--quiet", "-q", "--loglevel", "--if-present",
+    "--ignore-scripts", "--workspaces", "-ws", "--workspace", "-w",
+    "--include-workspace-root", "--foreground-scripts", "--color",
+    "--no-color", "--json", "--verbose", "-d", "-dd", "--dry-run", "--yes",
+    "-y", "--no-audit", "--no-fund", "--no-update-notifier", "--progress",
+    "--no-progress", "--offline", "--prefer-offline", "--timing",
+    "--usage", "--help", "-h",
+)  # fmt: skip
 _NPM_SUBCOMMANDS = {
+    **dict.fromkeys(
+        ("test", "t", "tst", "start", "stop", "restart", "run", "run-script"),
+        _NPM_SCRIPT,
+    ),
     "install": _NPM_INSTALL,
     "i": _NPM_INSTALL,
     "isntall": _NPM_INSTALL,
@@ -770,6 +795,7 @@ _npm = Program(
     ),
     env=_NPM_ENV,
     subcommands=_NPM_SUBCOMMANDS,
+    only_options=_NPM_HARMLESS | _fs(*_NPM_OPTIONS),
 )
 _node = Program(
     summary="runs JavaScript",
@@ -1590,11 +1616,16 @@ def knowledge_table() -> str:
                 for part in (
                     ", ".join(e.label.value for e in spec.effects),
                     _by_label(spec.options),
+                    "arguments passed on (unresolved)"
+                    if spec.passes_args
+                    else "",
                 )
                 if part
             )
             for sub, spec in known.subcommands.items()
         )
+        if known.only_options is not None:
+            subs += "; any other option: unresolved"
         always = ", ".join(e.label.value for e in known.always)
         extra = "; ".join(
             x for x in (subs, f"every run: {always}" if always else "") if x

@@ -1000,9 +1000,18 @@ def _knowledge(  # noqa: C901, PLR0912, PLR0915 - the table-driven checks, in on
         ):
             _script_text(judge, cmd, name, word.partition("=")[2] or word[2:])
         consumed = False
-        for key, effect, attached in _match_option(
-            word, options, abbreviates=known.abbreviates
+        matched = _match_option(word, options, abbreviates=known.abbreviates)
+        if (
+            known.only_options is not None
+            and not matched
+            and option not in known.only_options
         ):
+            judge.add(
+                L.EXECUTION_SEMANTICS_UNRESOLVED,
+                cmd,
+                f"{option}: an option of {name} capscope does not know",
+            )
+        for key, effect, attached in matched:
             given = attached
             if (
                 given is None
@@ -1021,6 +1030,15 @@ def _knowledge(  # noqa: C901, PLR0912, PLR0915 - the table-driven checks, in on
     if name == "git":
         _git_paths(judge, cmd, operands, args, sub_name)
         return
+    if sub is not None and sub.passes_args and (ended or len(operands) > 1):
+        judge.add(
+            L.EXECUTION_SEMANTICS_UNRESOLVED,
+            cmd,
+            f"{name} {sub_name} passes arguments to a program capscope "
+            "does not know (the package's script)",
+        )
+    if name in {"grep", "egrep", "fgrep", "rg"}:
+        _recursive_read(judge, cmd, name, args, operands, pattern_given)
     role = sub.operands if sub is not None and sub.operands else known.operands
     if role == "pattern+paths" and operands and not pattern_given:
         if scripts:
@@ -1042,6 +1060,66 @@ def _knowledge(  # noqa: C901, PLR0912, PLR0915 - the table-driven checks, in on
     elif known.reads:
         for word in operands:
             judge.outside(cmd, word, L.READS_OUTSIDE_WORKSPACE, "reads")
+
+
+#: Where credentials live: a recursive read of one of these or of a
+#: directory above one reads them (`grep -r key ~`).
+def _secret_places(home: str) -> tuple[str, ...]:
+    return (
+        *(
+            f"{home}/{d}"
+            for d in (".ssh", ".aws", ".gnupg", ".kube", ".docker")
+        ),
+        f"{home}/.config/gcloud",
+        "/etc/shadow",
+        "/etc/sudoers",
+        "/proc/1",
+        "/run/secrets",
+        "/var/run/secrets",
+        "/root",
+    )
+
+
+def _recursive_read(  # noqa: PLR0913, PLR0917 - the scan's state, passed on
+    judge: _Judge,
+    cmd: NormalCommand,
+    name: str,
+    args: list[str],
+    operands: list[str],
+    pattern_given: bool,  # noqa: FBT001
+) -> None:
+    """A recursive search of a directory that holds credentials reads them."""
+    recursive = (
+        name == "rg"
+        or any(
+            a
+            in {
+                "--recursive",
+                "--dereference-recursive",
+                "--directories=recurse",
+            }
+            or (
+                a.startswith("-")
+                and not a.startswith("--")
+                and ("r" in a[1:] or "R" in a[1:])
+            )
+            for a in args
+        )
+        or any(a == "recurse" for a in args)
+    )
+    if not recursive:
+        return
+    paths = operands if pattern_given else operands[1:]
+    places = _secret_places(judge.home)
+    for word in paths or ["."]:
+        for path in judge.resolve_all(word, cmd):
+            if path is not None and any(_is_under(p, path) for p in places):
+                judge.add(
+                    L.CREDENTIAL_FILE_READ,
+                    cmd,
+                    f"searches {word}, which holds credentials",
+                )
+                return
 
 
 def _python_module(word: str) -> int:

@@ -955,9 +955,10 @@ class _Parser:
     def brace(word: _Word) -> list[str] | None:
         """The words brace expansion makes of *word*, or `None` if none.
 
-        Any unquoted `{` followed by a `}` and a `,` or `..` counts, even
-        where bash would leave the word alone: the words are for the checks
-        that look past a reason, and the reason stands either way.
+        An unquoted `{...}` pair holding an unquoted `,` (at its own
+        level) or `..` counts, even where bash would leave the word alone
+        (`{a..}`): the words are for the checks that look past a reason,
+        and the reason stands either way. `HEAD@{1}` and `{}` are words.
         """
         chars: list[str] = []
         quoted: list[bool] = []
@@ -974,6 +975,8 @@ class _Parser:
             if not q
         )
         if "}" not in tail or ("," not in tail and ".." not in tail):
+            return None
+        if not _expands(chars, quoted):
             return None
         if len(opens) > _MAX_BRACES or len(chars) > _MAX_BRACE_CHARS:
             msg = "a brace expansion too large to analyse"
@@ -1428,6 +1431,28 @@ def _bracket_end(text: str, start: int) -> int:
             return i
         i += 1
     return -1
+
+
+def _expands(chars: list[str], quoted: list[bool]) -> bool:
+    """Whether an unquoted brace pair holds a `,` at its level or `..`."""
+    stack: list[list[bool]] = []  # per open brace: comma seen, dots seen
+    previous = ""
+    for c, q in zip(chars, quoted, strict=True):
+        if q:
+            previous = ""
+            continue
+        if c == "{":
+            stack.append([False, False])
+        elif c == "}" and stack:
+            comma, dots = stack.pop()
+            if comma or dots:
+                return True
+        elif c == "," and stack:
+            stack[-1][0] = True
+        elif c == "." and previous == "." and stack:
+            stack[-1][1] = True
+        previous = c
+    return False
 
 
 def _expand_braces(  # noqa: C901, PLR0912 - bash's brace expansion, in one place

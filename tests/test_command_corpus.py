@@ -523,7 +523,8 @@ def corpus_summary() -> str:
         "are asked about by design: "
         + ", ".join(f"`{p.values[0]}`" for p in REFUSED_BY_DESIGN)
         + " (a variable capscope will not guess, a brace expansion, a read "
-        "outside the workspace, a variable not on the harmless list).",
+        "outside the workspace, arguments for the program of a package "
+        "script, a variable not on the harmless list).",
         (
             f"- **Issue 5's bypass attempts** (`tests/data/command_bypass.txt`): "
             f"{len(BYPASS)}, and {len(CATASTROPHIC)} spellings of the "
