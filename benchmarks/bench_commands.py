@@ -13,8 +13,8 @@ The size sweep times one check of inputs from 1 KB to 100 KB in several
 shapes (many words, many commands, one long quoted word, a long pipeline,
 a here-document, many expansions, many operands of `rm -rf`), each the
 best of a few runs, to show that the analysis grows linearly and stays
-under 50 ms: past the limits (65,536 characters, 2,048 words, 1,024
-commands) a line is refused without analysis. A report, not a test.
+under 50 ms: past the limits (65,536 characters, 2,048 words, 512
+commands, 8,192 pieces) a line is refused without analysis. A report, not a test.
 """
 
 from __future__ import annotations

@@ -312,8 +312,10 @@ def check_command(
 
     *cmd* is a shell command line, or an argv (a list or tuple of `str`,
     run with no shell); anything else is a `TypeError` naming its type. A
-    line longer than 65,536 characters or 2,048 words, or nested deeper than
-    32 levels, is denied without analysis (rule `analysis_limit`).
+    line longer than 65,536 characters, with more than 2,048 words, 512
+    simple commands or 8,192 pieces (quotes, expansions, operators), or
+    nested deeper than 32 levels, is denied without analysis (rule
+    `analysis_limit`).
 
     Example:
         >>> import capscope as cs

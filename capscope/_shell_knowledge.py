@@ -1510,7 +1510,7 @@ def program(name: str) -> Program | None:
 
 def _lookup(table: Mapping[str, Effect], name: str) -> Effect | None:
     effect = table.get(name)
-    if effect is not None:
+    if effect is not None or not any(k.endswith("*") for k in table):
         return effect
     for key, value in table.items():
         if key.endswith("*") and name.startswith(key[:-1]):

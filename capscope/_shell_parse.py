@@ -45,8 +45,9 @@ still found and returned (so the catastrophic floor sees them), even though
 their line can never be allowed.
 
 Limits, so that analysis is linear and bounded: a line longer than
-`MAX_CHARS` characters, with more than `MAX_WORDS` words or `MAX_COMMANDS`
-simple commands, or nested deeper than `MAX_NESTING` levels is not
+`MAX_CHARS` characters, with more than `MAX_WORDS` words, `MAX_COMMANDS`
+simple commands or `MAX_PIECES` pieces (quoted strings, expansions,
+escapes, operators), or nested deeper than `MAX_NESTING` levels is not
 analysed (`ParsedCommand.refused`), and is denied.
 
 With `posix=True` (the scripts of `sh -c` and `dash -c`), bash-only syntax
@@ -67,14 +68,24 @@ from ._shell import (
     SimpleCommand,
 )
 
-__all__ = ["MAX_CHARS", "MAX_COMMANDS", "MAX_NESTING", "MAX_WORDS", "parse"]
+__all__ = [
+    "MAX_CHARS",
+    "MAX_COMMANDS",
+    "MAX_NESTING",
+    "MAX_PIECES",
+    "MAX_WORDS",
+    "parse",
+]
 
 #: The longest line analysed, in characters.
 MAX_CHARS = 65_536
 #: The most words a line may hold (substitutions and here-docs included).
 MAX_WORDS = 2_048
 #: The most simple commands a line may hold.
-MAX_COMMANDS = 1_024
+MAX_COMMANDS = 512
+#: The most pieces (quoted strings, expansions, escapes, operators) a line
+#: may hold: what bounds the work on a line of few, very long words.
+MAX_PIECES = 8_192
 #: How deep substitutions, quotes, subshells and groups may nest.
 MAX_NESTING = 32
 #: The most words one brace expansion may make.
@@ -237,10 +248,11 @@ class _Word:
 class _State:
     """What every parser of one line shares."""
 
-    __slots__ = ("commands", "late", "reasons", "scanned", "words")
+    __slots__ = ("commands", "late", "pieces", "reasons", "scanned", "words")
 
     def __init__(self) -> None:
         self.words = 0
+        self.pieces = 0
         self.commands = 0
         self.scanned = 0
         self.reasons: dict[str, None] = {}
@@ -296,6 +308,13 @@ class _Parser:
         i = self.pos + offset
         return self.text[i] if i < self.n else ""
 
+    def tick(self) -> None:
+        """Count one piece of work; past `MAX_PIECES` the line is refused."""
+        self.state.pieces += 1
+        if self.state.pieces > MAX_PIECES:
+            msg = f"more than {MAX_PIECES} quotes, expansions and operators"
+            raise _Refused(msg)
+
     def count_word(self) -> None:
         self.state.words += 1
         if self.state.words > MAX_WORDS:
@@ -322,6 +341,7 @@ class _Parser:
 
     def skip_newlines(self) -> None:
         while True:
+            self.tick()
             self.skip_blanks()
             if self.at() != "\n":
                 return
@@ -384,6 +404,7 @@ class _Parser:
         self.enter()
         entries: list[_Entry] = []
         while True:
+            self.tick()
             self.skip_blanks()
             start = self.pos
             op = self.peek_op()
@@ -993,6 +1014,7 @@ class _Parser:
         w = _Word(self.pos)
         text = self.text
         while self.pos < self.n:
+            self.tick()
             m = _RUN.match(text, self.pos)
             if m is not None:
                 run = m.group()
@@ -1068,6 +1090,7 @@ class _Parser:
         text = self.text
         escapable = "$`\\\n" if heredoc else '$`"\\\n'
         while self.pos < self.n:
+            self.tick()
             m = _DQ_RUN.match(text, self.pos)
             if m is not None:
                 w.literal(m.group())
@@ -1182,7 +1205,7 @@ class _Parser:
                 i += 1
         finally:
             self.state.scanned += i - start
-            if self.state.scanned > 2 * self.n + 4096:
+            if self.state.scanned > self.n + 4096:
                 msg = "arithmetic nested too deep to analyse"
                 raise _Refused(msg)
 
@@ -1200,6 +1223,7 @@ class _Parser:
         depth = 0
         inner = _Word(self.pos)
         while True:
+            self.tick()
             m = stop.search(text, self.pos)
             if m is None:
                 self.pos = self.n
@@ -1261,6 +1285,7 @@ class _Parser:
         text = self.text
         inner = _Word(self.pos)
         while True:
+            self.tick()
             m = _PARAM_STOP.search(text, self.pos)
             if m is None:
                 self.pos = self.n
@@ -1320,6 +1345,7 @@ class _Parser:
         text = self.text
         escapes = '`\\$"' if dquote else "`\\$"
         while True:
+            self.tick()
             m = _BQ_STOP.search(text, self.pos)
             if m is None:
                 inner.append(text[self.pos :])
@@ -1364,6 +1390,7 @@ class _Parser:
         text = self.text
         out: list[str] = []
         while True:
+            self.tick()
             m = _ANSI_RUN.match(text, self.pos)
             if m is not None:
                 out.append(m.group())

@@ -456,7 +456,8 @@ class TestInputs:
         [
             ("echo " + "x" * 70_000, "longer than 65536 characters"),
             ("echo" + " x" * 2_100, "more than 2048 words"),
-            ("ls;" * 1_100, "more than 1024 commands"),
+            ("ls;" * 600, "more than 512 commands"),
+            ("echo " + "''" * 9_000, "more than 8192 quotes, expansions"),
             ("echo " + "$(" * 40 + "ls" + ")" * 40, "nested deeper than 32"),
         ],
     )
