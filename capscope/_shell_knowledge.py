@@ -1445,12 +1445,9 @@ WRAPPERS: Mapping[str, Wrapper] = MappingProxyType(
         "exec": Wrapper(short_arg="a", short_flag="cl"),
         "nice": Wrapper(short_arg="n", long_arg=_fs("adjustment"), numeric=True),
         "nohup": Wrapper(),
-        "time": Wrapper(
-            short_arg="f",
-            short_flag="pavq",
-            long_arg=_fs("format"),
-            long_flag=_fs("portability", "append", "verbose", "quiet"),
-        ),
+        # bash's `time` keyword takes only `-p` (`time -f x ls` runs `-f`),
+        # so any other option of GNU time is unknown
+        "time": Wrapper(short_flag="p"),
         "timeout": Wrapper(
             short_arg="sk",
             short_flag="v",
