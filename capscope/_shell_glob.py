@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 
 __all__ = [
     "SensitiveMatcher",
+    "bracket_end",
     "literal_directory",
     "may_climb",
     "may_match",
@@ -41,7 +42,10 @@ _ONE = "?"  # any one character (the same exceptions)
 _Item = str  # a literal is ("=" + char); the two above are themselves
 
 
-def _bracket_end(text: str, start: int) -> int:
+def bracket_end(text: str, start: int) -> int:
+    """The index of the `]` closing the bracket expression at *start*, or
+    -1 (`[]x]` and `[!]x]` hold a `]`; `[[:alpha:]]` is one class).
+    """
     i = start + 1
     if i < len(text) and text[i] in "!^":
         i += 1
@@ -73,7 +77,7 @@ def _items(pattern: str, *, bash: bool) -> tuple[_Item, ...]:
         elif c == "?":
             out.append(_ONE)
         elif c == "[":
-            end = _bracket_end(pattern, i)
+            end = bracket_end(pattern, i)
             if end < 0:
                 out.append("=[")
             else:

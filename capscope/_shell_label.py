@@ -1454,39 +1454,38 @@ def _embedded(judge: _Judge, cmd: NormalCommand, depth: int) -> None:
             if text and any(c in text for c in " \t\n;|&")
         )
         for candidate in candidates:
-            judge.embedded += (
-                len(candidate)
-                if isinstance(candidate, list)
-                else 1 + len(candidate) // 8
-            )
-            if judge.embedded > _MAX_EMBEDDED_WORDS:
-                judge.add(
-                    L.CATASTROPHIC,
-                    cmd,
-                    "too many embedded commands to check for the floor",
-                )
+            if not _floor_of(judge, cmd, candidate, depth):
                 return
-            _floor_of(judge, cmd, candidate, depth)
 
 
 def _floor_of_text(judge: _Judge, cmd: NormalCommand, text: str) -> None:
     """The floor of the code an option's value holds (`-c alias.x=!rm`)."""
-    if any(c in text for c in " \t\n;|&"):
-        judge.embedded += 1 + len(text) // 8
-        if judge.embedded > _MAX_EMBEDDED_WORDS:
-            judge.add(
-                L.CATASTROPHIC,
-                cmd,
-                "too many embedded commands to check for the floor",
-            )
-            return
-        _floor_of(judge, cmd, text.partition("=")[2] or text, 0)
+    if any(c in text for c in " \t\n;|&") and _floor_of(
+        judge, cmd, text.partition("=")[2] or text, 0
+    ):
         _floor_of(judge, cmd, text, 0)
 
 
 def _floor_of(
     judge: _Judge, cmd: NormalCommand, candidate: list[str] | str, depth: int
-) -> None:
+) -> bool:
+    """
+    Label *cmd* catastrophic if *candidate* (words, or a line) is; whether
+    the budget of embedded words allows checking more (past it, *cmd* is
+    catastrophic: the floor cannot vouch for what it did not check).
+    """
+    judge.embedded += (
+        len(candidate)
+        if isinstance(candidate, list)
+        else 1 + len(candidate) // 8
+    )
+    if judge.embedded > _MAX_EMBEDDED_WORDS:
+        judge.add(
+            L.CATASTROPHIC,
+            cmd,
+            "too many embedded commands to check for the floor",
+        )
+        return False
     from ._shell import SimpleCommand
     from ._shell_normalise import normalise_all
     from ._shell_parse import parse
@@ -1505,6 +1504,7 @@ def _floor_of(
     judge.embedded = scratch.embedded
     for reason in scratch.out.get(L.CATASTROPHIC, {}):
         judge.add(L.CATASTROPHIC, cmd, f"runs {reason}")
+    return True
 
 
 # --- the catastrophic and destructive checks of single programs --------------

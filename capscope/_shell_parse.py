@@ -67,6 +67,7 @@ from ._shell import (
     Redirect,
     SimpleCommand,
 )
+from ._shell_glob import bracket_end
 
 __all__ = [
     "MAX_CHARS",
@@ -957,7 +958,7 @@ class _Parser:
                     active = True
                     out.append(c)
                 elif c == "[":
-                    close = _bracket_end(text, i)
+                    close = bracket_end(text, i)
                     if close < 0:
                         later = any("]" in t for t, _ in segs[index + 1 :])
                         if later:
@@ -1439,25 +1440,6 @@ class _Parser:
             self.pos += 1
             return chr(ord(ch) & 0x1F)
         return "\\" + c
-
-
-def _bracket_end(text: str, start: int) -> int:
-    """The index of the `]` closing the bracket expression at *start*."""
-    i = start + 1
-    if i < len(text) and text[i] in "!^":
-        i += 1
-    if i < len(text) and text[i] == "]":
-        i += 1
-    while i < len(text):
-        if text.startswith("[:", i):
-            end = text.find(":]", i + 2)
-            if end >= 0:
-                i = end + 2
-                continue
-        if text[i] == "]":
-            return i
-        i += 1
-    return -1
 
 
 def _expands(chars: list[str], quoted: list[bool]) -> bool:

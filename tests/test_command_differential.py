@@ -24,6 +24,7 @@ import pytest
 from bash_sandbox import AVAILABLE, Sandbox
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from test_command_corpus import ISSUE_POLICY
 
 import capscope as cs
 from capscope.policies import CommandPolicy
@@ -35,19 +36,8 @@ pytestmark = pytest.mark.skipif(
 
 EXAMPLES = int(os.environ.get("CAPSCOPE_DIFFERENTIAL_EXAMPLES", "2000"))
 
-#: The allow list of issue 13.
-ALLOW = (
-    "git status *",
-    "git diff *",
-    "git log *",
-    "ls *",
-    "cat *",
-    "pytest *",
-    "python -m pytest *",
-    "npm test *",
-    "grep *",
-    "echo *",
-)
+#: The allow list of issue 13 (the corpus' policy).
+ALLOW = ISSUE_POLICY.allow
 
 # --- the grammar of generated lines ------------------------------------------
 
