@@ -183,9 +183,6 @@ KILLERS = frozenset({"kill", "pkill", "killall", "skill", "xkill"})
 #: Git branches a force push to is catastrophic (fnmatch patterns).
 PROTECTED_BRANCHES = ("main", "master", "production", "prod", "release*")
 
-#: Network programs that send what they read (for `network_exfil`).
-NETCATS = frozenset({"nc", "ncat", "netcat", "socat", "telnet"})
-
 #: Program names whose appearance inside an unknown program's arguments
 #: is checked as a command for the catastrophic floor.
 _FLOOR_TRIGGERS = frozenset(
@@ -1889,14 +1886,12 @@ _PROGRAM_CHECKS = {
 }
 
 
-#: Every program name the knowledge or the checks above cover; the docs
-#: use it, and `_embedded` skips them.
-KNOWN_PROGRAMS = frozenset(PROGRAMS) | frozenset(_PROGRAM_CHECKS)
-
-#: Programs whose arguments the normaliser or the checks above understand:
-#: no other command hides in them (the floor looks into all the others).
+#: Programs whose arguments the knowledge, the normaliser or the checks
+#: above understand: no other command hides in them (the floor looks into
+#: all the others).
 _UNDERSTOOD = (
-    KNOWN_PROGRAMS
+    frozenset(PROGRAMS)
+    | frozenset(_PROGRAM_CHECKS)
     | frozenset(WRAPPERS)
     | SHELLS
     | SAFE_BUILTINS
