@@ -430,25 +430,13 @@ async def _drive_async(steps: _Steps[_T]) -> _T:
         steps.close()
 
 
-#: The words a `{"decision": ...}` answer grants with (the reference's
-#: shape); any other value, missing or not, is a refusal.
-_GRANT_WORDS = frozenset(
-    {"allow", "allowed", "approve", "approved", "granted"}
-)
-
-
 def _granted(answer: object) -> bool:
-    """Whether a hook's or handler's answer is a clear grant."""
-    if answer is True:
-        return True
-    from ._enforce import ApprovalDecision
+    """Whether a hook's or handler's answer is a clear grant (see
+    `capscope._enforce.read_answer`: tools and commands read answers alike).
+    """
+    from ._enforce import read_answer
 
-    if isinstance(answer, ApprovalDecision):
-        return answer.allowed
-    if isinstance(answer, dict):
-        decision = answer.get("decision")
-        return isinstance(decision, str) and decision.lower() in _GRANT_WORDS
-    return False
+    return read_answer(answer)[0]
 
 
 def _blocked(decision: CommandDecision) -> CommandBlocked:

@@ -161,6 +161,17 @@ def _remember(value: object) -> Remember:
     return enum_value(Remember, value, "remember")
 
 
+def _exactly_bool(
+    _: object, attribute: attrs.Attribute[Any], value: Any
+) -> None:
+    if value is not True and value is not False:
+        msg = (
+            f"ApprovalDecision.{attribute.name} is True or False, not a "
+            f"{type(value).__name__}: {value!r:.60}"
+        )
+        raise TypeError(msg)
+
+
 @final
 @attrs.frozen
 class ApprovalDecision:
@@ -168,7 +179,8 @@ class ApprovalDecision:
     A handler's answer. `remember="scope"` keeps it for the rest of the
     approval frame (same tool, same arguments); `"once"` answers this call.
     A handler may also return plain `True` or `False`; anything else is a
-    denial.
+    denial (`"yes"`, `1`, a mapping, `None`). `allowed` is exactly `True`
+    or `False`: anything else is a `TypeError` when it is built.
 
     Example:
         >>> import capscope as cs
@@ -178,7 +190,7 @@ class ApprovalDecision:
         'not on Fridays'
     """
 
-    allowed: bool
+    allowed: bool = attrs.field(validator=_exactly_bool)
     reason: str | None = None
     remember: Remember = attrs.field(
         default=Remember.ONCE, converter=_remember
@@ -734,21 +746,37 @@ def _request(pending: _Pending) -> ApprovalRequest:
     )
 
 
-def _read_answer(answer: object) -> _Answer:
+def read_answer(answer: object, who: str = "the handler") -> _Answer:
+    """
+    A handler's or consent hook's answer as `(granted, reason, remember)`.
+
+    Only `True` and an `ApprovalDecision` whose `allowed` is `True` grant;
+    `False` and `ApprovalDecision.deny()` refuse; anything else (a word, a
+    number, a mapping, `None`, a mock) refuses with a reason naming its
+    type. Tools and commands read answers alike.
+
+    Example:
+        >>> from capscope._enforce import read_answer
+        >>> read_answer(True)[0], read_answer("yes")[:2]
+        (True, (False, "the handler's answer is a str ('yes'), not True, False or an ApprovalDecision"))
+    """
     if answer is True:
-        return True, "approved by the handler", Remember.ONCE
+        return True, f"approved by {who}", Remember.ONCE
     if answer is False:
-        return False, "denied by the handler", Remember.ONCE
-    if isinstance(answer, ApprovalDecision):
+        return False, f"denied by {who}", Remember.ONCE
+    if isinstance(answer, ApprovalDecision) and (
+        answer.allowed is True or answer.allowed is False
+    ):
         verdict = "approved" if answer.allowed else "denied"
         return (
             answer.allowed,
-            answer.reason or f"{verdict} by the handler",
+            answer.reason or f"{verdict} by {who}",
             answer.remember,
         )
     return (
         False,
-        f"the handler's answer {answer!r:.60} is not a clear grant",
+        f"{who}'s answer is a {type(answer).__name__} ({answer!r:.40}), "
+        "not True, False or an ApprovalDecision",
         Remember.ONCE,
     )
 
@@ -801,7 +829,7 @@ def _ask_sync(pending: _Pending) -> _Answer:
         return _raised(exc)
     if answer is NOT_ANSWERED:
         return False, _NOT_AWAITED, Remember.ONCE
-    return _read_answer(answer)
+    return read_answer(answer)
 
 
 async def _ask_async(pending: _Pending) -> _Answer:
@@ -812,7 +840,7 @@ async def _ask_async(pending: _Pending) -> _Answer:
         return _timed_out(timeout)
     except Exception as exc:  # noqa: BLE001 - a failing handler denies
         return _raised(exc)
-    return _read_answer(answer)
+    return read_answer(answer)
 
 
 def _asking_for(

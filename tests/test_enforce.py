@@ -323,7 +323,7 @@ class TestApprovalFlow:
         handlers = {
             "timed out": ToolApprovalPolicy(handler=slow, timeout=0.05),
             "raised": ToolApprovalPolicy(handler=boom),
-            "not a clear grant": ToolApprovalPolicy(
+            "a str ('yes please'), not True, False": ToolApprovalPolicy(
                 handler=lambda r: "yes please"
             ),
             "no approval handler": ToolApprovalPolicy(),
@@ -736,3 +736,58 @@ class TestNoSubscriberNoEvent:
         finally:
             unsubscribe()
         assert 1 == len(built)
+
+
+class TestAnswersAreValidated:
+    """Only True or an ApprovalDecision of True grant (issue 14)."""
+
+    @pytest.mark.parametrize(
+        "value", ["no", "yes", 1, 0, None, [], {"decision": "approved"}]
+    )
+    def test_an_approval_decision_holds_a_bool(self, value):
+        """`ApprovalDecision("no")` is a TypeError naming the type."""
+        with pytest.raises(TypeError, match=type(value).__name__):
+            cs.ApprovalDecision(value)
+
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            "yes",
+            1,
+            {"decision": "approved"},
+            {"allowed": True},
+            [True],
+            object(),
+        ],
+    )
+    def test_anything_else_denies_naming_its_type(self, answer):
+        """For a tool, a junk answer is a denial whose reason names it."""
+        from unittest.mock import Mock
+
+        @cs.needs_approval("deploy")
+        def deploy():
+            return "deployed"
+
+        for junk in (answer, Mock()):
+            policy = ToolApprovalPolicy(handler=lambda _, junk=junk: junk)
+            with cs.using(
+                execution=CapabilityPolicy.unrestricted(), approval=policy
+            ):
+                with pytest.raises(cs.ApprovalDenied) as raised:
+                    deploy()
+            assert f"a {type(junk).__name__} (" in raised.value.decision.reason
+
+    def test_a_forged_decision_denies(self):
+        """An ApprovalDecision whose field was forced to a non-bool still
+        denies (the reader checks it too)."""
+        forged = cs.ApprovalDecision.allow()
+        object.__setattr__(forged, "allowed", "yes")
+
+        @cs.needs_approval("deploy")
+        def deploy():
+            return "deployed"
+
+        policy = ToolApprovalPolicy(handler=lambda _: forged)
+        with cs.using(execution=CapabilityPolicy.unrestricted(), approval=policy):
+            with pytest.raises(cs.ApprovalDenied):
+                deploy()
