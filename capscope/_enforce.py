@@ -775,8 +775,10 @@ def read_answer(answer: object, who: str = "the handler") -> _Answer:
         )
     return (
         False,
-        f"{who}'s answer is a {type(answer).__name__} ({answer!r:.40}), "
-        "not True, False or an ApprovalDecision",
+        (
+            f"{who}'s answer is a {type(answer).__name__} ({answer!r:.40}), "
+            "not True, False or an ApprovalDecision"
+        ),
         Remember.ONCE,
     )
 

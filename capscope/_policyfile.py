@@ -169,7 +169,6 @@ def _read(path: Path) -> _Layer:
 
 
 def _layer(layers: Iterable[_Layer]) -> Scope:
-    registry.ensure_entry_points()
     scope = Scope.empty()
     # Per stack, the (layer, value) pairs pushed so far: to name the
     # earlier file a wider request ran into.

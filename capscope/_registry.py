@@ -10,6 +10,12 @@ gives a stack a name for `using(**names)`, policy files and
 Unlike OpenTelemetry, which logs a broken plugin and carries on because
 telemetry must never break an app, capscope makes security decisions, so a
 broken or clashing entry point is a loud `RegistryError`.
+
+Entry points are loaded in one place, here, as pluggy does: on the first
+lookup that misses (`get`, `in`) and on the first listing (`names`, `len`,
+iteration), so a plugin's stack works whatever is used first. The built-in
+stacks are sealed: no one can unregister one, and so no one can put a decoy
+in its place.
 """
 
 from __future__ import annotations
@@ -93,7 +99,9 @@ class StackRegistry:
         following its inherit mode: it only loses its name.
 
         Raises:
-            RegistryError: no such stack is registered.
+            RegistryError: no such stack is registered, or it is one of
+                capscope's own (built-in stacks are sealed: unregistering
+                one would let a decoy take its name).
             TypeError: *stack* is neither a stack, a counter nor a name.
         """
         if not isinstance(stack, str | AmbientStack | AmbientCounter):
@@ -107,6 +115,12 @@ class StackRegistry:
             ):
                 msg = f"{stack!r} is not registered"
                 raise RegistryError(msg)
+            if self._origins[name] == BUILTIN:
+                msg = (
+                    f"the built-in stack {name!r} is sealed: it cannot be "
+                    "unregistered or replaced"
+                )
+                raise RegistryError(msg)
             del self._stacks[name]
             del self._origins[name]
 
@@ -114,16 +128,22 @@ class StackRegistry:
         """
         The stack or counter registered as *name*.
 
+        A name not registered yet loads the entry points first, so a
+        plugin's stack can be the first thing used.
+
         Raises:
             RegistryError: nothing is registered under *name*; the message
                 lists the names that are.
         """
-        try:
-            return self._stacks[name]
-        except KeyError:
+        found = self._stacks.get(name)
+        if found is None and not self._loaded_entry_points:
+            self.load_entry_points()
+            found = self._stacks.get(name)
+        if found is None:
             known = ", ".join(self._stacks) or "none"
             msg = f"no stack named {name!r} is registered (known: {known})"
-            raise RegistryError(msg) from None
+            raise RegistryError(msg)
+        return found
 
     def origin(self, name: str) -> str:
         """
@@ -134,18 +154,24 @@ class StackRegistry:
         return self._origins[name]
 
     def names(self) -> tuple[str, ...]:
-        """Registered names, in registration order."""
+        """Registered names, in registration order (entry points loaded)."""
+        self.ensure_entry_points()
         return tuple(self._stacks)
 
     def __iter__(self) -> Iterator[Ambient]:
+        self.ensure_entry_points()
         return iter(tuple(self._stacks.values()))
 
     def __len__(self) -> int:
+        self.ensure_entry_points()
         return len(self._stacks)
 
     def __contains__(self, item: object) -> bool:
         if isinstance(item, str):
+            if item not in self._stacks:
+                self.ensure_entry_points()
             return item in self._stacks
+        self.ensure_entry_points()
         return any(s is item for s in self._stacks.values())
 
     def __repr__(self) -> str:
@@ -206,7 +232,7 @@ class StackRegistry:
         return len(new)
 
     def ensure_entry_points(self) -> None:
-        """Load entry points once, on the first capture."""
+        """Load entry points once (lookups and listings call this)."""
         if not self._loaded_entry_points:
             self.load_entry_points()
 

@@ -96,7 +96,6 @@ def policy_schema(
         '#/$defs/CapabilityPolicy'
     """
     if stacks is None:
-        registry.ensure_entry_points()
         stacks = list(registry)
     defs: dict[str, Any] = {}
     properties: dict[str, Any] = {

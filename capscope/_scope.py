@@ -56,7 +56,6 @@ def _push_all(requests: Iterable[tuple[AmbientStack[Any], Any]]) -> None:
 
 def worker_context() -> Context:
     """A copy of the current context made into a new worker's."""
-    registry.ensure_entry_points()
     ctx = copy_context()
     ctx.run(apply_worker_rules)
     return ctx
@@ -100,7 +99,6 @@ class Scope:
             >>> cs.Scope.current()[cs.AmbientStack("doc_cur", inherit=cs.Inherit.COPY)]
             ()
         """
-        registry.ensure_entry_points()
         return cls(copy_context())
 
     @classmethod
@@ -138,7 +136,6 @@ class Scope:
             ...     cs.Scope.empty().run(s.top) is None
             True
         """
-        registry.ensure_entry_points()
         ctx = copy_context()
         ctx.run(clear_all)
         return cls(ctx)

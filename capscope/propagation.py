@@ -237,7 +237,6 @@ def decode(data: object) -> Scope:
             f"version {VERSION}"
         )
         raise EnvelopeError(msg)
-    registry.ensure_entry_points()
     scope = Scope.empty()
     for name, frames in data["stacks"].items():
         stack = registry.get(name) if name in registry else None

@@ -788,6 +788,8 @@ class TestAnswersAreValidated:
             return "deployed"
 
         policy = ToolApprovalPolicy(handler=lambda _: forged)
-        with cs.using(execution=CapabilityPolicy.unrestricted(), approval=policy):
+        with cs.using(
+            execution=CapabilityPolicy.unrestricted(), approval=policy
+        ):
             with pytest.raises(cs.ApprovalDenied):
                 deploy()

@@ -69,9 +69,9 @@ def forget_tenant(acme_dist: Any) -> Iterator[None]:
     The acme distribution visible but not loaded; whatever registers its
     `tenant` during the test, it is unregistered afterwards.
     """
-    assert "tenant" not in cs.registry
+    assert "tenant" not in cs.registry._stacks  # `in` would load it
     yield
-    if "tenant" in cs.registry:
+    if "tenant" in cs.registry._stacks:
         cs.registry.unregister("tenant")
 
 
@@ -573,42 +573,61 @@ class TestPluginStack:
 
 
 class TestLazyLoad:
-    """The first capture loads entry points, once, skipping blocked names."""
+    """
+    Entry points load in one place, the registry: on the first lookup that
+    misses and the first listing, once, skipping blocked names (issue 14).
+    """
 
-    @pytest.mark.parametrize(
-        "capture",
-        [
-            cs.Scope.current,
-            cs.Scope.capture_inherited,
-            cs.Scope.empty,
-            lambda: cs.worker(asyncio.sleep(0)).close(),
-        ],
-        ids=["current", "capture_inherited", "empty", "worker"],
-    )
-    def test_the_first_capture_loads_entry_points(
-        self, lazy, forget_tenant, capture
+    def test_the_plugins_name_may_be_the_first_thing_used(
+        self, lazy, forget_tenant
     ):
-        """Before any load, the first capture registers the plugin."""
-        capture()
+        """`using(tenant=...)` before anything else: the lookup that misses
+        loads the entry points (it was a RegistryError until some capture
+        had loaded them)."""
+        with cs.using(tenant="acme"):
+            assert "acme" == cs.registry.get("tenant").top()
 
         assert "acme-capscope 0.1.0" == cs.registry.origin("tenant")
+
+    @pytest.mark.parametrize(
+        "listing",
+        [
+            lambda: cs.registry.names(),
+            lambda: list(cs.registry),
+            lambda: len(cs.registry),
+            lambda: "tenant" in cs.registry,
+            lambda: cs.registry.get("tenant"),
+        ],
+        ids=["names", "iter", "len", "contains", "get"],
+    )
+    def test_a_listing_or_a_miss_loads_entry_points(
+        self, lazy, forget_tenant, listing
+    ):
+        listing()
+
+        assert "tenant" in cs.registry._stacks
         assert cs.registry._loaded_entry_points
 
-    @pytest.mark.asyncio
-    async def test_spawn_loads_entry_points(self, lazy, forget_tenant):
-        """`spawn` with no scope is a capture too."""
-        await cs.spawn(asyncio.sleep(0))
+    def test_a_capture_loads_nothing(self, lazy, forget_tenant):
+        """Captures follow the stacks that exist; they do not import
+        plugins behind the application's back."""
+        cs.Scope.current()
+        cs.Scope.capture_inherited()
 
-        assert "tenant" in cs.registry
+        assert "tenant" not in cs.registry._stacks
+
+    def test_a_hit_loads_nothing(self, lazy, forget_tenant):
+        cs.registry.get("execution")
+
+        assert not cs.registry._loaded_entry_points
 
     def test_the_lazy_load_happens_once(self, lazy, forget_tenant):
-        """After the first capture, later captures do not load again."""
-        cs.Scope.current()
+        """After the first load, a later miss does not load again."""
+        cs.registry.names()
         cs.registry.unregister("tenant")
 
-        cs.Scope.current()
-
         assert "tenant" not in cs.registry
+        assert "tenant" not in cs.registry._stacks
 
     @pytest.mark.parametrize("blocked", ["tenant", " other , tenant ,"])
     def test_blocked_names_are_skipped(
@@ -618,9 +637,8 @@ class TestLazyLoad:
         lazy load."""
         monkeypatch.setenv("CAPSCOPE_BLOCKED_STACKS", blocked)
 
-        cs.Scope.current()
-
-        assert "tenant" not in cs.registry
+        with pytest.raises(cs.RegistryError, match="no stack named 'tenant'"):
+            cs.registry.get("tenant")
         assert cs.registry._loaded_entry_points
 
     def test_the_environment_blocks_an_explicit_load_too(
@@ -631,11 +649,11 @@ class TestLazyLoad:
         monkeypatch.setenv("CAPSCOPE_BLOCKED_STACKS", "tenant")
 
         assert 0 == cs.registry.load_entry_points()
-        assert "tenant" not in cs.registry
+        assert "tenant" not in cs.registry._stacks
 
-    def test_a_broken_plugin_fails_every_capture(self, lazy, fake_dist):
-        """A broken entry point makes the lazy load, and so the capture,
-        fail loudly, and it is retried (and fails) on the next capture."""
+    def test_a_broken_plugin_fails_every_lookup(self, lazy, fake_dist):
+        """A broken entry point makes the lazy load, and so the lookup,
+        fail loudly, and it is retried (and fails) on the next one."""
         dist = fake_dist(
             "broken-capscope",
             {"broken": "lazy_broken_mod:broken"},
@@ -643,11 +661,50 @@ class TestLazyLoad:
         )
 
         with pytest.raises(cs.RegistryError, match=dist.label):
-            cs.Scope.current()
+            cs.registry.get("budget")
         with pytest.raises(cs.RegistryError, match=dist.label):
-            cs.Scope.capture_inherited()
+            cs.registry.names()
 
         assert not cs.registry._loaded_entry_points
+
+
+class TestSealed:
+    """The built-in stacks cannot be unregistered or replaced (issue 14)."""
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "execution",
+            "approval",
+            "command",
+            "permissions",
+            "overlay",
+            "autonomy",
+            "render",
+            "connector",
+            "trusted_depth",
+            "command_hook_depth",
+        ],
+    )
+    def test_a_built_in_stack_is_sealed(self, name):
+        stack = cs.registry.get(name)
+
+        with pytest.raises(cs.RegistryError, match="sealed"):
+            cs.registry.unregister(name)
+        with pytest.raises(cs.RegistryError, match="sealed"):
+            cs.registry.unregister(stack)
+        assert stack is cs.registry.get(name)
+
+    def test_no_decoy_takes_a_built_in_name(self):
+        """A decoy `execution` stack can be neither registered nor made
+        the target of `using(execution=...)`."""
+        decoy = cs.AmbientStack("execution", inherit=cs.Inherit.COPY)
+
+        with pytest.raises(cs.RegistryError, match="taken"):
+            cs.registry.register(decoy)
+        with pytest.raises(cs.RegistryError, match="sealed"):
+            cs.registry.unregister("execution")
+        assert cs.registry.get("execution") is cs.stacks.execution
 
 
 class TestBrokenEntryPoints:
