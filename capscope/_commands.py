@@ -40,10 +40,11 @@ import wrapt
 
 from . import events
 from ._asking import NOT_ANSWERED, call_async, call_sync
+from ._current import current_overlay
 from ._exceptions import CommandBlocked, PolicyConfigError
 from ._shell import GlobWord, ParsedCommand, SimpleCommand
 from .events import Action, CommandDecision, Gate
-from .policies import CommandPolicy, merge_overlays
+from .policies import CommandPolicy
 from .policies._common import glob_match
 from .policies.command import (
     ALWAYS_ASK_LABELS,
@@ -52,7 +53,7 @@ from .policies.command import (
     CommandDefault,
     CommandLabel,
 )
-from .stacks import approval, command, command_hook_depth, overlay
+from .stacks import approval, command, command_hook_depth
 
 __all__ = ["check_command", "guards_command"]
 
@@ -259,7 +260,7 @@ def _decide(
         tool=tool,
         reason=verdict.reason,
         rule=verdict.rule,
-        overlay=merge_overlays(overlay.frames()),
+        overlay=current_overlay(),
         labels=tuple(sorted(label.value for label in analysis.labels)),
         segments=tuple(
             tuple(str(word) for word in argv) for argv in analysis.segments

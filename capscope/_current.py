@@ -21,7 +21,6 @@ from .policies import (
     LlmRenderContext,
     RuntimeContextOverlay,
     ToolApprovalPolicy,
-    merge_overlays,
 )
 from .policies.command import CommandDefault
 from .stacks import (
@@ -44,6 +43,9 @@ __all__ = [
 ]
 
 
+_EMPTY = RuntimeContextOverlay()
+
+
 def current_overlay() -> RuntimeContextOverlay:
     """
     The attribution in force here: every overlay frame merged field by
@@ -57,7 +59,7 @@ def current_overlay() -> RuntimeContextOverlay:
         ...         cs.current_overlay().ids()
         {'run_id': 'r1', 'worker_id': 'w7'}
     """
-    return merge_overlays(overlay.frames())
+    return overlay.top() or _EMPTY
 
 
 def render_context() -> LlmRenderContext | None:

@@ -27,6 +27,7 @@ import attrs
 from . import events
 from ._ambient import FrameToken, state_of
 from ._asking import NOT_ANSWERED, call_async, call_sync
+from ._current import current_overlay
 from ._exceptions import (
     ActionProposed,
     ApprovalDenied,
@@ -44,7 +45,6 @@ from .policies import (
     ToolApprovalPolicy,
     ToolCall,
     check_permissions,
-    merge_overlays,
     needs_human,
     parse_escalation_answer,
     remember_key,
@@ -57,7 +57,6 @@ from .stacks import (
     approval,
     autonomy,
     execution,
-    overlay,
     permissions,
     trusted_depth,
 )
@@ -232,10 +231,6 @@ def _digest(key: str | None) -> str | None:
     return None if key is None else key.rpartition(":")[2]
 
 
-def _overlay() -> RuntimeContextOverlay:
-    return merge_overlays(overlay.frames())
-
-
 def _known_roots(
     ceiling: CapabilityPolicy, *, writes: bool
 ) -> tuple[str, ...] | None:
@@ -272,7 +267,7 @@ def _decision(  # noqa: PLR0913 - a decision's fields, rule and key by keyword
         tool=tool,
         reason=reason,
         rule=rule,
-        overlay=_overlay(),
+        overlay=current_overlay(),
         args_digest=_digest(key),
         arguments=None if arguments is None else MappingProxyType(arguments),
     )
@@ -742,7 +737,7 @@ def _request(pending: _Pending) -> ApprovalRequest:
         dict(pending.call.arguments),
         pending.reason,
         pending.rule,
-        _overlay(),
+        current_overlay(),
     )
 
 

@@ -33,6 +33,8 @@ from ._ambient import AmbientStack
 from ._exceptions import CeilingExceeded, PolicyConfigError, PolicyFileError
 from ._registry import registry
 from ._scope import Scope
+from .policies.overlay import ID_FIELDS, RuntimeContextOverlay
+from .stacks import overlay
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -175,6 +177,8 @@ def _layer(layers: Iterable[_Layer]) -> Scope:
     pushed: dict[str, list[tuple[_Layer, Any]]] = {}
     for layer in layers:
         for stack, value in _decode(layer):
+            if stack is overlay:
+                _same_attribution(layer, pushed.get(stack.name, []), value)
             try:
                 scope = scope.pushing({stack: value})
             except CeilingExceeded as exc:
@@ -184,6 +188,26 @@ def _layer(layers: Iterable[_Layer]) -> Scope:
                 raise layer.error(stack.name, str(exc)) from exc
             pushed.setdefault(stack.name, []).append((layer, value))
     return scope
+
+
+def _same_attribution(
+    layer: _Layer,
+    earlier: list[tuple[_Layer, Any]],
+    value: RuntimeContextOverlay,
+) -> None:
+    """A later file may add attribution, never change what one set: at run
+    time a worker names itself, but files configure one and the same work.
+    """
+    for other, outer in earlier:
+        try:
+            outer.refined_by(value, fixed=(*ID_FIELDS, "attributes"))
+        except CeilingExceeded as exc:
+            msg = (
+                f"sets {exc.requested!r}, but {other.source} set "
+                f"{exc.outer!r}: a later file may add attribution, never "
+                "change it"
+            )
+            raise layer.error(_qualified("overlay", exc.field), msg) from exc
 
 
 def _wider(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 
 import attrs
@@ -10,7 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import capscope as cs
-from capscope.policies.overlay import RuntimeContextOverlay, merge_overlays
+from capscope.policies.overlay import (
+    FIXED_IDS,
+    RuntimeContextOverlay,
+    merge_overlays,
+)
 
 ID_FIELDS = ("run_id", "workflow_id", "stage_id", "worker_id")
 
@@ -307,3 +312,73 @@ class TestProperties:
         assert merge_overlays([*outer, *inner]) == merge_overlays(
             [merge_overlays(outer), merge_overlays(inner)]
         )
+
+
+class TestRefinedBy:
+    """The run a piece of work belongs to is fixed once set (issue 14)."""
+
+    @pytest.mark.parametrize("field", ["run_id", "workflow_id"])
+    def test_a_push_cannot_move_work_to_another_run(self, field):
+        with cs.using(overlay=RuntimeContextOverlay(**{field: "r1"})):
+            with pytest.raises(cs.CeilingExceeded) as raised:
+                with cs.using(overlay=RuntimeContextOverlay(**{field: "r2"})):
+                    pass
+            still = cs.current_overlay()
+
+        assert (field, "r1", "r2") == (
+            raised.value.field,
+            raised.value.outer,
+            raised.value.requested,
+        )
+        assert "r1" == getattr(still, field)
+
+    def test_a_spawned_worker_cannot_move_to_another_run(self):
+        async def main():
+            with cs.using(overlay=RuntimeContextOverlay(run_id="r1")):
+                return cs.spawn(
+                    asyncio.sleep(0),
+                    push={"overlay": RuntimeContextOverlay(run_id="evil")},
+                )
+
+        with pytest.raises(cs.CeilingExceeded):
+            asyncio.run(main())
+
+    def test_a_worker_names_itself_and_adds_attributes(self):
+        outer = RuntimeContextOverlay(
+            run_id="r1", worker_id="parent", attributes={"team": "blue"}
+        )
+        inner = RuntimeContextOverlay(
+            worker_id="child", stage_id="s", attributes={"step": "2"}
+        )
+
+        with cs.using(overlay=outer), cs.using(overlay=inner):
+            seen = cs.current_overlay()
+
+        assert merge_overlays([outer, inner]) == seen
+        assert ("r1", "child", "s") == (
+            seen.run_id,
+            seen.worker_id,
+            seen.stage_id,
+        )
+
+    def test_setting_the_same_run_again_is_allowed(self):
+        with cs.using(overlay=RuntimeContextOverlay(run_id="r1")):
+            with cs.using(overlay=RuntimeContextOverlay(run_id="r1")):
+                assert "r1" == cs.current_overlay().run_id
+
+    @given(overlays, overlays)
+    def test_refined_equals_the_merge_unless_a_fixed_id_changes(
+        self, outer, inner
+    ):
+        changes = [
+            name
+            for name in FIXED_IDS
+            if None not in (getattr(outer, name), getattr(inner, name))
+            and getattr(outer, name) != getattr(inner, name)
+        ]
+        if changes:
+            with pytest.raises(cs.CeilingExceeded) as raised:
+                outer.refined_by(inner)
+            assert raised.value.field in changes
+        else:
+            assert merge_overlays([outer, inner]) == outer.refined_by(inner)

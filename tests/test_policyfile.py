@@ -608,3 +608,51 @@ def test_a_third_party_field_is_not_prefixed_twice(
         cs.load_policy_files(a, b)
     assert info.value.field == "tenant.name"
     assert info.value.line == 2
+
+
+class TestAttributionIsFixedByLayers:
+    """A later file may add attribution, never change it (issue 14)."""
+
+    @pytest.mark.parametrize(
+        ("later", "field"),
+        [
+            ('run_id = "r2"', "overlay.run_id"),
+            ('worker_id = "evil"', "overlay.worker_id"),
+            ('workflow_id = "x"', "overlay.workflow_id"),
+            ("attributes = { team = 'red' }", "overlay.attributes['team']"),
+        ],
+    )
+    def test_a_later_file_cannot_change_attribution(
+        self, tmp_path, later, field
+    ):
+        first = tmp_path / "org.toml"
+        first.write_text(
+            '[overlay]\nrun_id = "r1"\nworker_id = "w1"\n'
+            'workflow_id = "wf"\nattributes = { team = "blue" }\n'
+        )
+        second = tmp_path / "project.toml"
+        second.write_text(f"[overlay]\n{later}\n")
+
+        with pytest.raises(cs.PolicyFileError) as raised:
+            cs.load_policy_files(first, second)
+
+        assert (str(second), field) == (raised.value.file, raised.value.field)
+        assert str(first) in raised.value.message
+
+    def test_a_later_file_may_add_attribution(self, tmp_path):
+        first = tmp_path / "org.toml"
+        first.write_text('[overlay]\nrun_id = "r1"\n')
+        second = tmp_path / "project.toml"
+        second.write_text(
+            '[overlay]\nrun_id = "r1"\nworker_id = "w1"\n'
+            'attributes = { team = "blue" }\n'
+        )
+
+        with cs.load_policy_files(first, second).installed():
+            overlay = cs.current_overlay()
+
+        assert ("r1", "w1", {"team": "blue"}) == (
+            overlay.run_id,
+            overlay.worker_id,
+            dict(overlay.attributes),
+        )

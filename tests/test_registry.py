@@ -592,7 +592,7 @@ class TestLazyLoad:
     @pytest.mark.parametrize(
         "listing",
         [
-            lambda: cs.registry.names(),
+            cs.registry.names,
             lambda: list(cs.registry),
             lambda: len(cs.registry),
             lambda: "tenant" in cs.registry,

@@ -18,13 +18,17 @@ from typing import Any
 
 import attrs
 
-from .._exceptions import PolicyConfigError
+from .._exceptions import CeilingExceeded, PolicyConfigError
 from ._common import FrozenMap, from_mapping, short_repr, to_mapping
 
-__all__ = ["RuntimeContextOverlay", "merge_overlays"]
+__all__ = ["FIXED_IDS", "ID_FIELDS", "RuntimeContextOverlay", "merge_overlays"]
 
 #: The id fields, in the order `ids()` and the repr list them.
-_ID_FIELDS = ("run_id", "workflow_id", "stage_id", "worker_id")
+ID_FIELDS = ("run_id", "workflow_id", "stage_id", "worker_id")
+#: The ids of what the work is for: fixed once an outer frame sets them.
+#: `stage_id` and `worker_id` name nested work, so an inner frame (a
+#: worker's own) may set its own.
+FIXED_IDS = ("run_id", "workflow_id")
 
 
 def _opt_id(value: object, field: str) -> str | None:
@@ -122,11 +126,47 @@ class RuntimeContextOverlay:
             {'run_id': 'r-1', 'worker_id': 'w-2'}
         """
         ids: dict[str, str] = {}
-        for name in _ID_FIELDS:
+        for name in ID_FIELDS:
             value = getattr(self, name)
             if value is not None:
                 ids[name] = value
         return ids
+
+    def refined_by(
+        self, inner: RuntimeContextOverlay, *, fixed: Iterable[str] = FIXED_IDS
+    ) -> RuntimeContextOverlay:
+        """
+        *inner* layered on this overlay (`merge_overlays([self, inner])`),
+        refusing to change a *fixed* field this overlay sets: a push cannot
+        move its work to another run.
+
+        Raises:
+            CeilingExceeded: *inner* sets a *fixed* field (or, for
+                `"attributes"`, an attribute) to another value.
+
+        Example:
+            >>> from capscope.policies.overlay import RuntimeContextOverlay as O
+            >>> O(run_id="r1").refined_by(O(worker_id="w1")).ids()
+            {'run_id': 'r1', 'worker_id': 'w1'}
+            >>> O(run_id="r1").refined_by(O(run_id="r2"))
+            Traceback (most recent call last):
+            ...
+            capscope.CeilingExceeded: run_id: requested 'r2' exceeds the outer ceiling 'r1' (attribution set outside cannot be changed inside)
+        """
+        fixed = tuple(fixed)
+        for name in fixed:
+            if name == "attributes":
+                for key, value in inner.attributes.items():
+                    mine = self.attributes.get(key)
+                    if mine is not None and mine != value:
+                        raise CeilingExceeded(
+                            f"attributes[{key!r}]", mine, value, _FIXED
+                        )
+                continue
+            mine, theirs = getattr(self, name), getattr(inner, name)
+            if mine is not None and theirs is not None and mine != theirs:
+                raise CeilingExceeded(name, mine, theirs, _FIXED)
+        return merge_overlays((self, inner))
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -167,6 +207,9 @@ class RuntimeContextOverlay:
         return from_mapping(cls, data, path)
 
 
+_FIXED = "attribution set outside cannot be changed inside"
+
+
 def merge_overlays(
     frames: Iterable[RuntimeContextOverlay],
 ) -> RuntimeContextOverlay:
@@ -184,14 +227,14 @@ def merge_overlays(
         >>> merge_overlays([parent, child])
         RuntimeContextOverlay(run_id='r-1', worker_id='w-7', attributes={'a': '1', 'b': '2'})
     """
-    merged: dict[str, str | None] = dict.fromkeys(_ID_FIELDS)
+    merged: dict[str, str | None] = dict.fromkeys(ID_FIELDS)
     attributes: dict[str, str] = {}
     count = 0
     last = None
     for frame in frames:
         count += 1
         last = frame
-        for name in _ID_FIELDS:
+        for name in ID_FIELDS:
             value = getattr(frame, name)
             if value is not None:
                 merged[name] = value

@@ -11,7 +11,7 @@ They use exactly the hooks a third-party stack has (`inherit`, `narrow`,
 | `approval` | `ToolApprovalPolicy` | top | TOP (fresh: nothing remembered) | narrows: outer ∩ new |
 | `command` | `CommandPolicy` | every frame must allow | COPY | adds constraints |
 | `permissions` | `DynamicPermissionPolicy` | every frame; any deny wins | COPY | adds constraints |
-| `overlay` | `RuntimeContextOverlay` | field-wise merge, innermost wins | COPY | layers attribution |
+| `overlay` | `RuntimeContextOverlay` | the top (each frame holds the merge) | COPY | layers attribution; `run_id`, `workflow_id` fixed once set |
 | `autonomy` | `AutonomyPolicy` | top | COPY | a higher tier raises |
 | `render` | `LlmRenderContext` | top | NONE | replaces |
 | `connector` | `ConnectorCtx` | top | NONE | replaces |
@@ -106,7 +106,7 @@ def _narrow_execution(
                 gate=events.Gate.ROOT_POLICY,
                 tool="*",
                 reason=f"root execution policy installed: {value!r}",
-                overlay=_overlay.merge_overlays(overlay.frames()),
+                overlay=overlay.top() or _overlay.RuntimeContextOverlay(),
             )
         )
     return value
@@ -147,13 +147,27 @@ permissions: _ambient.AmbientStack[_permissions.DynamicPermissionPolicy] = (
         doc="dynamic permissions; every frame is checked, any deny wins",
     )
 )
+_check_overlay = _only(_overlay.RuntimeContextOverlay, "overlay")
+
+
+def _narrow_overlay(
+    outer: _overlay.RuntimeContextOverlay | None,
+    new: _overlay.RuntimeContextOverlay,
+) -> _overlay.RuntimeContextOverlay:
+    """Each frame stores the effective overlay: the merge happens here, once
+    per push, and a run's id cannot be changed under it.
+    """
+    _check_overlay(outer, new)
+    return new if outer is None else outer.refined_by(new)
+
+
 overlay: _ambient.AmbientStack[_overlay.RuntimeContextOverlay] = (
     _ambient.AmbientStack(
         "overlay",
         inherit=_Inherit.COPY,
-        narrow=_only(_overlay.RuntimeContextOverlay, "overlay"),
+        narrow=_narrow_overlay,
         codec=_codec(_overlay.RuntimeContextOverlay),
-        doc="attribution (run_id, worker_id, ...); innermost non-empty wins",
+        doc="attribution (run_id, worker_id, ...); the run ids are fixed once set",
     )
 )
 
