@@ -191,10 +191,16 @@ def _describe_approval(policy: ToolApprovalPolicy | None) -> str:
             "Approval: no rules; tools marked as needing approval are refused, "
             "since no one can be asked."
         )
-    rules = [
-        f"{rule.action.value} {rule.tool or '*'}" for rule in policy.rules
+    frames = [
+        "; ".join(f"{rule.action.value} {rule.tool or '*'}" for rule in frame)
+        for frame in policy.rule_frames
     ]
-    text = f"Approval: {'; '.join(rules) if rules else 'no rules'}"
+    if len(frames) > 1:  # each frame decides apart: say which is which
+        frames = [
+            f"frame {depth} ({text or 'no rules'})"
+            for depth, text in enumerate(frames, 1)
+        ]
+    text = f"Approval: {'; '.join(f for f in frames if f) or 'no rules'}"
     asker = (
         "a handler answers asks"
         if policy.handler

@@ -35,7 +35,12 @@ from .policies import (
     ToolApprovalPolicy,
 )
 from .policies._common import ToolCall, glob_match
-from .policies.approval import _ACTION_RANK, _MATCHERS, _source_rank
+from .policies.approval import (
+    _ACTION_RANK,
+    _MATCHERS,
+    _frames,
+    _source_rank,
+)
 from .policies.capability import _glob_within
 
 __all__ = ["Finding", "lint"]
@@ -111,14 +116,19 @@ def _never_allowed(
             if refusal is not None:
                 reason = f"{refusal[0]}: {refusal[1]}"
         if reason is None and approvals:
-            for index, rule in enumerate(approvals[-1].rules):
+            labelled = (
+                (f"{where}[{index}]", rule)
+                for where, frame in _frames(approvals[-1])
+                for index, rule in enumerate(frame)
+            )
+            for where, rule in labelled:
                 if (
                     rule.action == "deny"
                     and _only_tool(rule)
                     and rule.tool is not None
                     and glob_match(rule.tool, spec.name)
                 ):
-                    reason = f"approval: denied by rules[{index}] {rule!r}"
+                    reason = f"approval: denied by {where} {rule!r}"
                     break
         if reason is None:
             reason = _permission_refusal(permissions, spec.name)

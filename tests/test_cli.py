@@ -649,6 +649,29 @@ class TestLint:
             ("shadowed_rule", "command.allow[0]"),
         }
 
+    def test_a_deny_in_an_earlier_file_still_counts(self, cli, project):
+        """Layered, each file's rules stay in their frame: the earlier
+        file's deny is found there (issue 14)."""
+        (project / "later.toml").write_text(
+            '[[approval.rules]]\naction = "allow"\ntool = "fs.*"\n'
+        )
+
+        result = cli(
+            "lint",
+            "--policy",
+            "policy.toml",
+            "--policy",
+            "later.toml",
+            "myapp",
+            "--json",
+        )
+
+        (read,) = [
+            f for f in _json(result) if f["where"] == "myapp.tools:read"
+        ]
+        assert "never_allowed" == read["kind"]
+        assert "outer_rules[0][2]" in read["message"]
+
     def test_the_text_report(self, cli, project):
         result = cli("lint", "--policy", "policy.toml", "myapp")
 

@@ -7,6 +7,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import attrs
 import pytest
 import trio
 
@@ -793,3 +794,109 @@ class TestAnswersAreValidated:
         ):
             with pytest.raises(cs.ApprovalDenied):
                 deploy()
+
+
+class TestInnerAllowsNeverSettleAnAsk:
+    """Only a human, or the root approval frame, settles an ask (issue 14)."""
+
+    @staticmethod
+    def deploy_tool():
+        @cs.needs_approval("deploy")
+        def deploy():
+            return "deployed"
+
+        return deploy
+
+    @staticmethod
+    def refusing():
+        asked = []
+
+        def handler(request):
+            asked.append(request.tool)
+            return False
+
+        return asked, ToolApprovalPolicy(handler=handler)
+
+    def test_a_spawned_worker_cannot_allow_itself(self):
+        deploy = self.deploy_tool()
+        asked, parent = self.refusing()
+        allow = ToolApprovalPolicy(
+            rules=[{"action": "allow", "tool": "deploy"}]
+        )
+
+        async def child():
+            return deploy()
+
+        async def main():
+            with cs.using(execution=UNRESTRICTED, approval=parent):
+                return await cs.spawn(child(), push={"approval": allow})
+
+        with pytest.raises(cs.ApprovalDenied):
+            asyncio.run(main())
+        assert ["deploy"] == asked
+
+    def test_an_inner_push_cannot_allow_an_outer_ask(self):
+        deploy = self.deploy_tool()
+        asked, parent = self.refusing()
+        outer = attrs.evolve(
+            parent, rules=[{"action": "ask", "tool": "deploy"}]
+        )
+        allow = ToolApprovalPolicy(rules=[{"action": "allow", "tool": "*"}])
+
+        with cs.using(execution=UNRESTRICTED, approval=outer):
+            with cs.using(approval=allow), pytest.raises(cs.ApprovalDenied):
+                deploy()
+
+        assert ["deploy"] == asked
+
+    @pytest.mark.parametrize(
+        "later", ['tool = "deploy"', 'tool = "*"', "", 'source = "user"']
+    )
+    def test_a_later_policy_file_cannot_allow(self, tmp_path, later):
+        deploy = self.deploy_tool()
+        asked, handler = self.refusing()
+        org = tmp_path / "org.toml"
+        org.write_text(
+            '[execution]\ntools = ["*"]\n[approval]\ntimeout = 30\n'
+        )
+        project = tmp_path / "project.toml"
+        project.write_text(f'[[approval.rules]]\naction = "allow"\n{later}\n')
+
+        layered = cs.load_policy_files(org, project)
+        with layered.installed(), cs.using(approval=handler):
+            with pytest.raises(cs.ApprovalDenied):
+                deploy()
+
+        assert ["deploy"] == asked
+
+    def test_the_root_frame_may_allow(self):
+        """The configuration installed first is what says "no need to
+        ask"."""
+        deploy = self.deploy_tool()
+        asked, parent = self.refusing()
+        root = attrs.evolve(
+            parent, rules=[{"action": "allow", "tool": "deploy"}]
+        )
+
+        with cs.using(execution=UNRESTRICTED, approval=root):
+            assert "deployed" == deploy()
+            with cs.using(approval=ToolApprovalPolicy(timeout=5)):
+                assert "deployed" == deploy()
+
+        assert [] == asked
+
+    def test_a_human_always_settles_it_for_this_frame(self):
+        deploy = self.deploy_tool()
+        answers = []
+
+        def handler(request):
+            answers.append(request.tool)
+            return cs.ApprovalDecision.allow(remember="scope")
+
+        with cs.using(
+            execution=UNRESTRICTED,
+            approval=ToolApprovalPolicy(handler=handler),
+        ):
+            assert ("deployed", "deployed") == (deploy(), deploy())
+
+        assert ["deploy"] == answers

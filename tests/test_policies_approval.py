@@ -1077,15 +1077,18 @@ class TestIntersect:
 
         assert expected == result.repeat_limit
 
-    def test_rules_concatenate_without_duplicates(self):
-        """Outer rules first, then the inner ones not already there."""
+    def test_rules_stay_in_their_frames(self):
+        """Outer frames first; an empty or repeated frame is dropped."""
         a, b, c = (ApprovalRule("ask", tool=t) for t in "abc")
+        outer = ToolApprovalPolicy(rules=[a, b])
 
-        result = ToolApprovalPolicy(rules=[a, b]).intersect(
-            ToolApprovalPolicy(rules=[b, c, c])
-        )
+        result = outer.intersect(ToolApprovalPolicy(rules=[b, c, c]))
 
-        assert (a, b, c) == result.rules
+        assert ((a, b), (b, c, c)) == result.rule_frames
+        assert ((a, b),) == result.outer_rules
+        assert outer == outer.intersect(outer)
+        assert outer == outer.intersect(ToolApprovalPolicy())
+        assert result == result.intersect(outer)
 
     def test_sensitive_paths_union(self):
         """None counts as the defaults; both None stays None."""
@@ -1179,22 +1182,62 @@ class TestIntersect:
 
         assert DENY == evaluate(both, CALL).action
 
-    def test_inner_allow_answers_the_implicit_ask(self):
+    @pytest.mark.parametrize("source", ["policy", "user", "mode"])
+    def test_an_inner_allow_never_settles_the_implicit_ask(self, source):
         """
-        By the ranking's design an allow rule, from either side, settles a
-        needs_approval tool's implicit ask (which only stands when nothing
-        matched). Pinned here because it is the one way an inner push can
-        turn an "ask" into an "allow"; authored and remembered asks and
-        denies from the outer side are never overridden.
+        Only the root frame's allow (the configuration installed first) or
+        a human's remembered answer settles a needs_approval tool's
+        implicit ask: an allow pushed inside, whoever it claims to come
+        from, does not (issue 14).
         """
-        outer = ToolApprovalPolicy()
-        inner = ToolApprovalPolicy(rules=[rule("allow")])
+        root = ToolApprovalPolicy(rules=[rule("allow")])
+        inner = ToolApprovalPolicy(rules=[rule("allow", source)])
 
-        assert ASK == evaluate(outer, CALL, implicit_ask=True).action
+        assert ALLOW == evaluate(root, CALL, implicit_ask=True).action
+        for outer in (ToolApprovalPolicy(), ToolApprovalPolicy(timeout=5)):
+            e = evaluate(outer.intersect(inner), CALL, implicit_ask=True)
+            assert (ASK, "implicit") == (e.action, e.source)
         assert (
             ALLOW
-            == evaluate(outer.intersect(inner), CALL, implicit_ask=True).action
+            == evaluate(
+                ToolApprovalPolicy().intersect(inner),
+                CALL,
+                implicit_ask=True,
+                **remembered(CALL, "allow"),
+            ).action
         )
+
+    @pytest.mark.parametrize("outer_action", ["ask", "deny"])
+    @pytest.mark.parametrize("source", ["policy", "user"])
+    def test_an_inner_allow_never_settles_an_outer_rule(
+        self, outer_action, source
+    ):
+        """Each frame gives its own verdict; the strongest wins."""
+        outer = ToolApprovalPolicy(rules=[rule(outer_action)])
+        inner = ToolApprovalPolicy(rules=[rule("allow", source)])
+
+        assert outer_action == evaluate(outer.intersect(inner), CALL).action
+
+    def test_a_mode_ask_outside_is_not_settled_by_a_user_allow_inside(self):
+        """
+        Within one frame a user allow outranks a mode rule; across frames
+        it does not.
+        """
+        outer = ToolApprovalPolicy(rules=[rule("ask", "mode")])
+        inner = ToolApprovalPolicy(rules=[rule("allow", "user")])
+        same = ToolApprovalPolicy(
+            rules=[rule("ask", "mode"), rule("allow", "user")]
+        )
+
+        assert ASK == evaluate(outer.intersect(inner), CALL).action
+        assert ALLOW == evaluate(same, CALL).action
+
+    def test_an_outer_allow_names_its_frame(self):
+        outer = ToolApprovalPolicy(rules=[rule("deny")])
+        both = outer.intersect(ToolApprovalPolicy(rules=[rule("ask")]))
+
+        assert "outer_rules[0][0]" in evaluate(both, CALL).reason
+        assert "rules[0]" in evaluate(outer, CALL).reason
 
 
 class TestCodec:

@@ -298,6 +298,30 @@ def test_extracted_scope_enforces():
     assert scope.run(tools.try_read, "x") == "denied: tool_ceiling"
 
 
+def test_an_inner_allow_stays_inner_across_the_wire():
+    """The frames an approval policy was pushed under travel with it, so an
+    allow pushed inside cannot become the receiver's root (issue 14)."""
+
+    @cs.needs_approval("deploy")
+    def deploy() -> str:
+        return "deployed"
+
+    allow = ToolApprovalPolicy(rules=[ApprovalRule("allow", tool="deploy")])
+    with (
+        cs.using(
+            execution=CapabilityPolicy.unrestricted(),
+            approval=ToolApprovalPolicy(timeout=5),
+        ),
+        cs.using(approval=allow),
+    ):
+        scope = roundtrip()
+
+    (policy,) = scope["approval"]
+    assert ((), allow.rules) == policy.rule_frames
+    with pytest.raises(cs.ApprovalDenied):
+        scope.run(deploy)
+
+
 # -- process pools -------------------------------------------------------------------
 
 

@@ -130,7 +130,7 @@ class TestApprovalStack:
                 )
             ) as effective,
         ):
-            assert (deny, ask) == effective.rules
+            assert ((deny,), (ask,)) == effective.rule_frames
             assert inner_handler is effective.handler
             assert 30 == effective.timeout
 

@@ -11,12 +11,19 @@ policy and the call, in this order:
    sensitive pattern (`.env`, private keys, `.aws/credentials`, ...) is
    denied (gate `sensitive_path`), and a path under no workspace root and
    no `external_roots` entry is denied (gate `workspace_boundary`).
-2. **Candidates**: every matching rule, a `repeat_limit` breach (an ask),
-   and the answer remembered for this call in this scope, if any.
-3. **Ranking** (DESIGN.md section 5): authored deny > remembered (or
-   user-source) deny > any ask > remembered (or user-source) allow >
-   authored allow and mode rules > the implicit ask of a `needs_approval`
-   tool (only when nothing matched) > allow by default.
+2. **Frame verdicts**: the policy keeps each frame's rules apart
+   (`outer_rules`, then its own `rules`); each frame's verdict is its
+   strongest matching rule (authored deny > user-source deny > any ask >
+   user-source allow > authored allow and mode rules).
+3. **The strongest verdict wins**, deny > ask > allow, over the frames, a
+   `repeat_limit` breach (an ask) and the answer remembered for this call
+   in this scope (a human's). An allow never settles an ask another frame
+   raised: only a human answer does. The implicit ask of a
+   `needs_approval` tool is settled by a human's remembered allow or by an
+   allow of the root frame (`outer_rules[0]`, or `rules` when there is no
+   outer frame), the configuration the application installed first; an
+   allow pushed later, by a worker, a later policy file or an inner scope,
+   cannot settle it. With no verdict at all the call is allowed.
 
 Remembered answers are not part of the policy: they live in the approval
 frame's `frame_state()` under the key `REMEMBERED`, as
@@ -648,6 +655,22 @@ def _rules(value: object) -> tuple[ApprovalRule, ...]:
     return tuple(out)
 
 
+def _outer_rules(value: object) -> tuple[tuple[ApprovalRule, ...], ...]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(
+        value, Iterable
+    ):
+        msg = f"expected a list of lists of rules, got {value!r}"
+        raise PolicyConfigError("outer_rules", msg)
+    out = []
+    for index, frame in enumerate(value):
+        try:
+            out.append(_rules(frame))
+        except PolicyConfigError as exc:
+            field = exc.field.replace("rules", f"outer_rules[{index}]", 1)
+            raise PolicyConfigError(field, exc.message) from None
+    return tuple(out)
+
+
 def _handler(value: object) -> Callable[..., Any] | None:
     if value is None or callable(value):
         return value
@@ -826,6 +849,11 @@ class ToolApprovalPolicy:
             arguments, in this approval frame) run before one asks: with
             2, the first call and two repeats run and the third repeat
             asks; `None` = no limit.
+        outer_rules: the rules of the frames this policy was pushed under,
+            outermost first (`intersect` fills it). Each frame gives its
+            own verdict: an allow in `rules` never settles an ask they
+            raise, and only the root frame's allow settles the implicit
+            ask of a `needs_approval` tool.
 
     Example:
         >>> from capscope.policies import ToolCall
@@ -861,6 +889,24 @@ class ToolApprovalPolicy:
     repeat_limit: int | None = attrs.field(
         default=None, converter=_repeat_limit
     )
+    outer_rules: tuple[tuple[ApprovalRule, ...], ...] = attrs.field(
+        default=(), converter=_outer_rules
+    )
+
+    @property
+    def rule_frames(self) -> tuple[tuple[ApprovalRule, ...], ...]:
+        """
+        The rules of every frame in force, outermost (the root) first:
+        `(*outer_rules, rules)`.
+
+        Example:
+            >>> from capscope.policies.approval import ToolApprovalPolicy
+            >>> root = ToolApprovalPolicy(rules=[{"action": "ask", "tool": "deploy"}])
+            >>> both = root.intersect(ToolApprovalPolicy(rules=[{"action": "allow", "tool": "deploy"}]))
+            >>> [[rule.action.value for rule in frame] for frame in both.rule_frames]
+            [['ask'], ['allow']]
+        """
+        return (*self.outer_rules, self.rules)
 
     @property
     def effective_sensitive_paths(self) -> tuple[str, ...]:
@@ -882,11 +928,14 @@ class ToolApprovalPolicy:
         *inner* pushed under this policy: a policy that keeps every
         constraint of both. Never raises.
 
-        Rules are concatenated (this policy's first, exact duplicates
-        dropped, so `p.intersect(p) == p`); sensitive paths are united;
-        the `allow_*` switches must both be on; external roots are those
-        both sides allow (unset on either side: none); `repeat_limit` and `timeout` take the smaller;
-        *inner*'s handler wins when it sets one.
+        Rules stay in their frames (`rule_frames`: this policy's first,
+        then *inner*'s; an empty or repeated frame is dropped, so
+        `p.intersect(p) == p`), each giving its own verdict, so an allow
+        pushed inside never settles an ask raised outside; sensitive paths
+        are united; the `allow_*` switches must both be on; external roots
+        are those both sides allow (unset on either side: none);
+        `repeat_limit` and `timeout` take the smaller; *inner*'s handler
+        wins when it sets one.
 
         Example:
             >>> from capscope.policies.approval import ToolApprovalPolicy
@@ -905,8 +954,13 @@ class ToolApprovalPolicy:
                 self.effective_sensitive_paths,
                 inner.effective_sensitive_paths,
             )
+        frames = list(self.rule_frames)
+        for frame in inner.rule_frames:
+            if frame and frame not in frames:
+                frames.append(frame)
         return ToolApprovalPolicy(
-            rules=_merge(self.rules, inner.rules),
+            rules=frames[-1],
+            outer_rules=frames[:-1],
             handler=self.handler if inner.handler is None else inner.handler,
             timeout=_min_opt(self.timeout, inner.timeout),
             sensitive_paths=sensitive,
@@ -932,22 +986,27 @@ class ToolApprovalPolicy:
     ) -> ApprovalEvaluation:
         """
         Decide *call*: the default path guards first, then the strongest
-        candidate among matching rules, a repeat-limit breach and the
-        remembered answer.
+        verdict (deny > ask > allow) among the frames' verdicts, a
+        repeat-limit breach and the remembered answer.
 
-        Ranking (DESIGN.md section 5; on a full tie the first wins, rules
-        in order, then the repeat limit, then the remembered answer):
+        Within one frame (`rule_frames`), the strongest matching rule
+        decides, by rank (DESIGN.md section 5; on a full tie the first
+        rule wins):
 
-        | rank | candidates |
+        | rank | rules |
         |---|---|
-        | 4 | a `policy`-source deny rule |
-        | 3 | a remembered deny, a `user`-source deny rule |
-        | 2 | any ask rule (`policy` or `user`), a repeat-limit breach |
-        | 1 | a remembered allow, a `user`-source allow rule |
-        | 0 | a `policy`-source allow rule; `mode` rules of any action (ties broken deny > ask > allow) |
+        | 4 | a `policy`-source deny |
+        | 3 | a `user`-source deny |
+        | 2 | any ask |
+        | 1 | a `user`-source allow |
+        | 0 | a `policy`-source allow; `mode` rules of any action (ties broken deny > ask > allow) |
 
-        With no candidate at all the call is asked when *implicit_ask*
-        (a `needs_approval` tool), else allowed by default.
+        Across frames the strongest verdict wins: an allow in one frame
+        never settles an ask or deny of another. A remembered deny denies,
+        a repeat-limit breach asks. The implicit ask (*implicit_ask*, a
+        `needs_approval` tool) holds unless the root frame's verdict is
+        allow or a human's answer to this call is remembered as allow.
+        With no verdict at all the call is allowed by default.
 
         Args:
             call: the call to decide.
@@ -983,53 +1042,73 @@ class ToolApprovalPolicy:
         guard = self._guard(facts, workspace_roots)
         if guard is not None:
             return guard
-        best: ApprovalEvaluation | None = None
-        best_key = (-1, -1)
-        candidates = self._candidates(
-            facts, remembered, remember_key, repeat_count
-        )
-        for rank, candidate in candidates:
-            key = (rank, _ACTION_RANK[candidate.action])
-            if key > best_key:  # strictly: on a full tie the first wins
-                best, best_key = candidate, key
-        if best is not None:
-            return best
         tool = call.tool
-        if implicit_ask:
-            reason = f"tool {tool!r} needs approval and nothing answers it"
-            return _decision(ApprovalAction.ASK, reason, "implicit")
-        reason = f"tool {tool!r} approved by default"
-        return _decision(ApprovalAction.ALLOW, reason, "default")
-
-    def _candidates(
-        self,
-        facts: _Facts,
-        remembered: Mapping[str, str] | None,
-        key: str | None,
-        repeat_count: int,
-    ) -> Iterator[tuple[int, ApprovalEvaluation]]:
-        """`(source rank, evaluation)` for each candidate, in order."""
-        tool = facts.call.tool
-        for index, rule in enumerate(self.rules):
-            if rule._matches(facts):  # noqa: SLF001
-                rank = _source_rank(rule.source, rule.action)
-                yield rank, _rule_evaluation(tool, index, rule)
+        verdicts = self._frame_verdicts(facts)
+        settled = bool(verdicts) and verdicts[0][0] == 0
+        settled = settled and verdicts[0][2].action is ApprovalAction.ALLOW
+        answer = _remembered(tool, remembered, remember_key)
+        if answer is not None and answer.action is ApprovalAction.ALLOW:
+            # A human's answer: it settles the implicit ask and outranks
+            # authored allows and mode rules (rank 0), in any frame, never
+            # an ask or deny a rule authored.
+            verdicts = [v for v in verdicts if v[1] > 0]
+            settled = True
+        candidates = [evaluation for _, _, evaluation in verdicts]
+        if answer is not None and answer.action is ApprovalAction.ALLOW:
+            candidates.insert(0, answer)  # the reason an allow gives
+        elif answer is not None:
+            candidates.append(answer)  # an authored deny's reason first
         limit = self.repeat_limit
         if limit is not None and repeat_count > limit:
             reason = (
                 f"tool {tool!r} called {repeat_count} times with these "
                 f"arguments, over the repeat limit of {limit}"
             )
-            yield 2, _decision(ApprovalAction.ASK, reason, "repeat_limit")
-        answer = None
-        if remembered is not None and key is not None:
-            answer = remembered.get(key)
-        if answer == ApprovalAction.DENY:
-            reason = f"tool {tool!r} was denied earlier in this scope"
-            yield 3, _decision(ApprovalAction.DENY, reason, "remembered")
-        elif answer == ApprovalAction.ALLOW:
-            reason = f"tool {tool!r} was approved earlier in this scope"
-            yield 1, _decision(ApprovalAction.ALLOW, reason, "remembered")
+            candidates.append(
+                _decision(ApprovalAction.ASK, reason, "repeat_limit")
+            )
+        if implicit_ask and not settled:
+            reason = f"tool {tool!r} needs approval and nothing answers it"
+            if verdicts:
+                reason = (
+                    f"tool {tool!r} needs approval, which only a human or "
+                    "the root approval frame settles"
+                )
+            candidates.append(
+                _decision(ApprovalAction.ASK, reason, "implicit")
+            )
+        best = _decision(
+            ApprovalAction.ALLOW,
+            f"tool {tool!r} approved by default",
+            "default",
+        )
+        for rank, candidate in enumerate(candidates):
+            # the strongest action; on a tie the first
+            if rank == 0 or (
+                _ACTION_RANK[candidate.action] > _ACTION_RANK[best.action]
+            ):
+                best = candidate
+        return best
+
+    def _frame_verdicts(
+        self, facts: _Facts
+    ) -> list[tuple[int, int, ApprovalEvaluation]]:
+        """`(frame depth, rank, verdict)` per frame with a matching rule."""
+        verdicts = []
+        for depth, (where, frame) in enumerate(_frames(self)):
+            best: ApprovalEvaluation | None = None
+            best_key = (-1, -1)
+            for index, rule in enumerate(frame):
+                if rule._matches(facts):  # noqa: SLF001
+                    rank = _source_rank(rule.source, rule.action)
+                    key = (rank, _ACTION_RANK[rule.action])
+                    if key > best_key:  # strictly: on a tie the first wins
+                        label = f"{where}[{index}]"
+                        best = _rule_evaluation(facts.call.tool, label, rule)
+                        best_key = key
+            if best is not None:
+                verdicts.append((depth, best_key[0], best))
+        return verdicts
 
     def _guard(
         self, facts: _Facts, workspace_roots: Sequence[str] | None
@@ -1118,10 +1197,34 @@ def _decision(
     return ApprovalEvaluation(action, gate, reason, rule, source)
 
 
+def _frames(
+    policy: ToolApprovalPolicy,
+) -> Iterator[tuple[str, tuple[ApprovalRule, ...]]]:
+    """Each frame's rules with their key path, the root first."""
+    for depth, frame in enumerate(policy.outer_rules):
+        yield f"outer_rules[{depth}]", frame
+    yield "rules", policy.rules
+
+
+def _remembered(
+    tool: str, remembered: Mapping[str, str] | None, key: str | None
+) -> ApprovalEvaluation | None:
+    """The human's remembered answer to this call, if any."""
+    answer = None
+    if remembered is not None and key is not None:
+        answer = remembered.get(key)
+    if answer == ApprovalAction.DENY:
+        reason = f"tool {tool!r} was denied earlier in this scope"
+        return _decision(ApprovalAction.DENY, reason, "remembered")
+    if answer == ApprovalAction.ALLOW:
+        reason = f"tool {tool!r} was approved earlier in this scope"
+        return _decision(ApprovalAction.ALLOW, reason, "remembered")
+    return None
+
+
 def _rule_evaluation(
-    tool: str, index: int, rule: ApprovalRule
+    tool: str, label: str, rule: ApprovalRule
 ) -> ApprovalEvaluation:
-    label = f"rules[{index}]"
     if rule.id is not None:
         label = f"rule {rule.id!r} ({label})"
     verb = {
