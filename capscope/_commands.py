@@ -370,17 +370,20 @@ def _answer(
 def _ask(
     decision: CommandDecision, frames: Sequence[CommandPolicy]
 ) -> _Steps[bool]:
-    """Ask every policy's consent hook, else the approval handler."""
+    """
+    Ask every answerer in force: each policy's consent hook, then each
+    approval handler (`ToolApprovalPolicy.handlers`). All must grant, and
+    with none the ask is refused: a frame pushed inside can add an
+    answerer, never stand in for one outside.
+    """
     consents = [f.consent for f in frames if f.consent is not None]
-    if consents:
-        with command_hook_depth.raised():
-            for consent in consents:
-                if not (yield from _answer(consent, decision)):
-                    return False
-            return True
+    with command_hook_depth.raised():
+        for consent in consents:
+            if not (yield from _answer(consent, decision)):
+                return False
     policy = approval.top()
-    if policy is None or policy.handler is None:
-        return False
+    if policy is None or not policy.handlers:
+        return bool(consents)
     from ._enforce import ApprovalRequest
 
     request = ApprovalRequest(
@@ -394,9 +397,10 @@ def _ask(
         decision.rule,
         decision.overlay,
     )
-    return (
-        yield from _answer(policy.handler, request, timeout=policy.timeout)
-    )
+    for handler in policy.handlers:
+        if not (yield from _answer(handler, request, timeout=policy.timeout)):
+            return False
+    return True
 
 
 def _drive(steps: _Steps[_T]) -> _T:

@@ -817,38 +817,61 @@ _NOT_AWAITED = (
 
 
 def _ask_sync(pending: _Pending) -> _Answer:
-    handler, request, timeout = _asking_for(pending)
-    try:
-        answer = call_sync(handler, request, seconds=timeout)
-    except TimeoutError:
-        return _timed_out(timeout)
-    except Exception as exc:  # noqa: BLE001 - a failing handler denies
-        return _raised(exc)
-    if answer is NOT_ANSWERED:
-        return False, _NOT_AWAITED, Remember.ONCE
-    return read_answer(answer)
+    handlers, request, timeout = _asking_for(pending)
+    answers = []
+    for handler in handlers:
+        try:
+            answer = call_sync(handler, request, seconds=timeout)
+        except TimeoutError:
+            return _timed_out(timeout)
+        except Exception as exc:  # noqa: BLE001 - a failing handler denies
+            return _raised(exc)
+        if answer is NOT_ANSWERED:
+            return False, _NOT_AWAITED, Remember.ONCE
+        answers.append(read_answer(answer))
+        if not answers[-1][0]:
+            break
+    return _together(answers)
 
 
 async def _ask_async(pending: _Pending) -> _Answer:
-    handler, request, timeout = _asking_for(pending)
-    try:
-        answer = await call_async(handler, request, seconds=timeout)
-    except TimeoutError:
-        return _timed_out(timeout)
-    except Exception as exc:  # noqa: BLE001 - a failing handler denies
-        return _raised(exc)
-    return read_answer(answer)
+    handlers, request, timeout = _asking_for(pending)
+    answers = []
+    for handler in handlers:
+        try:
+            answer = await call_async(handler, request, seconds=timeout)
+        except TimeoutError:
+            return _timed_out(timeout)
+        except Exception as exc:  # noqa: BLE001 - a failing handler denies
+            return _raised(exc)
+        answers.append(read_answer(answer))
+        if not answers[-1][0]:
+            break
+    return _together(answers)
+
+
+def _together(answers: list[_Answer]) -> _Answer:
+    """Every handler's answer as one: the first refusal, else a grant
+    remembered for the scope only if every handler said so.
+    """
+    for answer in answers:
+        if not answer[0]:
+            return answer
+    scope = all(remember is Remember.SCOPE for _, _, remember in answers)
+    return True, answers[-1][1], Remember.SCOPE if scope else Remember.ONCE
 
 
 def _asking_for(
     pending: _Pending,
-) -> tuple[Callable[..., Any], ApprovalRequest, float | None]:
-    """The handler, the request and the time limit; emits the ask."""
+) -> tuple[tuple[Callable[..., Any], ...], ApprovalRequest, float | None]:
+    """Every handler to ask (all must grant), the request and the time
+    limit; emits the ask.
+    """
     policy = pending.policy
-    if policy is None or policy.handler is None:
+    if policy is None or not policy.handlers:
         raise _unavailable(pending)
     _emit_ask(pending)
-    return policy.handler, _request(pending), policy.timeout
+    return policy.handlers, _request(pending), policy.timeout
 
 
 def _timed_out(timeout: float | None) -> _Answer:

@@ -178,27 +178,7 @@ def _encode_frame(
     where = f"{name}[{index}]"
     hooks: dict[str, str] = {}
     if attrs.has(type(value)):
-        droppable = getattr(type(value), "__capscope_droppable__", ())
-        changes: dict[str, None] = {}
-        for field in attrs.fields(type(value)):
-            held = getattr(value, field.name)
-            if not field.init or held is None or not callable(held):
-                continue
-            if field.name in droppable:
-                changes[field.name] = None  # the receiver fails closed
-                continue
-            hook_name = _hook_names.get(id(held))
-            if hook_name is None or _hooks.get(hook_name) is not held:
-                msg = (
-                    f"{held!r} narrows this policy and cannot travel: "
-                    "register it on both sides with "
-                    "capscope.propagation.register_hook(name, hook)"
-                )
-                raise PolicyConfigError(f"{where}.{field.name}", msg)
-            hooks[field.name] = hook_name
-            changes[field.name] = None
-        if changes:
-            value = attrs.evolve(value, **changes)
+        value, hooks = _without_code(where, value)
     try:
         data = codec.to_data(value)
     except PolicyConfigError as exc:
@@ -207,6 +187,35 @@ def _encode_frame(
     if hooks:
         frame["hooks"] = hooks
     return frame
+
+
+def _without_code(where: str, value: Any) -> tuple[Any, dict[str, str]]:
+    """*value* without its callables, and the names of the hooks dropped."""
+    droppable = getattr(type(value), "__capscope_droppable__", ())
+    hooks: dict[str, str] = {}
+    changes: dict[str, None] = {}
+    for field in attrs.fields(type(value)):
+        held = getattr(value, field.name)
+        if not field.init or held is None or held == ():
+            continue
+        if field.name in droppable:
+            changes[field.name] = None  # the receiver fails closed
+            continue
+        if not callable(held):
+            continue
+        hook_name = _hook_names.get(id(held))
+        if hook_name is None or _hooks.get(hook_name) is not held:
+            msg = (
+                f"{held!r} narrows this policy and cannot travel: "
+                "register it on both sides with "
+                "capscope.propagation.register_hook(name, hook)"
+            )
+            raise PolicyConfigError(f"{where}.{field.name}", msg)
+        hooks[field.name] = hook_name
+        changes[field.name] = None
+    if changes:
+        value = attrs.evolve(value, **changes)
+    return value, hooks
 
 
 def decode(data: object) -> Scope:

@@ -145,6 +145,85 @@ class TestGuardsCommand:
             assert "ran whoami" == run("whoami")
         assert 1 == len(asked)
 
+    def test_an_inner_consent_never_answers_an_outer_ask(self):
+        """A frame pushed inside adds a consent hook; it cannot settle an
+        ask an outer frame raised: the handler is still asked (issue 14)."""
+        asked = []
+
+        def refuse(request):
+            asked.append(request.arguments["line"])
+            return False
+
+        with (
+            approval.pushed(ToolApprovalPolicy(handler=refuse)),
+            command.pushed(CommandPolicy(default="ask")),
+            command.pushed(
+                CommandPolicy(
+                    allow=["*"], default="allow", consent=lambda d: True
+                )
+            ),
+            pytest.raises(cs.CommandBlocked),
+        ):
+            run("whoami")
+
+        assert ["whoami"] == asked
+
+    def test_an_inner_handler_never_answers_for_an_outer_one(self):
+        """Every handler in force is asked, outermost first; all must
+        grant."""
+        asked = []
+
+        def handler(name, answer):
+            def answering(request):
+                asked.append(name)
+                return answer
+
+            return answering
+
+        for outer, inner, expected in [
+            (False, True, ["outer"]),
+            (True, False, ["outer", "inner"]),
+            (True, True, ["outer", "inner"]),
+        ]:
+            asked.clear()
+            with (
+                command.pushed(CommandPolicy(default="ask")),
+                approval.pushed(
+                    ToolApprovalPolicy(handler=handler("outer", outer))
+                ),
+                approval.pushed(
+                    ToolApprovalPolicy(handler=handler("inner", inner))
+                ),
+            ):
+                if outer and inner:
+                    assert "ran whoami" == run("whoami")
+                else:
+                    with pytest.raises(cs.CommandBlocked):
+                        run("whoami")
+            assert expected == asked
+
+    def test_consents_and_handlers_are_all_asked(self):
+        """A consent hook no longer stands in for the approval handler:
+        both are answerers, and both must grant."""
+        asked = []
+        with (
+            command.pushed(
+                CommandPolicy(
+                    default="ask",
+                    consent=lambda d: asked.append("consent") or True,
+                )
+            ),
+            approval.pushed(
+                ToolApprovalPolicy(
+                    handler=lambda r: asked.append("handler") or False
+                )
+            ),
+            pytest.raises(cs.CommandBlocked),
+        ):
+            run("whoami")
+
+        assert ["consent", "handler"] == asked
+
     def test_a_rewrite_to_a_catastrophic_command_is_denied(self):
         """A pre hook's rewrite is checked again from the floor."""
         rewrite = CommandPolicy(

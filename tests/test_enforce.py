@@ -900,3 +900,46 @@ class TestInnerAllowsNeverSettleAnAsk:
             assert ("deployed", "deployed") == (deploy(), deploy())
 
         assert ["deploy"] == answers
+
+    @pytest.mark.parametrize(
+        ("outer", "inner", "asked", "runs"),
+        [
+            (False, True, ["outer"], False),
+            (True, False, ["outer", "inner"], False),
+            (True, True, ["outer", "inner"], True),
+        ],
+    )
+    def test_every_handler_in_force_must_grant(
+        self, outer, inner, asked, runs
+    ):
+        """A handler pushed inside (by a worker, say) is asked after the
+        outer one, never instead of it."""
+        deploy = self.deploy_tool()
+        order = []
+
+        def handler(name, answer):
+            def answering(request):
+                order.append(name)
+                return answer
+
+            return answering
+
+        async def child():
+            return deploy()
+
+        async def main():
+            with cs.using(
+                execution=UNRESTRICTED,
+                approval=ToolApprovalPolicy(handler=handler("outer", outer)),
+            ):
+                inner_policy = ToolApprovalPolicy(
+                    handler=handler("inner", inner)
+                )
+                return await cs.spawn(child(), push={"approval": inner_policy})
+
+        if runs:
+            assert "deployed" == asyncio.run(main())
+        else:
+            with pytest.raises(cs.ApprovalDenied):
+                asyncio.run(main())
+        assert asked == order

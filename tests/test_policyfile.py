@@ -538,7 +538,14 @@ def test_the_schema_covers_every_data_field() -> None:
         AutonomyPolicy,
         LlmRenderContext,
     ):
-        callables = {"handler", "consent", "pre", "post", "on_escalation"}
+        callables = {
+            "handler",
+            "outer_handlers",
+            "consent",
+            "pre",
+            "post",
+            "on_escalation",
+        }
         fields = {f.name for f in attrs.fields(cls) if f.init} - callables
         assert set(defs[cls.__name__]["properties"]) == fields, cls
 

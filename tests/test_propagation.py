@@ -298,6 +298,19 @@ def test_extracted_scope_enforces():
     assert scope.run(tools.try_read, "x") == "denied: tool_ceiling"
 
 
+def test_every_handler_stays_behind():
+    """Outer handlers are code too: none travels, the receiver fails
+    closed."""
+    with (
+        cs.using(approval=ToolApprovalPolicy(handler=lambda r: True)),
+        cs.using(approval=ToolApprovalPolicy(handler=lambda r: True)),
+    ):
+        scope = roundtrip()
+
+    (policy,) = scope["approval"]
+    assert () == policy.handlers
+
+
 def test_an_inner_allow_stays_inner_across_the_wire():
     """The frames an approval policy was pushed under travel with it, so an
     allow pushed inside cannot become the receiver's root (issue 14)."""

@@ -671,6 +671,16 @@ def _outer_rules(value: object) -> tuple[tuple[ApprovalRule, ...], ...]:
     return tuple(out)
 
 
+def _outer_handlers(value: object) -> tuple[Callable[..., Any], ...]:
+    if value is None:  # what a policy that travelled holds: none
+        return ()
+    items = tuple(value) if isinstance(value, Iterable) else (value,)
+    if isinstance(value, str | bytes) or not all(map(callable, items)):
+        msg = f"expected a list of callables, got {value!r}"
+        raise PolicyConfigError("outer_handlers", msg)
+    return items
+
+
 def _handler(value: object) -> Callable[..., Any] | None:
     if value is None or callable(value):
         return value
@@ -838,6 +848,11 @@ class ToolApprovalPolicy:
             `evaluate` for how they rank.
         handler: the callable asked when the evaluation says "ask";
             `None` = no one to ask (an ask is then a deny).
+        outer_handlers: the handlers of the frames this policy was pushed
+            under (`intersect` fills it): an ask is put to every handler
+            in force (`handlers`), outermost first, and granted only if
+            all grant, so a handler pushed inside cannot answer for the
+            one outside.
         timeout: seconds to wait for the handler; `None` = no limit.
         sensitive_paths: path globs always denied; `None` uses
             `DEFAULT_SENSITIVE_PATHS`, a tuple replaces them.
@@ -868,7 +883,7 @@ class ToolApprovalPolicy:
     rules: tuple[ApprovalRule, ...] = attrs.field(default=(), converter=_rules)
     #: Callables that only ask: a worker in another process, without
     #: them, fails closed (capscope.propagation drops them).
-    __capscope_droppable__ = ("handler",)
+    __capscope_droppable__ = ("handler", "outer_handlers")
 
     handler: Callable[..., Any] | None = attrs.field(
         default=None, converter=_handler
@@ -892,6 +907,27 @@ class ToolApprovalPolicy:
     outer_rules: tuple[tuple[ApprovalRule, ...], ...] = attrs.field(
         default=(), converter=_outer_rules
     )
+    outer_handlers: tuple[Callable[..., Any], ...] = attrs.field(
+        default=(), converter=_outer_handlers
+    )
+
+    @property
+    def handlers(self) -> tuple[Callable[..., Any], ...]:
+        """
+        Every handler an ask is put to, outermost first: `outer_handlers`,
+        then `handler` if set. All must grant.
+
+        Example:
+            >>> from capscope.policies.approval import ToolApprovalPolicy
+            >>> def org(request): return True
+            >>> def mine(request): return True
+            >>> both = ToolApprovalPolicy(handler=org).intersect(ToolApprovalPolicy(handler=mine))
+            >>> [h.__name__ for h in both.handlers]
+            ['org', 'mine']
+        """
+        if self.handler is None:
+            return self.outer_handlers
+        return (*self.outer_handlers, self.handler)
 
     @property
     def rule_frames(self) -> tuple[tuple[ApprovalRule, ...], ...]:
@@ -934,8 +970,9 @@ class ToolApprovalPolicy:
         pushed inside never settles an ask raised outside; sensitive paths
         are united; the `allow_*` switches must both be on; external roots
         are those both sides allow (unset on either side: none);
-        `repeat_limit` and `timeout` take the smaller; *inner*'s handler
-        wins when it sets one.
+        `repeat_limit` and `timeout` take the smaller; handlers add up
+        (`handlers`: an ask must be granted by every one, so a handler
+        pushed inside never answers for one outside).
 
         Example:
             >>> from capscope.policies.approval import ToolApprovalPolicy
@@ -954,6 +991,10 @@ class ToolApprovalPolicy:
                 self.effective_sensitive_paths,
                 inner.effective_sensitive_paths,
             )
+        handlers = list(self.handlers)
+        handlers += [
+            h for h in inner.handlers if all(h is not o for o in handlers)
+        ]
         frames = list(self.rule_frames)
         for frame in inner.rule_frames:
             if frame and frame not in frames:
@@ -961,7 +1002,8 @@ class ToolApprovalPolicy:
         return ToolApprovalPolicy(
             rules=frames[-1],
             outer_rules=frames[:-1],
-            handler=self.handler if inner.handler is None else inner.handler,
+            handler=handlers[-1] if handlers else None,
+            outer_handlers=handlers[:-1],
             timeout=_min_opt(self.timeout, inner.timeout),
             sensitive_paths=sensitive,
             allow_sensitive_paths=self.allow_sensitive_paths
