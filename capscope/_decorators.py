@@ -60,7 +60,6 @@ import wrapt
 
 from . import events
 from ._enforce import (
-    UNKNOWN,
     Gatekeeper,
     ToolSpec,
     approval_get,
@@ -400,18 +399,14 @@ def _direct_call(
             if (
                 plain
                 and frame is not None
+                and keeper.allowed_under is frame[0]
                 and approval_get() is None
                 and permissions_get() is None
                 and autonomy_get() is None
             ):
-                ceiling = frame[0]
-                if (
-                    ceiling._verdicts.get(keeper, UNKNOWN) is None  # noqa: SLF001
-                    and not ceiling.tool_arg_constraints
-                ):
-                    if events._subscribers:  # noqa: SLF001 - has_subscribers()
-                        emit_allowed()
-                    return wrapped(*args, **kwargs)
+                if events._subscribers:  # noqa: SLF001 - has_subscribers()
+                    emit_allowed()
+                return wrapped(*args, **kwargs)
             check(instance, args, kwargs)
             return wrapped(*args, **kwargs)
 

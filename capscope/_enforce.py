@@ -77,7 +77,6 @@ REPEATS = "capscope.approval.repeats"
 # external-path guard is left to the ceiling's roots.
 _GUARDS_ONLY = ToolApprovalPolicy(allow_external_paths=True)
 
-UNKNOWN: Any = object()
 
 # Bound reads of the stacks' variables, for check()'s fast path.
 execution_get = execution._get  # noqa: SLF001
@@ -307,13 +306,27 @@ def _paths_of(name: str, value: object) -> tuple[str, ...]:
     raise ToolDenied(msg)
 
 
+#: A ceiling's verdict on a tool alone: `(gate, reason)` or `None`.
+_Refusal = tuple[str, str] | None
+#: How many ceilings' verdicts a gatekeeper keeps.
+_SEEN = 16
+
+
 class Gatekeeper:
     """
     The gates of one decorated callable. Built once at decoration time; it
     caches the callable's signature for lazy argument binding.
     """
 
-    __slots__ = ("_fn", "_signature", "_var_keyword", "plain", "spec")
+    __slots__ = (
+        "_fn",
+        "_seen",
+        "_signature",
+        "_var_keyword",
+        "allowed_under",
+        "plain",
+        "spec",
+    )
 
     def __init__(self, spec: ToolSpec, fn: Callable[..., Any]) -> None:
         self.spec = spec
@@ -323,6 +336,12 @@ class Gatekeeper:
         # Whether a call can be decided without its arguments (given only
         # an execution policy): see check().
         self.plain = not (spec.paths or spec.needs_approval or spec.bridged)
+        # The engine's caches, bounded, never on a policy: the verdicts of
+        # the argument-free gates under the last few ceilings (held, so an
+        # id is never reused while cached), and the last ceiling under
+        # which they allowed with no argument constraint (the fast path).
+        self._seen: dict[int, tuple[CapabilityPolicy, _Refusal]] = {}
+        self.allowed_under: CapabilityPolicy | None = None
 
     # -- arguments ------------------------------------------------------------
 
@@ -412,17 +431,7 @@ class Gatekeeper:
 
         # Gates that need no arguments (cached per ceiling: policies are
         # immutable), then those that do (binding lazily).
-        verdicts = ceiling._verdicts  # noqa: SLF001 - the engine's cache
-        refusal = verdicts.get(self, UNKNOWN)
-        if refusal is UNKNOWN:
-            refusal = ceiling.check(
-                ToolCall(
-                    tool,
-                    capability=spec.capability,
-                    side_effect=spec.side_effect,
-                )
-            )
-            verdicts[self] = refusal
+        refusal = self._argument_free(ceiling)
         if refusal is not None:
             raise _refuse(ToolDenied, Gate(refusal[0]), tool, refusal[1])
         ap = approval.top()
@@ -455,6 +464,28 @@ class Gatekeeper:
             )
             pending = _Pending(call, key, reason, None, ap)
         return pending
+
+    def _argument_free(self, ceiling: CapabilityPolicy) -> _Refusal:
+        """The ceiling's verdict on the tool alone (cached, bounded)."""
+        seen = self._seen
+        hit = seen.get(id(ceiling))
+        if hit is not None and hit[0] is ceiling:
+            refusal = hit[1]
+        else:
+            spec = self.spec
+            refusal = ceiling.check(
+                ToolCall(
+                    spec.name,
+                    capability=spec.capability,
+                    side_effect=spec.side_effect,
+                )
+            )
+            if len(seen) >= _SEEN:
+                seen.clear()  # atomic, unlike evicting one by one
+            seen[id(ceiling)] = (ceiling, refusal)
+        if refusal is None and not ceiling.tool_arg_constraints:
+            self.allowed_under = ceiling
+        return refusal
 
     def _argument_gates(  # noqa: PLR0913 - the stacks' values, read once
         self,
@@ -651,11 +682,7 @@ class Gatekeeper:
             or autonomy_get() is not None
         ):
             return False
-        ceiling: CapabilityPolicy = frame[0]
-        if (
-            ceiling._verdicts.get(self, UNKNOWN) is not None  # noqa: SLF001
-            or ceiling.tool_arg_constraints
-        ):
+        if self.allowed_under is not frame[0]:
             return False
         if events._subscribers:  # noqa: SLF001 - has_subscribers(), inlined
             self.emit_allowed()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import capscope as cs
@@ -1327,3 +1328,50 @@ def test_check_tool_decides_every_method_form_as_the_call_does(name, through):
                 real = "deny"
             dry = cs.check_tool(fn, *prefix, path).action.value
             assert (expected, expected) == (real, dry), (name, through, path)
+
+
+class TestCachesAreBounded:
+    """The engine's caches are bounded and hold nothing on policies (issue
+    14: 100k names grew the root policy by 45 MB)."""
+
+    def test_checking_many_names_does_not_grow_memory(self):
+        import tracemalloc
+
+        ceiling = cs.policies.CapabilityPolicy(tools=("t*",))
+        with cs.using(execution=ceiling):
+            for i in range(1_000):  # warm every bounded cache up
+                cs.check_tool(f"t{i}")
+            tracemalloc.start()
+            try:
+                before = tracemalloc.take_snapshot()
+                for i in range(1_000, 31_000):
+                    cs.check_tool(f"t{i}")
+                after = tracemalloc.take_snapshot()
+            finally:
+                tracemalloc.stop()
+
+        grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+        # 30k names cost ~7 MB when every verdict was kept; bounded, the
+        # growth is the noise of a few caches being refilled.
+        assert grown < 1_000_000
+
+    def test_a_policy_carries_no_engine_state(self):
+        fields = {f.name for f in attrs.fields(cs.policies.CapabilityPolicy)}
+
+        assert not {f for f in fields if "verdict" in f or "cache" in f}
+
+    def test_alternating_ceilings_decide_each_correctly(self):
+        """The fast path's one slot never leaks one ceiling's verdict into
+        another's."""
+
+        @cs.requires_tool("fs.read")
+        def read():
+            return "read"
+
+        fs = cs.policies.CapabilityPolicy(tools=("fs.*",))
+        net = cs.policies.CapabilityPolicy(tools=("net.*",))
+        for _ in range(3):
+            with cs.using(execution=fs):
+                assert "read" == read()
+            with cs.using(execution=net), pytest.raises(cs.ToolDenied):
+                read()

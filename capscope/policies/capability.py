@@ -267,11 +267,6 @@ class CapabilityPolicy:
     _worker: CapabilityPolicy | None = attrs.field(
         default=None, init=False, eq=False, repr=False
     )
-    # The enforcement engine's per-tool verdicts of the gates that need no
-    # arguments, keyed by the decorated callable's gatekeeper.
-    _verdicts: dict[object, tuple[str, str] | None] = attrs.field(
-        factory=dict, init=False, eq=False, repr=False
-    )
 
     def __repr__(self) -> str:
         return short_repr(self)
