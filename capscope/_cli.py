@@ -141,12 +141,15 @@ def _check(args: argparse.Namespace) -> int:
     if args.target == "command":
         decision = scope.run(check_command, args.subject, cwd=args.cwd)
     else:
-        spec = _tool_spec(args)
+        spec, guard = _tool_spec(args)
         arguments = _arguments(args.arg)
         try:
-            decision = scope.run(_decorators.check_tool, spec, **arguments)
+            decisions = [scope.run(_decorators.check_tool, spec, **arguments)]
+            if guard is not None:  # every gate the real call runs
+                decisions.append(scope.run(guard.decide, arguments))
         except (TypeError, ValueError) as exc:
             raise _BadInput(str(exc)) from None
+        decision = _decorators.strongest(decisions)
     if args.json:
         print(json.dumps(decision_record(decision), default=str))
     else:
@@ -181,9 +184,9 @@ def _tool_spec(args: argparse.Namespace) -> Any:
         if not entries:
             msg = f"no decorated tool named {args.subject!r} in {args.source}"
             raise _BadInput(msg)
-        return entries[0].spec
+        return entries[0].spec, entries[0].command
     try:
-        return ToolSpec(
+        spec = ToolSpec(
             args.subject,
             capability=args.capability,
             side_effect=args.side_effect,
@@ -192,6 +195,7 @@ def _tool_spec(args: argparse.Namespace) -> Any:
         )
     except PolicyConfigError as exc:
         raise _BadInput(str(exc)) from None
+    return spec, None
 
 
 def _tools(targets: list[str]) -> Any:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import attrs
@@ -543,22 +543,71 @@ def _post(decision: CommandDecision, result: Any) -> Any:
     return result
 
 
-def _prepare(  # noqa: PLR0913, PLR0917 - wrapt's four, plus the decorator's
-    tool: str,
-    sig: inspect.Signature,
-    arg: str,
-    cwd_arg: str | None,
-    instance: object,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> _Steps[tuple[tuple[Any, ...], dict[str, Any], CommandDecision]]:
-    """The preflight of one call: the arguments to call with, and the decision."""
-    bound, cmd = _command_of(sig, arg, instance, args, kwargs)
-    cwd = bound.arguments.get(cwd_arg) if cwd_arg else None
-    final, decision = yield from _preflight(tool, cmd, cwd)
-    bound.arguments[arg] = final
-    call_args = bound.args[1:] if instance is not None else bound.args
-    return call_args, bound.kwargs, decision
+@attrs.frozen
+class _Guard:
+    """What `guards_command` checks: the tool name and where the command
+    (and its working directory) sit among the arguments.
+    """
+
+    tool: str
+    sig: inspect.Signature
+    arg: str
+    cwd_arg: str | None
+
+    def _command(
+        self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[inspect.BoundArguments, Any, Any]:
+        bound, cmd = _command_of(self.sig, self.arg, instance, args, kwargs)
+        cwd = bound.arguments.get(self.cwd_arg) if self.cwd_arg else None
+        return bound, cmd, cwd
+
+    def prepare(
+        self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> _Steps[tuple[tuple[Any, ...], dict[str, Any], CommandDecision]]:
+        """The preflight of one call: the arguments to call with, and the
+        decision.
+        """
+        bound, cmd, cwd = self._command(instance, args, kwargs)
+        final, decision = yield from _preflight(self.tool, cmd, cwd)
+        bound.arguments[self.arg] = final
+        call_args = bound.args[1:] if instance is not None else bound.args
+        return call_args, bound.kwargs, decision
+
+    def dry_run(
+        self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> CommandDecision:
+        """What the call's command would be decided (`check_command`)."""
+        _, cmd, cwd = self._command(instance, args, kwargs)
+        return _decide(cmd, cwd, self.tool)
+
+    def decide(self, arguments: Mapping[str, Any]) -> CommandDecision:
+        """The same, from the arguments by name (the command line's
+        `--arg`), defaults included; a missing command is a `TypeError`.
+        """
+        values = {
+            name: p.default
+            for name, p in self.sig.parameters.items()
+            if p.default is not p.empty
+        }
+        values.update(arguments)
+        if self.arg not in values:
+            msg = f"missing the argument {self.arg!r} (the command)"
+            raise TypeError(msg)
+        cwd = values.get(self.cwd_arg) if self.cwd_arg else None
+        return _decide(values[self.arg], cwd, self.tool)
+
+
+class _CommandLayer(wrapt.FunctionWrapper):  # type: ignore[type-arg]
+    """
+    The layer `guards_command` adds, carrying its `_Guard` so that a dry
+    run (`check_tool`) runs the command gate the real call runs.
+    """
+
+    def __init__(
+        self, wrapped: Callable[..., Any], wrapper: Any, guard: _Guard
+    ) -> None:
+        super().__init__(wrapped, wrapper)
+        self._self_guard = guard
 
 
 def guards_command(
@@ -606,32 +655,32 @@ def guards_command(
         sig = inspect.signature(fn)  # once: binding is per call
         if arg not in sig.parameters:
             raise PolicyConfigError("arg", f"{fn!r} has no parameter {arg!r}")
-        tool = name or str(getattr(fn, "__name__", "command"))
+        guard = _Guard(
+            name or str(getattr(fn, "__name__", "command")), sig, arg, cwd_arg
+        )
 
         if inspect.iscoroutinefunction(fn):
 
-            @wrapt.decorator
             async def async_wrapper(
                 wrapped: Any, instance: Any, args: Any, kwargs: Any
             ) -> Any:
                 call_args, call_kwargs, decision = await _drive_async(
-                    _prepare(tool, sig, arg, cwd_arg, instance, args, kwargs)
+                    guard.prepare(instance, args, kwargs)
                 )
                 return _post(
                     decision, await wrapped(*call_args, **call_kwargs)
                 )
 
-            return async_wrapper(fn)
+            return _CommandLayer(fn, async_wrapper, guard)
 
-        @wrapt.decorator
         def wrapper(
             wrapped: Any, instance: Any, args: Any, kwargs: Any
         ) -> Any:
             call_args, call_kwargs, decision = _drive(
-                _prepare(tool, sig, arg, cwd_arg, instance, args, kwargs)
+                guard.prepare(instance, args, kwargs)
             )
             return _post(decision, wrapped(*call_args, **call_kwargs))
 
-        return wrapper(fn)
+        return _CommandLayer(fn, wrapper, guard)
 
     return decorate

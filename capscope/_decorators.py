@@ -45,6 +45,7 @@ from collections.abc import (
     Callable,
     Coroutine,
     Generator,
+    Iterator,
     Sequence,
 )
 from typing import (
@@ -59,6 +60,7 @@ from typing import (
 import wrapt
 
 from . import events
+from ._commands import _CommandLayer
 from ._enforce import (
     Gatekeeper,
     ToolSpec,
@@ -70,7 +72,7 @@ from ._enforce import (
 from ._exceptions import PolicyConfigError
 from ._scope import Scope
 from ._tasks import scoped_aiter, scoped_iter
-from .events import Decision
+from .events import Action, Decision
 from .policies._common import Level, enum_value, str_tuple
 
 __all__ = ["check_tool", "needs_approval", "requires_tool", "tool_spec"]
@@ -660,21 +662,34 @@ def tool_spec(fn: object) -> ToolSpec:
 def check_tool(fn_or_name: object, /, *args: Any, **kwargs: Any) -> Decision:
     """
     What a call would be decided, as a dry run: the same gates as a real
-    call, but nothing runs, no one is asked and no event is emitted.
+    call, but nothing runs, no one is asked and no event is emitted. A
+    callable stacked on `guards_command` has its command checked too
+    (`check_command`; hooks are code and do not run): the first refusal
+    of any layer is the answer, else the first ask.
 
     *fn_or_name* is a decorated callable (bound methods included), called
     with *args* and *kwargs* as it would be; or a tool name, or a
     `ToolSpec` (a tool's name, capability, side effect and path
     arguments, without its code), with its arguments as keywords.
 
+    Raises:
+        TypeError: *fn_or_name* has no capscope layer, or the arguments do
+            not bind to its signature.
+
     Example:
         >>> import capscope as cs
-        >>> from capscope.policies import CapabilityPolicy
+        >>> from capscope.policies import CapabilityPolicy, CommandPolicy
         >>> @cs.requires_tool("fs.read")
         ... def read(path: str) -> str: ...
         >>> with cs.using(execution=CapabilityPolicy(tools=("net.*",))):
         ...     cs.check_tool(read, "/tmp/x").gate
         <Gate.TOOL_CEILING: 'tool_ceiling'>
+        >>> @cs.requires_tool("shell")
+        ... @cs.guards_command(arg="cmd", name="shell")
+        ... def shell(cmd: str) -> str: ...
+        >>> with cs.using(execution=CapabilityPolicy(tools=("shell",)), command=CommandPolicy(allow=["ls *"])):
+        ...     cs.check_tool(shell, "rm -rf /").gate
+        <Gate.COMMAND: 'command'>
         >>> cs.check_tool("fs.read", path="/tmp/x").gate
         <Gate.NO_POLICY: 'no_policy'>
         >>> spec = cs.ToolSpec("fs.write", side_effect="workspace_write", paths=("path",))
@@ -686,9 +701,69 @@ def check_tool(fn_or_name: object, /, *args: Any, **kwargs: Any) -> Decision:
         return _keeper_for(ToolSpec(fn_or_name)).dry_run(None, args, kwargs)
     if isinstance(fn_or_name, ToolSpec):
         return _keeper_for(fn_or_name).dry_run(None, args, kwargs)
-    keeper = _wrapper_class(fn_or_name).__dict__["_capscope_keeper"]
+    gates = _gates(fn_or_name)
+    if not gates:
+        msg = (
+            f"{fn_or_name!r} is not decorated with @requires_tool, "
+            "@needs_approval or @guards_command"
+        )
+        raise TypeError(msg)
     instance, args = _as_wrapt_calls(fn_or_name, args)
-    return keeper.dry_run(instance, args, kwargs)  # type: ignore[no-any-return]
+    return strongest([gate.dry_run(instance, args, kwargs) for gate in gates])
+
+
+def strongest(decisions: Sequence[Decision]) -> Decision:
+    """
+    The decision of a call through several layers' gates (outermost
+    first, as the call meets them): the first refusal, else the first that
+    would not simply run, else the outermost allow.
+    """
+    for decision in decisions:
+        if decision.action is Action.DENY:
+            return decision
+    for decision in decisions:
+        if decision.action is not Action.ALLOW:
+            return decision
+    return decisions[0]
+
+
+class _DryRun(Protocol):
+    def dry_run(
+        self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Decision: ...
+
+
+def command_guard(fn: object) -> Any:
+    """The guard of *fn*'s `guards_command` layer, if it has one."""
+    for layer in _layers(fn):
+        if issubclass(type(layer), _CommandLayer):
+            return cast("_CommandLayer", layer)._self_guard  # noqa: SLF001
+    return None
+
+
+def _gates(fn: object) -> list[_DryRun]:
+    """
+    The dry-run gates of every capscope layer of *fn*, outermost first:
+    a tool layer's `Gatekeeper`, a `guards_command` layer's guard.
+    """
+    gates: list[_DryRun] = []
+    for layer in _layers(fn):
+        cls = type(layer)
+        if issubclass(cls, _ToolWrapper):
+            gates.append(cls.__dict__["_capscope_keeper"])
+        elif issubclass(cls, _CommandLayer):
+            gates.append(command_guard(layer))
+    return gates
+
+
+def _layers(fn: object) -> Iterator[object]:
+    """*fn* and every layer it wraps, outermost first."""
+    seen: set[int] = set()
+    current: object | None = fn
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = _unwrap_once(current)
 
 
 def _as_wrapt_calls(
@@ -732,17 +807,10 @@ def _keeper_for(spec: ToolSpec) -> Gatekeeper:
 
 def _wrapper_class(fn: object) -> type[_ToolWrapper]:
     """The class of the requires_tool/needs_approval layer of *fn*."""
-    seen: set[int] = set()
-    current: object = fn
-    while id(current) not in seen:
-        cls = type(current)
+    for layer in _layers(fn):
+        cls = type(layer)
         if issubclass(cls, _ToolWrapper):
             return cls
-        seen.add(id(current))
-        following = _unwrap_once(current)
-        if following is None:
-            break
-        current = following
     msg = f"{fn!r} is not decorated with @requires_tool or @needs_approval"
     raise TypeError(msg)
 

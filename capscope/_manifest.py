@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from ._decorators import tool_spec
+from ._decorators import command_guard, tool_spec
 from ._enforce import ToolSpec
 
 __all__ = ["ManifestEntry", "collect", "import_targets"]
@@ -33,6 +33,9 @@ class ManifestEntry:
 
     import_path: str
     spec: ToolSpec
+    #: The `guards_command` layer's guard, if the callable has one: a dry
+    #: run (`capscope check`) runs its command gate too.
+    command: Any = attrs.field(default=None, eq=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         spec = self.spec
@@ -133,7 +136,9 @@ def collect(modules: Iterable[ModuleType]) -> list[ManifestEntry]:
                 except TypeError:
                     continue
                 path = f"{module.__name__}:{qualname}"
-                entries.setdefault(path, ManifestEntry(path, spec))
+                entries.setdefault(
+                    path, ManifestEntry(path, spec, command_guard(candidate))
+                )
     return sorted(entries.values(), key=lambda e: e.import_path)
 
 

@@ -452,6 +452,39 @@ class TestCheck:
         assert 1 == result.returncode
         assert "side_effect_ceiling" == _fields(result.stdout)["gate"]
 
+    def test_the_command_gate_of_a_guarded_tool_runs_too(self, cli, tmp_path):
+        """`--from` a tool stacked on `guards_command`: the dry run runs the
+        command gate the real call runs (issue 14)."""
+        (tmp_path / "guarded.py").write_text(
+            "import capscope as cs\n\n\n"
+            '@cs.requires_tool("shell", side_effect="process_exec")\n'
+            '@cs.guards_command(arg="cmd", name="shell")\n'
+            "def shell(cmd: str) -> str:\n"
+            "    return cmd\n"
+        )
+        (tmp_path / "open.toml").write_text(
+            '[execution]\ntools = ["shell"]\n'
+            '[command]\nallow = ["ls *"]\ndefault = "deny"\n'
+        )
+        argv = ["check", "--policy", "open.toml", "tool", "shell"]
+        argv += ["--from", "guarded.py", "--arg"]
+
+        listing = cli(*argv, "cmd=ls -la")
+        wiping = cli(*argv, "cmd=rm -rf /")
+        missing = cli(*argv[:-1])
+
+        assert (0, "allow") == (
+            listing.returncode,
+            _fields(listing.stdout)["decision"],
+        )
+        assert 1 == wiping.returncode
+        assert ("deny", "command") == (
+            _fields(wiping.stdout)["decision"],
+            _fields(wiping.stdout)["gate"],
+        )
+        assert 4 == missing.returncode
+        assert "'cmd'" in missing.stderr
+
     def test_a_tool_missing_from_the_code_is_bad_input(self, cli, project):
         result = cli(
             "check",

@@ -632,3 +632,85 @@ class TestAlwaysAsk:
         policy = CommandPolicy(allow=["*"], deny_labels=["code_execution"])
         with command.pushed(policy):
             assert cs.Action.DENY == action("pytest -p x")
+
+
+class TestDryRunsRunTheCommandGate:
+    """`check_tool` on a tool stacked on `guards_command` runs the command
+    gate the real call runs (issue 14)."""
+
+    POLICY = CommandPolicy(allow=["ls *", "git status *"], default="ask")
+    COMMANDS = ("ls -la", "rm -rf /", "git status", "whoami", "ls; rm -rf ~")
+
+    @staticmethod
+    def tools():
+        @cs.requires_tool("shell")
+        @cs.guards_command(arg="cmd", name="shell")
+        def outer_tool(cmd: str) -> str:
+            return cmd
+
+        @cs.guards_command(arg="cmd", name="shell")
+        @cs.requires_tool("shell")
+        def outer_guard(cmd: str) -> str:
+            return cmd
+
+        @cs.guards_command(arg="cmd")
+        def guard_only(cmd: str) -> str:
+            return cmd
+
+        class Box:
+            @cs.requires_tool("shell")
+            @cs.guards_command(arg="cmd", name="shell")
+            def run(self, cmd: str) -> str:
+                return cmd
+
+        return [outer_tool, outer_guard, guard_only, Box().run]
+
+    @pytest.mark.parametrize("cmd", COMMANDS)
+    def test_the_dry_run_agrees_with_the_call(self, cmd):
+        with cs.using(
+            execution=cs.policies.CapabilityPolicy(tools=("shell",)),
+            command=self.POLICY,
+        ):
+            expected = cs.check_command(cmd).action
+            for tool in self.tools():
+                dry = cs.check_tool(tool, cmd)
+                try:
+                    tool(cmd)
+                    ran = True
+                except cs.CommandBlocked:
+                    ran = False
+                assert expected == dry.action, tool
+                assert ran == (dry.action is cs.Action.ALLOW), tool
+
+    def test_the_first_refusal_wins_over_an_allowed_command(self):
+        """A tool gate that refuses is what the call meets first."""
+        tool = self.tools()[0]
+        with cs.using(
+            execution=cs.policies.CapabilityPolicy(tools=("net.*",)),
+            command=self.POLICY,
+        ):
+            decision = cs.check_tool(tool, "ls -la")
+
+        assert (cs.Action.DENY, cs.Gate.TOOL_CEILING) == (
+            decision.action,
+            decision.gate,
+        )
+
+    def test_a_denied_command_beats_an_ask_of_the_tool(self):
+        """Whatever a person answers, the command is refused: the dry run
+        says deny, not ask."""
+
+        @cs.needs_approval("shell")
+        @cs.guards_command(arg="cmd", name="shell")
+        def shell(cmd: str) -> str:
+            return cmd
+
+        with cs.using(
+            execution=cs.policies.CapabilityPolicy.unrestricted(),
+            command=self.POLICY,
+        ):
+            asked = cs.check_tool(shell, "ls -la")
+            wiping = cs.check_tool(shell, "rm -rf /")
+
+        assert (cs.Action.ASK, cs.Action.DENY) == (asked.action, wiping.action)
+        assert cs.Gate.COMMAND == wiping.gate
