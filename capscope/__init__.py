@@ -61,6 +61,7 @@ from ._tasks import (
     worker,
 )
 from .events import Action, CommandDecision, Decision, Gate
+from .policies.protocol import Verdict
 
 __all__ = [
     "Action",
@@ -92,6 +93,7 @@ __all__ = [
     "ScopedExecutor",
     "ToolDenied",
     "ToolSpec",
+    "Verdict",
     "audit",
     "check_command",
     "check_tool",

@@ -24,6 +24,7 @@ one `ContextVar.set`, whatever the number of COPY stacks.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import warnings
@@ -132,6 +133,29 @@ _DEAD: list[int] = []
 _CUT = "cut"  # a TOP stack without to_worker: keep only the top frame
 _CLEAR = "clear"  # a NONE stack or a counter: empty
 _Rule: TypeAlias = Callable[[Any], Any] | str
+
+
+#: The stacks made with a `check` hook, in the order made, held weakly (a
+#: stack nobody holds has no frame). A list changed in place, so the hot
+#: path's test "any at all?" is one truth test of a name it imported.
+CHECKING: list[weakref.ref[AmbientStack[Any]]] = []
+
+
+def _unchecked(ref: weakref.ref[AmbientStack[Any]]) -> None:
+    with contextlib.suppress(ValueError):
+        CHECKING.remove(ref)
+
+
+def checked_values() -> list[tuple[AmbientStack[Any], Any]]:
+    """Each checking stack that has a frame here, with its top value."""
+    found = []
+    for ref in tuple(CHECKING):
+        stack = ref()
+        if stack is not None:
+            frame = stack._get()  # noqa: SLF001 - the stack's own read
+            if frame is not None:
+                found.append((stack, frame[_VALUE]))
+    return found
 
 
 def _track(
@@ -307,6 +331,13 @@ class AmbientStack(_Ambient, Generic[T]):
         narrow: `(outer_value | None, new_value) -> stored_value`.
         to_worker: `value -> value` for the fresh frame a TOP worker gets.
         codec: `(to_data, from_data)`.
+        check: `(top_value, call) -> Verdict | None`: this stack's opinion
+            of a tool call or command (`call` is a `ToolCall`; for a
+            command its `command` holds the line), asked whenever the
+            stack has a frame, before any person is asked. A deny refuses
+            the call and an ask asks, with the gate `"<name>:<gate>"`;
+            it can never make a decision weaker. Every stack made with a
+            `check` takes part, registered or not, in the order made.
         doc: one line for `capscope stacks` and the docs.
 
     Example:
@@ -319,7 +350,7 @@ class AmbientStack(_Ambient, Generic[T]):
         True
     """
 
-    __slots__ = ("_inherit", "_to_worker", "codec", "narrow")
+    __slots__ = ("_inherit", "_to_worker", "check", "codec", "narrow")
 
     def __init__(  # noqa: PLR0913 - the contract's hooks, all keyword-only
         self,
@@ -329,6 +360,7 @@ class AmbientStack(_Ambient, Generic[T]):
         narrow: Callable[[T | None, T], T] | None = None,
         to_worker: Callable[[T], T] | None = None,
         codec: tuple[Callable[[T], Any], Callable[[Any], T]] | None = None,
+        check: Callable[[T, Any], Any] | None = None,
         doc: str = "",
     ) -> None:
         super().__init__(name, doc)
@@ -340,7 +372,12 @@ class AmbientStack(_Ambient, Generic[T]):
                 f"got {inherit!r}"
             )
             raise TypeError(msg) from None
-        for hook_name, hook in (("narrow", narrow), ("to_worker", to_worker)):
+        hooks = (
+            ("narrow", narrow),
+            ("to_worker", to_worker),
+            ("check", check),
+        )
+        for hook_name, hook in hooks:
             if hook is not None and not callable(hook):
                 msg = f"{hook_name} must be callable or None, got {hook!r}"
                 raise TypeError(msg)
@@ -349,6 +386,7 @@ class AmbientStack(_Ambient, Generic[T]):
             raise TypeError(msg)
         self.narrow = narrow
         self._to_worker = to_worker
+        self.check = check
         self.codec: Codec[T] | None = None
         if codec is not None:
             to_data, from_data = codec
@@ -361,6 +399,8 @@ class AmbientStack(_Ambient, Generic[T]):
         else:
             rule = _CLEAR if self._inherit is Inherit.NONE else None
             _track(self, self._var, worker_rule=rule)
+        if check is not None:
+            CHECKING.append(weakref.ref(self, _unchecked))
 
     @property
     def inherit(self) -> Inherit:
@@ -374,6 +414,58 @@ class AmbientStack(_Ambient, Generic[T]):
 
     def __repr__(self) -> str:
         return f"<AmbientStack {self.name!r} inherit={self.inherit.value}>"
+
+    @classmethod
+    def for_policy(
+        cls,
+        name: str,
+        policy: type[T],
+        *,
+        inherit: Inherit,
+        doc: str = "",
+    ) -> AmbientStack[T]:
+        """
+        A stack for a policy kind that implements
+        `capscope.policies.protocol.Policy`: pushes narrow through
+        `outer.narrow(new)` (a value of another type is a `TypeError`),
+        the `check` hook is the top value's `verdict`, and the codec is
+        `to_dict`/`from_dict`.
+
+        Example:
+            >>> import attrs, capscope as cs
+            >>> from capscope.policies.protocol import Verdict
+            >>> @attrs.frozen
+            ... class Quota:
+            ...     calls: int
+            ...     def narrow(self, inner): return Quota(min(self.calls, inner.calls))
+            ...     def verdict(self, call): return None if self.calls else Verdict.deny("no calls left", gate="exhausted")
+            ...     def describe(self): return f"{self.calls} calls"
+            ...     def to_dict(self): return {"calls": self.calls}
+            ...     @classmethod
+            ...     def from_dict(cls, data, *, path="quota"): return cls(data["calls"])
+            >>> quota = cs.AmbientStack.for_policy("doc_quota", Quota, inherit=cs.Inherit.COPY)
+            >>> with quota.pushed(Quota(5)), quota.pushed(Quota(9)):
+            ...     quota.top()
+            Quota(calls=5)
+        """
+
+        def narrow(outer: T | None, new: T) -> T:
+            if not isinstance(new, policy):
+                msg = f"the {name} stack holds {policy.__name__}, got {new!r}"
+                raise TypeError(msg)
+            return new if outer is None else outer.narrow(new)  # type: ignore[attr-defined]
+
+        def check(value: T, call: Any) -> Any:
+            return value.verdict(call)  # type: ignore[attr-defined]
+
+        return cls(
+            name,
+            inherit=inherit,
+            narrow=narrow,
+            check=check,
+            codec=(policy.to_dict, policy.from_dict),  # type: ignore[attr-defined]
+            doc=doc,
+        )
 
     def push(self, value: T) -> FrameToken:
         """

@@ -39,13 +39,14 @@ import attrs
 import wrapt
 
 from . import events
+from ._ambient import CHECKING
 from ._asking import NOT_ANSWERED, call_async, call_sync
 from ._current import current_overlay
 from ._exceptions import CommandBlocked, PolicyConfigError
 from ._shell import GlobWord, ParsedCommand, SimpleCommand
 from .events import Action, CommandDecision, Gate
 from .policies import CommandPolicy
-from .policies._common import glob_match
+from .policies._common import ToolCall, glob_match
 from .policies.command import (
     ALWAYS_ASK_LABELS,
     DEFAULT_APPROVAL_LABELS,
@@ -53,6 +54,7 @@ from .policies.command import (
     CommandDefault,
     CommandLabel,
 )
+from .policies.protocol import Verdict
 from .stacks import approval, command, command_hook_depth
 
 __all__ = ["check_command", "guards_command"]
@@ -254,9 +256,16 @@ def _decide(
     frames = command.frames()
     analysis = _analyse(cmd, cwd, frames)
     verdict = _verdict(cmd, analysis, frames)
+    gate = Gate.COMMAND
+    if CHECKING and verdict.action is not CommandDefault.DENY:
+        found = _stacks_verdict(tool, cmd, analysis)
+        if found is not None:
+            theirs = CommandDefault(found[1].action.value)
+            if _RANK[theirs] > _RANK[verdict.action]:
+                gate, verdict = found[0], _Verdict(theirs, found[1].reason)
     return CommandDecision(
         action=_ACTION[verdict.action],
-        gate=Gate.COMMAND,
+        gate=gate,
         tool=tool,
         reason=verdict.reason,
         rule=verdict.rule,
@@ -267,6 +276,29 @@ def _decide(
         ),
         line=_line(cmd),
     )
+
+
+def _stacks_verdict(
+    tool: str, cmd: str | Sequence[str], analysis: _Analysis
+) -> tuple[Gate, Verdict] | None:
+    """The stacks' `check` hooks on a command: its line, simple commands
+    and labels, as a `ToolCall` whose `command` is the line.
+    """
+    from ._enforce import stack_checks
+
+    line = _line(cmd)
+    call = ToolCall(
+        tool,
+        {
+            "command": [
+                [str(word) for word in argv] for argv in analysis.segments
+            ],
+            "line": line,
+            "labels": sorted(label.value for label in analysis.labels),
+        },
+        command=line,
+    )
+    return stack_checks(call)
 
 
 def _verdict(

@@ -60,6 +60,7 @@ from typing import (
 import wrapt
 
 from . import events
+from ._ambient import CHECKING, checked_values
 from ._commands import _CommandLayer
 from ._enforce import (
     Gatekeeper,
@@ -405,6 +406,7 @@ def _direct_call(
                 and approval_get() is None
                 and permissions_get() is None
                 and autonomy_get() is None
+                and not (CHECKING and checked_values())
             ):
                 if events._subscribers:  # noqa: SLF001 - has_subscribers()
                     emit_allowed()

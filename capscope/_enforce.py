@@ -25,7 +25,12 @@ from typing import Any, Literal, final
 import attrs
 
 from . import events
-from ._ambient import FrameToken, state_of
+from ._ambient import (
+    CHECKING,
+    FrameToken,
+    checked_values,
+    state_of,
+)
 from ._asking import NOT_ANSWERED, call_async, call_sync
 from ._current import current_overlay
 from ._exceptions import (
@@ -53,6 +58,7 @@ from .policies import (
 from .policies._common import enum_value
 from .policies.approval import REMEMBERED, ApprovalAction
 from .policies.permissions import EscalationAnswer
+from .policies.protocol import Verdict
 from .stacks import (
     approval,
     autonomy,
@@ -224,6 +230,58 @@ class _Pending:
     reason: str
     rule: Any
     policy: ToolApprovalPolicy | None
+    #: which gate asked: approval rules, autonomy, or a stack's check hook
+    gate: Gate = Gate.APPROVAL
+
+
+def stack_checks(call: ToolCall) -> tuple[Gate, Verdict] | None:
+    """
+    The `check` hooks of the stacks that have a frame here, on *call*, in
+    the order the stacks were made: the first deny, else the first ask
+    (`None`: no objection), with its namespaced gate. A hook that raises,
+    or answers anything but a `Verdict` or `None`, denies (fail closed).
+    """
+    asked = None
+    for stack, value in checked_values():
+        try:
+            verdict = stack.check(value, call)  # type: ignore[misc]
+            if verdict is not None and not isinstance(verdict, Verdict):
+                msg = f"answered {type(verdict).__name__}, not a Verdict"
+                raise TypeError(msg)  # noqa: TRY301 - one refusal path
+        except Exception as exc:  # noqa: BLE001 - a failing check refuses
+            verdict = Verdict.deny(
+                f"the {stack.name!r} stack's check failed: {exc!r:.120}",
+                gate="check_failed",
+            )
+        if verdict is None or verdict.action is ApprovalAction.ALLOW:
+            continue
+        found = (Gate(f"{stack.name}:{verdict.gate}"), verdict)
+        if verdict.action is ApprovalAction.DENY:
+            return found
+        asked = asked or found
+    return asked
+
+
+def _stacks_checked(
+    call: ToolCall,
+    key: str | None,
+    ap: ToolApprovalPolicy | None,
+    pending: _Pending | None,
+) -> _Pending | None:
+    """The stacks' checks on a tool call: a deny raises, an ask asks."""
+    found = stack_checks(call)
+    if found is None:
+        return pending
+    gate, verdict = found
+    if verdict.action is ApprovalAction.DENY:
+        raise _refuse(
+            ToolDenied,
+            gate,
+            call.tool,
+            verdict.reason,
+            arguments=call.arguments,
+        )
+    return pending or _Pending(call, key, verdict.reason, None, ap, gate)
 
 
 def _digest(key: str | None) -> str | None:
@@ -436,12 +494,14 @@ class Gatekeeper:
             raise _refuse(ToolDenied, Gate(refusal[0]), tool, refusal[1])
         ap = approval.top()
         perm_top: FrameToken | None = permissions._get()  # noqa: SLF001
+        checked = checked_values() if CHECKING else None
         needs_args = bool(
             spec.paths
             or ceiling.tool_arg_constraints
             or perm_top is not None
             or ap is not None
             or spec.needs_approval
+            or checked
         )
         call: ToolCall | None = None
         key: str | None = None
@@ -452,6 +512,10 @@ class Gatekeeper:
             pending = self._argument_gates(
                 call, key, ceiling, ap, perm_top, dry_run=dry_run
             )
+            # The stacks' own checks: after every gate of the policies,
+            # before autonomy and before any person is asked.
+            if checked:
+                pending = _stacks_checked(call, key, ap, pending)
         asks = self._check_autonomy(call, key, dry_run=dry_run)
         if isinstance(asks, Decision):
             return asks  # a proposal, in a dry run
@@ -669,20 +733,21 @@ class Gatekeeper:
 
     def _fast_allowed(self) -> bool:
         """
-        The fast path: only an execution policy installed, a tool that needs
-        none of its arguments, and a cached verdict of the argument-free
-        gates that allows. Four context-variable reads and one dict lookup.
+        The fast path: only an execution policy installed (no stack with a
+        `check` hook has a frame), a tool that needs none of its arguments,
+        and the last ceiling the argument-free gates allowed under is this
+        one. Four context-variable reads and one identity test.
         """
         frame = execution_get()
         if (
             frame is None
             or not self.plain
+            or self.allowed_under is not frame[0]
             or approval_get() is not None
             or permissions_get() is not None
             or autonomy_get() is not None
+            or (CHECKING and checked_values())
         ):
-            return False
-        if self.allowed_under is not frame[0]:
             return False
         if events._subscribers:  # noqa: SLF001 - has_subscribers(), inlined
             self.emit_allowed()
@@ -731,7 +796,7 @@ class Gatekeeper:
             return outcome
         return _decision(
             Action.ASK,
-            Gate.APPROVAL,
+            outcome.gate,
             self.spec.name,
             outcome.reason,
             rule=outcome.rule,
@@ -810,7 +875,7 @@ def _emit_ask(pending: _Pending) -> None:
         events.emit(
             _decision(
                 Action.ASK,
-                Gate.APPROVAL,
+                pending.gate,
                 pending.call.tool,
                 pending.reason,
                 rule=pending.rule,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -90,6 +91,42 @@ class Gate(enum.StrEnum):
     COMMAND = "command"
     ROOT_POLICY = "root_policy"
     TRUSTED = "trusted"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Gate | None:
+        """
+        A stack's own gate, namespaced by the stack's name
+        (`"budget:over_limit"`): made on first use, then the same member.
+        """
+        if not isinstance(value, str) or not _STACK_GATE.fullmatch(value):
+            return None
+        with _GATES_LOCK:
+            member = cls._value2member_map_.get(value)
+            if member is None:
+                member = str.__new__(cls, value)
+                member._name_ = value
+                member._value_ = value
+                cls._value2member_map_[value] = member
+        return member  # type: ignore[return-value]
+
+    @property
+    def stack(self) -> str | None:
+        """
+        The stack whose `check` hook gave this gate, or `None` for
+        capscope's own gates.
+
+        Example:
+            >>> import capscope as cs
+            >>> cs.Gate("budget:over_limit").stack, cs.Gate.APPROVAL.stack
+            ('budget', None)
+        """
+        name, sep, _ = self.value.partition(":")
+        return name if sep else None
+
+
+#: `<stack name>:<gate>`: a stack's name is an identifier, a gate lower case.
+_STACK_GATE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*:[a-z][a-z0-9_]*")
+_GATES_LOCK = threading.Lock()
 
 
 def _gate(value: str | None) -> Gate | None:

@@ -35,6 +35,7 @@ from .permissions import (
     check_permissions,
     parse_escalation_answer,
 )
+from .protocol import Policy, Verdict, strongest
 from .render import LlmRenderContext
 
 __all__ = [
@@ -56,10 +57,12 @@ __all__ = [
     "LlmRenderContext",
     "PermissionRule",
     "PermissionVerdict",
+    "Policy",
     "RuleSource",
     "RuntimeContextOverlay",
     "ToolApprovalPolicy",
     "ToolCall",
+    "Verdict",
     "check_permissions",
     "merge_overlays",
     "needs_human",
@@ -67,4 +70,5 @@ __all__ = [
     "remember_key",
     "resolve_path",
     "resolve_tier",
+    "strongest",
 ]
