@@ -372,7 +372,7 @@ def test_the_known_attacks_are_among_the_steps(kind, arg):
                 rules=[{"action": "ask", "tool": "shell"}]
             ),
             command: CommandPolicy(allow=["ls *"], default="ask"),
-            quota: Quota(3),
+            quota: Quota(8),
         }
     )
     before = root.run(decisions)
