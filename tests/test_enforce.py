@@ -943,3 +943,91 @@ class TestInnerAllowsNeverSettleAnAsk:
             with pytest.raises(cs.ApprovalDenied):
                 asyncio.run(main())
         assert asked == order
+
+
+class TestRememberedAnswersScoping:
+    """
+    A remembered "always" lives on the approval frame (DESIGN 5): the same
+    agent's inline captures share it (raw `asyncio.create_task`,
+    `cs.to_thread`, `ScopedExecutor`: copies of the caller's context), a
+    worker (`cs.spawn`, `cs.worker`) never sees it (issue 14).
+    """
+
+    @staticmethod
+    def setup():
+        asked = []
+
+        @cs.needs_approval("deploy")
+        def deploy():
+            return "deployed"
+
+        def handler(request):
+            asked.append(request.tool)
+            return cs.ApprovalDecision.allow(remember="scope")
+
+        policy = ToolApprovalPolicy(handler=handler)
+        return asked, deploy, policy
+
+    def test_a_spawned_worker_never_sees_its_parents_always(self):
+        asked, deploy, policy = self.setup()
+
+        async def child():
+            await asyncio.sleep(0)
+            return deploy()
+
+        async def main():
+            with cs.using(execution=UNRESTRICTED, approval=policy):
+                deploy()  # answered "always" here
+                await cs.spawn(child())  # asked again
+                await cs.spawn(child())  # and again: a fresh frame each
+
+        asyncio.run(main())
+        assert ["deploy"] * 3 == asked
+
+    def test_a_workers_always_never_reaches_its_parent_or_a_sibling(self):
+        asked, deploy, policy = self.setup()
+
+        async def child(gate: asyncio.Event):
+            deploy()
+            deploy()  # remembered inside this worker
+            gate.set()
+
+        async def main():
+            with cs.using(execution=UNRESTRICTED, approval=policy):
+                first, second = asyncio.Event(), asyncio.Event()
+                await cs.spawn(child(first))
+                await first.wait()
+                await cs.spawn(child(second))
+                deploy()  # the parent: asked
+
+        asyncio.run(main())
+        assert ["deploy"] * 3 == asked
+
+    def test_inline_captures_share_the_answer(self):
+        asked, deploy, policy = self.setup()
+
+        async def sub():
+            await asyncio.sleep(0)
+            return deploy()
+
+        async def main():
+            with cs.using(execution=UNRESTRICTED, approval=policy):
+                deploy()  # asked once, remembered for this frame
+                await asyncio.create_task(sub())
+                await cs.to_thread(deploy)
+                with ThreadPoolExecutor(max_workers=1) as threads:
+                    cs.ScopedExecutor(threads).submit(deploy).result()
+
+        asyncio.run(main())
+        assert ["deploy"] == asked
+
+    def test_popping_the_frame_forgets(self):
+        asked, deploy, policy = self.setup()
+        with cs.using(execution=UNRESTRICTED):
+            with cs.using(approval=policy):
+                deploy()
+                deploy()
+            with cs.using(approval=policy):
+                deploy()
+
+        assert ["deploy"] * 2 == asked

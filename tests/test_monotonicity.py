@@ -86,6 +86,7 @@ def _registered():
     yield
     cs.registry.unregister(quota)
 
+
 # -- the probes -------------------------------------------------------------------
 
 
