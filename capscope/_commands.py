@@ -334,6 +334,16 @@ def _verdict(
     return max(verdicts, key=lambda v: _RANK[v.action])
 
 
+def frame_verdict(policy: CommandPolicy, cmd: str | Sequence[str]) -> Verdict:
+    """One command policy's verdict on *cmd* alone (`CommandPolicy.verdict`):
+    the analysis, the catastrophic floor and that frame's rules.
+    """
+    _check_type(cmd)
+    frames = (policy,)
+    verdict = _verdict(cmd, _analyse(cmd, None, frames), frames)
+    return Verdict(verdict.action.value, verdict.reason, "command")
+
+
 def check_command(
     cmd: str | Sequence[str], *, cwd: str | None = None
 ) -> CommandDecision:

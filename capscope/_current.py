@@ -12,17 +12,15 @@ import contextlib
 from collections.abc import Iterator
 
 from . import events
+from ._ambient import checked_values
 from ._exceptions import NoConnectorContext
 from .policies import (
-    AutonomyTier,
-    CapabilityPolicy,
+    AutonomyPolicy,
     CommandPolicy,
     ConnectorCtx,
     LlmRenderContext,
     RuntimeContextOverlay,
-    ToolApprovalPolicy,
 )
-from .policies.command import CommandDefault
 from .stacks import (
     approval,
     autonomy,
@@ -30,6 +28,7 @@ from .stacks import (
     connector,
     execution,
     overlay,
+    permissions,
     render,
     trusted_depth,
 )
@@ -130,8 +129,10 @@ def trusted() -> Iterator[None]:
 def describe_policy() -> str:
     """
     A short plain-text statement of the limits in force here (tool ceiling,
-    approval posture, command posture, autonomy tier), to put in a model's
-    prompt so it knows them before it tries.
+    approval posture, command posture, autonomy tier, then the dynamic
+    permissions and every stack with a `check` hook that has a frame), to
+    put in a model's prompt so it knows them before it tries. Each line is
+    the value's own `describe()` (the `Policy` protocol).
 
     Example:
         >>> import capscope as cs
@@ -140,116 +141,44 @@ def describe_policy() -> str:
         ...     print(cs.describe_policy().splitlines()[0])
         Tools: only fs.read; side effects up to read_only.
     """
-    return "\n".join(
-        (
-            _describe_ceiling(execution.top()),
-            _describe_approval(approval.top()),
-            _describe_commands(command.frames()),
-            _describe_autonomy(),
-        )
-    )
-
-
-def _describe_ceiling(policy: CapabilityPolicy | None) -> str:
-    if policy is None:
-        return "Tools: none (no execution policy is installed, so every tool call is refused)."
-    parts = []
-    if policy.tools is None:
-        parts.append("Tools: any")
-    elif not policy.tools:
-        parts.append("Tools: none")
-    else:
-        parts.append(f"Tools: only {', '.join(policy.tools)}")
-    if policy.capabilities is not None:
-        caps = [
-            f"{cap}({', '.join(ops)})"
-            for cap, ops in policy.capabilities.items()
-        ]
-        parts.append(f"capabilities {', '.join(caps) or 'none'}")
-    if policy.side_effect_level is not None:
-        parts.append(f"side effects up to {policy.side_effect_level.value}")
-    if policy.restricts_paths:
-        parts.append(
-            "files: read and write under "
-            f"{', '.join(policy.workspace_roots or ()) or 'nothing'}"
-        )
-        if policy.read_only_roots:
-            parts.append(
-                f"read only under {', '.join(policy.read_only_roots)}"
-            )
-    if policy.recursion_limit is not None:
-        parts.append(f"{policy.recursion_limit} more worker level(s)")
-    if policy.tool_arg_constraints:
-        rules = ", ".join(repr(c) for c in policy.tool_arg_constraints)
-        parts.append(f"argument rules {rules}")
-    return "; ".join(parts) + "."
-
-
-def _describe_approval(policy: ToolApprovalPolicy | None) -> str:
-    if policy is None:
-        return (
-            "Approval: no rules; tools marked as needing approval are refused, "
-            "since no one can be asked."
-        )
-    frames = [
-        "; ".join(f"{rule.action.value} {rule.tool or '*'}" for rule in frame)
-        for frame in policy.rule_frames
+    ceiling = execution.top()
+    approvals = approval.top()
+    lines = [
+        _NO_CEILING if ceiling is None else ceiling.describe(),
+        _NO_APPROVAL if approvals is None else approvals.describe(),
+        _describe_commands(command.frames()),
+        (autonomy.top() or _ACT_AUTO).describe(),
     ]
-    if len(frames) > 1:  # each frame decides apart: say which is which
-        frames = [
-            f"frame {depth} ({text or 'no rules'})"
-            for depth, text in enumerate(frames, 1)
-        ]
-    text = f"Approval: {'; '.join(f for f in frames if f) or 'no rules'}"
-    asker = (
-        "a handler answers asks"
-        if policy.handler
-        else "asks are refused (no handler)"
-    )
-    guards = (
-        "sensitive files (keys, .env, credentials) are refused"
-        if not policy.allow_sensitive_paths
-        else "sensitive files are not guarded"
-    )
-    return f"{text}; {asker}; {guards}."
+    lines += [frame.describe() for frame in permissions.frames()]
+    for stack, value in checked_values():
+        describe = getattr(value, "describe", None)
+        if callable(describe):
+            lines.append(f"{stack.name}: {describe()}")
+    return "\n".join(lines)
+
+
+_NO_CEILING = (
+    "Tools: none (no execution policy is installed, so every tool call is "
+    "refused)."
+)
+_NO_APPROVAL = (
+    "Approval: no rules; tools marked as needing approval are refused, "
+    "since no one can be asked."
+)
+_ACT_AUTO = AutonomyPolicy()
+_FLOOR = (
+    "catastrophic commands (rm -rf /, fork bombs, curl | sh, ...) are "
+    "always refused"
+)
 
 
 def _describe_commands(frames: tuple[CommandPolicy, ...]) -> str:
-    floor = "catastrophic commands (rm -rf /, fork bombs, curl | sh, ...) are always refused"
     if not frames:
-        return f"Shell commands: no command policy; {floor}."
-    allow: list[str] = []
-    for frame in frames:
-        allow.extend(frame.allow)
-    order = [CommandDefault.ALLOW, CommandDefault.ASK, CommandDefault.DENY]
-    strictest = max((frame.default for frame in frames), key=order.index)
-    otherwise = {
-        CommandDefault.ALLOW: "allowed",
-        CommandDefault.ASK: "needs approval",
-        CommandDefault.DENY: "refused",
-    }[strictest]
-    allowed = f"allowed: {', '.join(allow)}" if allow else "no allow rules"
+        return f"Shell commands: no command policy; {_FLOOR}."
+    if len(frames) == 1:
+        return f"Shell commands: {frames[0].describe()}; {_FLOOR}."
+    each = " | ".join(frame.describe() for frame in frames)
     return (
-        f"Shell commands: {allowed}; anything else {otherwise} (all "
-        f"{len(frames)} command policy frame(s) must allow); {floor}."
+        f"Shell commands: all {len(frames)} command policy frames must "
+        f"allow: {each}; {_FLOOR}."
     )
-
-
-def _describe_autonomy() -> str:
-    policy = autonomy.top()
-    if policy is None:
-        return "Autonomy: act_auto (act without asking)."
-    tier = policy.tier or AutonomyTier.ACT_AUTO
-    text = f"Autonomy: {tier.value}"
-    if policy.action_tiers:
-        overrides = ", ".join(
-            f"{a}: {t.value}" for a, t in policy.action_tiers.items()
-        )
-        text += f" ({overrides})"
-    if policy.requires_human:
-        text += "; every side-effecting action requires a human"
-    elif policy.requires_human_actions:
-        text += (
-            f"; a human must take {', '.join(policy.requires_human_actions)}"
-        )
-    return text + "."

@@ -271,3 +271,91 @@ class TestAutonomyStack:
         finally:
             for token in reversed(tokens):
                 stacks.autonomy.pop(token)
+
+
+class TestOnePolicyProtocol:
+    """Every built-in kind keeps the `Policy` protocol, and its stack
+    narrows through the kind's own `narrow` (issue 14)."""
+
+    PAIRS = (
+        (
+            "execution",
+            CapabilityPolicy(tools=("fs.*", "net.*")),
+            CapabilityPolicy(tools=("fs.*",)),
+        ),
+        (
+            "approval",
+            ToolApprovalPolicy(rules=[ApprovalRule("ask", tool="a")]),
+            ToolApprovalPolicy(rules=[ApprovalRule("allow", tool="a")]),
+        ),
+        (
+            "command",
+            cs.policies.CommandPolicy(default="ask"),
+            cs.policies.CommandPolicy(default="deny"),
+        ),
+        (
+            "permissions",
+            cs.policies.DynamicPermissionPolicy(deny=["x"]),
+            cs.policies.DynamicPermissionPolicy(allow=["y"]),
+        ),
+        (
+            "overlay",
+            RuntimeContextOverlay(run_id="r"),
+            RuntimeContextOverlay(worker_id="w"),
+        ),
+        (
+            "autonomy",
+            cs.policies.AutonomyPolicy(tier="act_auto"),
+            cs.policies.AutonomyPolicy(tier="suggest"),
+        ),
+        (
+            "render",
+            cs.policies.LlmRenderContext(model="a"),
+            cs.policies.LlmRenderContext(model="b"),
+        ),
+    )
+
+    @pytest.mark.parametrize(("name", "outer", "inner"), PAIRS)
+    def test_the_stack_stores_the_kinds_own_meet(self, name, outer, inner):
+        stack = cs.registry.get(name)
+
+        with stack.pushed(outer), stack.pushed(inner):
+            top = stack.top()
+
+        assert isinstance(outer, cs.policies.Policy)
+        assert outer.narrow(inner) == top
+        assert outer.describe()
+
+    @pytest.mark.parametrize(("name", "outer", "inner"), PAIRS)
+    def test_another_type_is_a_type_error(self, name, outer, inner):
+        with pytest.raises(TypeError, match=name):
+            cs.registry.get(name).push("not a policy")
+
+    def test_verdicts_agree_with_the_engine(self):
+        """A kind's `verdict` says what its gate does in a real call."""
+        ceiling = CapabilityPolicy(tools=("fs.*",))
+        call = cs.policies.ToolCall("shell")
+
+        @cs.requires_tool("shell")
+        def shell():
+            return "ran"
+
+        with (
+            cs.using(execution=ceiling),
+            pytest.raises(cs.ToolDenied) as raised,
+        ):
+            shell()
+
+        verdict = ceiling.verdict(call)
+        assert (verdict.gate, verdict.reason) == (
+            raised.value.decision.gate.value,
+            raised.value.decision.reason,
+        )
+        line = cs.policies.ToolCall("shell", command="ls; rm -rf /")
+        policy = cs.policies.CommandPolicy(allow=["ls *"])
+        with cs.using(command=policy):
+            decision = cs.check_command("ls; rm -rf /")
+        assert (decision.action.value, decision.reason) == (
+            policy.verdict(line).action.value,
+            policy.verdict(line).reason,
+        )

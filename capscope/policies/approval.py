@@ -44,7 +44,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -60,6 +60,9 @@ from ._common import (
     opt_str_tuple,
     to_mapping,
 )
+
+if TYPE_CHECKING:
+    from .protocol import Verdict
 
 __all__ = [
     "DEFAULT_SENSITIVE_PATHS",
@@ -1189,6 +1192,70 @@ class ToolApprovalPolicy:
                         deny, reason, "default_external_path", gate=_BOUNDARY
                     )
         return None
+
+    # -- the Policy protocol ----------------------------------------------------
+
+    def narrow(self, inner: ToolApprovalPolicy) -> ToolApprovalPolicy:
+        """
+        `intersect`, under the `Policy` protocol's name.
+
+        Example:
+            >>> from capscope.policies.approval import ToolApprovalPolicy
+            >>> ToolApprovalPolicy(timeout=9).narrow(ToolApprovalPolicy(timeout=5)).timeout
+            5.0
+        """
+        return self.intersect(inner)
+
+    def verdict(self, call: ToolCall) -> Verdict | None:
+        """
+        `evaluate(call)` as a verdict; `None` where only the default allows.
+
+        Example:
+            >>> from capscope.policies import ToolCall
+            >>> from capscope.policies.approval import ToolApprovalPolicy
+            >>> p = ToolApprovalPolicy(rules=[{"action": "ask", "tool": "deploy"}])
+            >>> p.verdict(ToolCall("deploy")).action, p.verdict(ToolCall("read"))
+            (<ApprovalAction.ASK: 'ask'>, None)
+        """
+        from .protocol import Verdict
+
+        evaluation = self.evaluate(call)
+        if evaluation.source == "default":
+            return None
+        return Verdict(evaluation.action, evaluation.reason, evaluation.gate)
+
+    def describe(self) -> str:
+        """
+        The rules, who answers asks and the path guard, in a sentence.
+
+        Example:
+            >>> from capscope.policies.approval import ToolApprovalPolicy
+            >>> ToolApprovalPolicy(rules=[{"action": "ask", "tool": "shell"}]).describe()
+            'Approval: ask shell; asks are refused (no handler); sensitive files (keys, .env, credentials) are refused.'
+        """
+        frames = [
+            "; ".join(f"{rule.action.value} {rule.tool or '*'}" for rule in f)
+            for f in self.rule_frames
+        ]
+        if len(frames) > 1:  # each frame decides apart: say which is which
+            frames = [
+                f"frame {depth} ({text or 'no rules'})"
+                for depth, text in enumerate(frames, 1)
+            ]
+        text = f"Approval: {'; '.join(f for f in frames if f) or 'no rules'}"
+        asker = (
+            f"{len(self.handlers)} handler(s) answer asks, all must grant"
+            if len(self.handlers) > 1
+            else "a handler answers asks"
+            if self.handlers
+            else "asks are refused (no handler)"
+        )
+        guards = (
+            "sensitive files (keys, .env, credentials) are refused"
+            if not self.allow_sensitive_paths
+            else "sensitive files are not guarded"
+        )
+        return f"{text}; {asker}; {guards}."
 
     def to_dict(self) -> dict[str, Any]:
         """

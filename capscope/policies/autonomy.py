@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -34,6 +34,10 @@ from ._common import (
     str_tuple,
     to_mapping,
 )
+
+if TYPE_CHECKING:
+    from ._common import ToolCall
+    from .protocol import Verdict
 
 __all__ = [
     "AutonomyPolicy",
@@ -275,6 +279,76 @@ class AutonomyPolicy:
 
     def __repr__(self) -> str:
         return short_repr(self)
+
+    # -- the Policy protocol ----------------------------------------------------
+
+    def narrow(self, inner: AutonomyPolicy) -> AutonomyPolicy:
+        """
+        `narrow_autonomy(self, inner)`: a push may lower tiers, never raise
+        them (`CeilingExceeded`).
+
+        Example:
+            >>> from capscope.policies import AutonomyPolicy
+            >>> AutonomyPolicy(tier="act_auto").narrow(AutonomyPolicy(tier="suggest")).tier
+            <AutonomyTier.SUGGEST: 'suggest'>
+        """
+        return narrow_autonomy(self, inner)
+
+    def verdict(self, call: ToolCall) -> Verdict | None:
+        """
+        What the tier of *call*'s tool means for it: a human-only action
+        or a proposal (`shadow`, `suggest`) does not run (deny);
+        `act_with_approval` asks; `act_auto` has no objection.
+
+        Example:
+            >>> from capscope.policies import AutonomyPolicy, ToolCall
+            >>> AutonomyPolicy(tier="act_with_approval").verdict(ToolCall("deploy")).action.value
+            'ask'
+        """
+        from .protocol import Verdict
+
+        tool = call.tool
+        if needs_human(self, tool):
+            return Verdict.deny(
+                f"the autonomy policy requires a human to take {tool!r}",
+                gate="autonomy",
+            )
+        tier = resolve_tier(self, tool)
+        if tier in (AutonomyTier.SUGGEST, AutonomyTier.SHADOW):
+            reason = (
+                f"autonomy tier {tier.value}: {tool!r} is proposed, not run"
+            )
+            return Verdict.deny(reason, gate="autonomy")
+        if tier is AutonomyTier.ACT_WITH_APPROVAL:
+            reason = (
+                f"autonomy tier act_with_approval: {tool!r} needs approval"
+            )
+            return Verdict.ask(reason, gate="autonomy")
+        return None
+
+    def describe(self) -> str:
+        """
+        The tier, its overrides and who must act in person.
+
+        Example:
+            >>> from capscope.policies import AutonomyPolicy
+            >>> AutonomyPolicy(tier="suggest").describe()
+            'Autonomy: suggest.'
+        """
+        tier = self.tier or AutonomyTier.ACT_AUTO
+        text = f"Autonomy: {tier.value}"
+        if self.action_tiers:
+            overrides = ", ".join(
+                f"{a}: {t.value}" for a, t in self.action_tiers.items()
+            )
+            text += f" ({overrides})"
+        if self.requires_human:
+            text += "; every side-effecting action requires a human"
+        elif self.requires_human_actions:
+            text += (
+                f"; a human must take {', '.join(self.requires_human_actions)}"
+            )
+        return text + "."
 
     def to_dict(self) -> dict[str, Any]:
         """

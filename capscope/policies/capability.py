@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 
@@ -32,6 +32,9 @@ from ._common import (
     str_tuple,
     to_mapping,
 )
+
+if TYPE_CHECKING:
+    from .protocol import Verdict
 
 __all__ = ["ArgConstraint", "CapabilityPolicy", "resolve_path"]
 
@@ -585,6 +588,75 @@ class CapabilityPolicy:
         return None
 
     # -- codec --------------------------------------------------------------
+
+    # -- the Policy protocol ----------------------------------------------------
+
+    def narrow(self, inner: CapabilityPolicy) -> CapabilityPolicy:
+        """
+        `intersect`, under the `Policy` protocol's name.
+
+        Example:
+            >>> from capscope.policies import CapabilityPolicy
+            >>> CapabilityPolicy(tools=("fs.*",)).narrow(CapabilityPolicy(tools=("fs.read",))).tools
+            ('fs.read',)
+        """
+        return self.intersect(inner)
+
+    def verdict(self, call: ToolCall) -> Verdict | None:
+        """
+        The ceiling's refusal of *call* (`check`) as a deny, else `None`.
+
+        Example:
+            >>> from capscope.policies import CapabilityPolicy, ToolCall
+            >>> CapabilityPolicy(tools=("fs.*",)).verdict(ToolCall("shell")).gate
+            'tool_ceiling'
+        """
+        from .protocol import Verdict
+
+        refusal = self.check(call)
+        if refusal is None:
+            return None
+        return Verdict.deny(refusal[1], gate=refusal[0])
+
+    def describe(self) -> str:
+        """
+        The ceiling in a sentence, for a log or a model's prompt.
+
+        Example:
+            >>> from capscope.policies import CapabilityPolicy
+            >>> CapabilityPolicy(tools=("fs.read",), side_effect_level="read_only").describe()
+            'Tools: only fs.read; side effects up to read_only.'
+        """
+        parts = []
+        if self.tools is None:
+            parts.append("Tools: any")
+        elif not self.tools:
+            parts.append("Tools: none")
+        else:
+            parts.append(f"Tools: only {', '.join(self.tools)}")
+        if self.capabilities is not None:
+            caps = [
+                f"{cap}({', '.join(ops)})"
+                for cap, ops in self.capabilities.items()
+            ]
+            parts.append(f"capabilities {', '.join(caps) or 'none'}")
+        if self.side_effect_level is not None:
+            parts.append(f"side effects up to {self.side_effect_level.value}")
+        if self.restricts_paths:
+            parts.append(
+                "files: read and write under "
+                f"{', '.join(self.workspace_roots or ()) or 'nothing'}"
+            )
+            if self.read_only_roots:
+                parts.append(
+                    f"read only under {', '.join(self.read_only_roots)}"
+                )
+        if self.recursion_limit is not None:
+            parts.append(f"{self.recursion_limit} more worker level(s)")
+        if self.tool_arg_constraints:
+            rules = ", ".join(repr(c) for c in self.tool_arg_constraints)
+            parts.append(f"argument rules {rules}")
+        return "; ".join(parts) + "."
 
     def to_dict(self) -> dict[str, Any]:
         """

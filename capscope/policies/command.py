@@ -19,7 +19,7 @@ import enum
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 
@@ -31,6 +31,10 @@ from ._common import (
     str_tuple,
     to_mapping,
 )
+
+if TYPE_CHECKING:
+    from ._common import ToolCall
+    from .protocol import Verdict
 
 __all__ = [
     "ALWAYS_ASK_LABELS",
@@ -426,6 +430,58 @@ class CommandPolicy:
         if found & self.effective_approval_labels:
             return CommandDefault.ASK
         return None
+
+    def narrow(self, inner: CommandPolicy) -> CommandPolicy:
+        """
+        *inner* as it is: the "command" stack keeps every frame
+        and each must allow, so the stack's verdict is the strongest over
+        its frames and a frame pushed inside only adds one.
+
+        Example:
+            >>> from capscope.policies import CommandPolicy
+            >>> CommandPolicy(default="deny").narrow(CommandPolicy()) == CommandPolicy()
+            True
+        """
+        return inner
+
+    def verdict(self, call: ToolCall) -> Verdict | None:
+        """
+        This frame's verdict on *call*'s command (`call.command`, a shell
+        line), the catastrophic floor included; `None` for a call that is
+        not a command.
+
+        Example:
+            >>> from capscope.policies import CommandPolicy, ToolCall
+            >>> p = CommandPolicy(allow=["ls *"], default="deny")
+            >>> p.verdict(ToolCall("shell", command="ls -la")).action.value, p.verdict(ToolCall("shell", command="rm -rf /")).action.value
+            ('allow', 'deny')
+        """
+        from .._commands import frame_verdict
+
+        if call.command is None:
+            return None
+        return frame_verdict(self, call.command)
+
+    def describe(self) -> str:
+        """
+        What this frame allows, and what happens to anything else.
+
+        Example:
+            >>> from capscope.policies import CommandPolicy
+            >>> CommandPolicy(allow=["git status *"], default="deny").describe()
+            'allowed: git status *; anything else refused'
+        """
+        otherwise = {
+            CommandDefault.ALLOW: "allowed",
+            CommandDefault.ASK: "needs approval",
+            CommandDefault.DENY: "refused",
+        }[self.default]
+        allowed = (
+            f"allowed: {', '.join(self.allow)}"
+            if self.allow
+            else "no allow rules"
+        )
+        return f"{allowed}; anything else {otherwise}"
 
     def to_dict(self) -> dict[str, Any]:
         """

@@ -12,11 +12,15 @@ of it elsewhere.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._exceptions import PolicyConfigError
+
+if TYPE_CHECKING:
+    from ._common import ToolCall
+    from .protocol import Verdict
 
 __all__ = ["ConnectorCtx"]
 
@@ -69,6 +73,43 @@ class ConnectorCtx:
     inbox: Any = None
     metrics: Any = None
     rate_limiter: Any = None
+
+    # -- the Policy protocol ----------------------------------------------------
+
+    def narrow(self, inner: ConnectorCtx) -> ConnectorCtx:
+        """
+        *inner*: a new connector context replaces the outer one.
+
+        Example:
+            >>> from capscope.policies.connector import ConnectorCtx
+            >>> inner = ConnectorCtx(name="gitlab")
+            >>> ConnectorCtx(name="github").narrow(inner) is inner
+            True
+        """
+        return inner
+
+    def verdict(self, call: ToolCall) -> Verdict | None:  # noqa: ARG002 - protocol
+        """
+        `None`: a connector context decides nothing about calls.
+
+        Example:
+            >>> from capscope.policies import ToolCall
+            >>> from capscope.policies.connector import ConnectorCtx
+            >>> ConnectorCtx().verdict(ToolCall("shell")) is None
+            True
+        """
+        return None
+
+    def describe(self) -> str:
+        """
+        The connector this code runs for.
+
+        Example:
+            >>> from capscope.policies.connector import ConnectorCtx
+            >>> ConnectorCtx(name="github").describe()
+            'Connector: github.'
+        """
+        return f"Connector: {self.name or 'unnamed'}."
 
     def __repr__(self) -> str:
         parts = [] if self.name is None else [f"name={self.name!r}"]

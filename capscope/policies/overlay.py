@@ -14,12 +14,16 @@ it elsewhere.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._exceptions import CeilingExceeded, PolicyConfigError
 from ._common import FrozenMap, from_mapping, short_repr, to_mapping
+
+if TYPE_CHECKING:
+    from ._common import ToolCall
+    from .protocol import Verdict
 
 __all__ = ["FIXED_IDS", "ID_FIELDS", "RuntimeContextOverlay", "merge_overlays"]
 
@@ -167,6 +171,44 @@ class RuntimeContextOverlay:
             if mine is not None and theirs is not None and mine != theirs:
                 raise CeilingExceeded(name, mine, theirs, _FIXED)
         return merge_overlays((self, inner))
+
+    # -- the Policy protocol ----------------------------------------------------
+
+    def narrow(self, inner: RuntimeContextOverlay) -> RuntimeContextOverlay:
+        """
+        `refined_by`, under the `Policy` protocol's name: attribution is
+        layered, and a run's ids cannot change.
+
+        Example:
+            >>> from capscope.policies import RuntimeContextOverlay as O
+            >>> O(run_id="r1").narrow(O(worker_id="w1")).ids()
+            {'run_id': 'r1', 'worker_id': 'w1'}
+        """
+        return self.refined_by(inner)
+
+    def verdict(self, call: ToolCall) -> Verdict | None:  # noqa: ARG002 - protocol
+        """
+        `None`: attribution decides nothing, it is stamped on decisions.
+
+        Example:
+            >>> from capscope.policies import RuntimeContextOverlay, ToolCall
+            >>> RuntimeContextOverlay(run_id="r1").verdict(ToolCall("shell")) is None
+            True
+        """
+        return None
+
+    def describe(self) -> str:
+        """
+        The ids and attributes in force.
+
+        Example:
+            >>> from capscope.policies import RuntimeContextOverlay
+            >>> RuntimeContextOverlay(run_id="r1", attributes={"team": "blue"}).describe()
+            'Attribution: run_id=r1; team=blue.'
+        """
+        pairs = [*self.ids().items(), *self.attributes.items()]
+        text = "; ".join(f"{k}={v}" for k, v in pairs) or "none"
+        return f"Attribution: {text}."
 
     def to_dict(self) -> dict[str, Any]:
         """

@@ -16,12 +16,15 @@ import enum
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Self, TypeAlias, final
+from typing import TYPE_CHECKING, Any, Self, TypeAlias, final
 
 import attrs
 
 from .._exceptions import PolicyConfigError
 from ._common import ToolCall, check_glob, from_mapping, glob_match, str_tuple
+
+if TYPE_CHECKING:
+    from .protocol import Verdict
 
 __all__ = [
     "DynamicPermissionPolicy",
@@ -478,6 +481,55 @@ class DynamicPermissionPolicy:
                 )
         reason = f"{call.tool} is not allowed by this policy's permissions"
         return PermissionVerdict(allowed=False, reason=reason)
+
+    def narrow(
+        self, inner: DynamicPermissionPolicy
+    ) -> DynamicPermissionPolicy:
+        """
+        *inner* as it is: the "permissions" stack checks every
+        frame and any deny wins, so a frame pushed inside only adds one.
+
+        Example:
+            >>> from capscope.policies import DynamicPermissionPolicy
+            >>> DynamicPermissionPolicy(deny=["net.*"]).narrow(DynamicPermissionPolicy()) == DynamicPermissionPolicy()
+            True
+        """
+        return inner
+
+    def verdict(self, call: ToolCall) -> Verdict | None:
+        """
+        This frame's refusal of *call* as a deny, else `None`.
+
+        Example:
+            >>> from capscope.policies import DynamicPermissionPolicy, ToolCall
+            >>> DynamicPermissionPolicy(deny=["net.*"]).verdict(ToolCall("net.get")).gate
+            'dynamic_permission'
+        """
+        from .protocol import Verdict
+
+        found = self.evaluate(call)
+        if found.allowed:
+            return None
+        return Verdict.deny(found.reason, gate="dynamic_permission")
+
+    def describe(self) -> str:
+        """
+        The allow and deny rules in a sentence.
+
+        Example:
+            >>> from capscope.policies import DynamicPermissionPolicy
+            >>> DynamicPermissionPolicy(allow=["fs.*"], deny=["fs.delete"]).describe()
+            'Permissions: allow fs.*; deny fs.delete.'
+        """
+        allow = (
+            "any tool"
+            if self.allow is None
+            else ", ".join(rule.tool for rule in self.allow) or "nothing"
+        )
+        deny = ", ".join(rule.tool for rule in self.deny)
+        return f"Permissions: allow {allow}" + (
+            f"; deny {deny}." if deny else "."
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._exceptions import PolicyConfigError
 from ._common import FrozenMap, from_mapping, short_repr, to_mapping
+
+if TYPE_CHECKING:
+    from ._common import ToolCall
+    from .protocol import Verdict
 
 __all__ = ["LlmRenderContext"]
 
@@ -118,6 +122,42 @@ class LlmRenderContext:
     capabilities: FrozenMap[str, Any] = attrs.field(
         factory=FrozenMap, converter=_capabilities
     )
+
+    # -- the Policy protocol ----------------------------------------------------
+
+    def narrow(self, inner: LlmRenderContext) -> LlmRenderContext:
+        """
+        *inner*: a new model call context replaces the outer one.
+
+        Example:
+            >>> from capscope.policies.render import LlmRenderContext
+            >>> LlmRenderContext(model="m1").narrow(LlmRenderContext(model="m2")) == LlmRenderContext(model="m2")
+            True
+        """
+        return inner
+
+    def verdict(self, call: ToolCall) -> Verdict | None:  # noqa: ARG002 - protocol
+        """
+        `None`: a model call context decides nothing about calls.
+
+        Example:
+            >>> from capscope.policies import ToolCall
+            >>> from capscope.policies.render import LlmRenderContext
+            >>> LlmRenderContext().verdict(ToolCall("shell")) is None
+            True
+        """
+        return None
+
+    def describe(self) -> str:
+        """
+        The model call this code runs for.
+
+        Example:
+            >>> from capscope.policies.render import LlmRenderContext
+            >>> LlmRenderContext(model="m1").describe()
+            'Model call: m1.'
+        """
+        return f"Model call: {self.model or 'unnamed'}."
 
     def __repr__(self) -> str:
         return short_repr(self)

@@ -4,6 +4,9 @@ The built-in stacks, registered on import.
 They use exactly the hooks a third-party stack has (`inherit`, `narrow`,
 `to_worker`, `codec`) and register through the public
 `capscope.registry.register`; nothing in the core knows them by name.
+Every push narrows through the value's own `narrow` (the `Policy`
+protocol, `capscope.policies.protocol`), so "never wider" is written
+once per kind, in the kind.
 
 | stack | holds | effective value | worker gets | a push |
 |---|---|---|---|---|
@@ -58,45 +61,48 @@ _T = _t.TypeVar("_T")
 _Inherit = _ambient.Inherit
 
 
-def _only(cls: type[_T], name: str) -> _t.Callable[[_T | None, _T], _T]:
-    """A `narrow` hook that stores the new value as is, once type-checked."""
+def _narrowing(cls: type[_T], name: str) -> _t.Callable[[_T | None, _T], _T]:
+    """The `narrow` hook of a stack holding *cls*: a value of another type
+    is a `TypeError`, never a silent allow; the first frame is stored as
+    is, every later one through `outer.narrow(new)` (the `Policy`
+    protocol: each kind's meet).
+    """
 
-    def narrow(outer: _T | None, new: _T) -> _T:  # noqa: ARG001 - hook signature
+    def narrow(outer: _T | None, new: _T) -> _T:
         if not isinstance(new, cls):
             msg = f"the {name} stack holds {cls.__name__}, got {new!r}"
             raise TypeError(msg)
-        return new
+        return new if outer is None else outer.narrow(new)  # type: ignore[attr-defined]
 
     return narrow
 
 
-def _intersecting(
-    cls: type[_T], name: str
-) -> _t.Callable[[_T | None, _T], _T]:
-    """A `narrow` hook that stores `outer.intersect(new)`."""
-    check = _only(cls, name)
-
-    def narrow(outer: _T | None, new: _T) -> _T:
-        check(outer, new)
-        return new if outer is None else outer.intersect(new)  # type: ignore[attr-defined]
-
-    return narrow
-
-
-def _codec(
-    cls: _t.Any,
-) -> tuple[_t.Callable[[_t.Any], _t.Any], _t.Callable[[_t.Any], _t.Any]]:
-    return (cls.to_dict, cls.from_dict)
-
-
-_Policy = _capability.CapabilityPolicy
-_narrow_ceiling = _intersecting(_Policy, "execution")
+def _stack(  # noqa: PLR0913 - a row of the table
+    name: str,
+    cls: type[_T],
+    inherit: _ambient.Inherit,
+    doc: str,
+    *,
+    travels: bool = True,
+    to_worker: _t.Callable[[_T], _T] | None = None,
+    narrow: _t.Callable[[_T | None, _T], _T] | None = None,
+) -> _ambient.AmbientStack[_T]:
+    codec = (cls.to_dict, cls.from_dict) if travels else None  # type: ignore[attr-defined]
+    return _ambient.AmbientStack(
+        name,
+        inherit=inherit,
+        narrow=narrow or _narrowing(cls, name),
+        to_worker=to_worker,
+        codec=codec,
+        doc=doc,
+    )
 
 
-def _narrow_execution(
-    outer: _capability.CapabilityPolicy | None,
-    new: _capability.CapabilityPolicy,
-) -> _capability.CapabilityPolicy:
+_Ceiling = _capability.CapabilityPolicy
+_narrow_ceiling = _narrowing(_Ceiling, "execution")
+
+
+def _narrow_execution(outer: _Ceiling | None, new: _Ceiling) -> _Ceiling:
     value = _narrow_ceiling(outer, new)
     if outer is None and events.has_subscribers():
         # A root push is an escape (DESIGN.md section 5): say so.
@@ -112,101 +118,57 @@ def _narrow_execution(
     return value
 
 
-execution: _ambient.AmbientStack[_capability.CapabilityPolicy] = (
-    _ambient.AmbientStack(
-        "execution",
-        inherit=_Inherit.TOP,
-        narrow=_narrow_execution,
-        to_worker=_Policy.to_worker,
-        codec=_codec(_Policy),
-        doc="tool ceiling: which tools, capabilities, paths and side effects",
-    )
+# The table of the built-in stacks (see the module docstring).
+execution = _stack(
+    "execution",
+    _Ceiling,
+    _Inherit.TOP,
+    "tool ceiling: which tools, capabilities, paths and side effects",
+    to_worker=_Ceiling.to_worker,
+    narrow=_narrow_execution,
 )
-approval: _ambient.AmbientStack[_approval.ToolApprovalPolicy] = (
-    _ambient.AmbientStack(
-        "approval",
-        inherit=_Inherit.TOP,
-        narrow=_intersecting(_approval.ToolApprovalPolicy, "approval"),
-        codec=_codec(_approval.ToolApprovalPolicy),
-        doc="approval rules, handler and remembered answers",
-    )
+approval = _stack(
+    "approval",
+    _approval.ToolApprovalPolicy,
+    _Inherit.TOP,
+    "approval rules, handler and remembered answers",
 )
-command: _ambient.AmbientStack[_command.CommandPolicy] = _ambient.AmbientStack(
+command = _stack(
     "command",
-    inherit=_Inherit.COPY,
-    narrow=_only(_command.CommandPolicy, "command"),
-    codec=_codec(_command.CommandPolicy),
-    doc="shell-command policy; every frame must allow",
+    _command.CommandPolicy,
+    _Inherit.COPY,
+    "shell-command policy; every frame must allow",
 )
-permissions: _ambient.AmbientStack[_permissions.DynamicPermissionPolicy] = (
-    _ambient.AmbientStack(
-        "permissions",
-        inherit=_Inherit.COPY,
-        narrow=_only(_permissions.DynamicPermissionPolicy, "permissions"),
-        codec=_codec(_permissions.DynamicPermissionPolicy),
-        doc="dynamic permissions; every frame is checked, any deny wins",
-    )
+permissions = _stack(
+    "permissions",
+    _permissions.DynamicPermissionPolicy,
+    _Inherit.COPY,
+    "dynamic permissions; every frame is checked, any deny wins",
 )
-_check_overlay = _only(_overlay.RuntimeContextOverlay, "overlay")
-
-
-def _narrow_overlay(
-    outer: _overlay.RuntimeContextOverlay | None,
-    new: _overlay.RuntimeContextOverlay,
-) -> _overlay.RuntimeContextOverlay:
-    """Each frame stores the effective overlay: the merge happens here, once
-    per push, and a run's id cannot be changed under it.
-    """
-    _check_overlay(outer, new)
-    return new if outer is None else outer.refined_by(new)
-
-
-overlay: _ambient.AmbientStack[_overlay.RuntimeContextOverlay] = (
-    _ambient.AmbientStack(
-        "overlay",
-        inherit=_Inherit.COPY,
-        narrow=_narrow_overlay,
-        codec=_codec(_overlay.RuntimeContextOverlay),
-        doc="attribution (run_id, worker_id, ...); the run ids are fixed once set",
-    )
+overlay = _stack(
+    "overlay",
+    _overlay.RuntimeContextOverlay,
+    _Inherit.COPY,
+    "attribution (run_id, worker_id, ...); the run ids are fixed once set",
 )
-
-
-_check_autonomy = _only(_autonomy.AutonomyPolicy, "autonomy")
-
-
-def _narrow_autonomy(
-    outer: _autonomy.AutonomyPolicy | None, new: _autonomy.AutonomyPolicy
-) -> _autonomy.AutonomyPolicy:
-    _check_autonomy(outer, new)
-    return _autonomy.narrow_autonomy(outer, new)
-
-
-autonomy: _ambient.AmbientStack[_autonomy.AutonomyPolicy] = (
-    _ambient.AmbientStack(
-        "autonomy",
-        inherit=_Inherit.COPY,
-        narrow=_narrow_autonomy,
-        codec=_codec(_autonomy.AutonomyPolicy),
-        doc="autonomy tier: shadow < suggest < act_with_approval < act_auto",
-    )
+autonomy = _stack(
+    "autonomy",
+    _autonomy.AutonomyPolicy,
+    _Inherit.COPY,
+    "autonomy tier: shadow < suggest < act_with_approval < act_auto",
 )
-render: _ambient.AmbientStack[_render.LlmRenderContext] = (
-    _ambient.AmbientStack(
-        "render",
-        inherit=_Inherit.NONE,
-        narrow=_only(_render.LlmRenderContext, "render"),
-        codec=_codec(_render.LlmRenderContext),
-        doc="LLM render context of the current model call",
-    )
+render = _stack(
+    "render",
+    _render.LlmRenderContext,
+    _Inherit.NONE,
+    "LLM render context of the current model call",
 )
-connector: _ambient.AmbientStack[_connector.ConnectorCtx] = (
-    _ambient.AmbientStack(
-        "connector",
-        inherit=_Inherit.NONE,
-        narrow=_only(_connector.ConnectorCtx, "connector"),
-        doc="connector context of the current connector export (never travels)",
-    )
+connector = _stack(
+    "connector",
+    _connector.ConnectorCtx,
+    _Inherit.NONE,
+    "connector context of the current connector export (never travels)",
+    travels=False,
 )
 trusted_depth = _ambient.AmbientCounter(
     "trusted_depth", doc="how deep inside trusted() blocks"
@@ -215,7 +177,7 @@ command_hook_depth = _ambient.AmbientCounter(
     "command_hook_depth", doc="how deep inside command-policy hooks"
 )
 
-for _stack in (
+for _builtin in (
     execution,
     approval,
     command,
@@ -227,5 +189,5 @@ for _stack in (
     trusted_depth,
     command_hook_depth,
 ):
-    _registry.registry.register(_stack, origin=_registry.BUILTIN)
-del _stack, _Policy
+    _registry.registry.register(_builtin, origin=_registry.BUILTIN)
+del _builtin
