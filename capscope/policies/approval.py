@@ -1122,17 +1122,12 @@ class ToolApprovalPolicy:
             candidates.append(
                 _decision(ApprovalAction.ASK, reason, "implicit")
             )
-        best = _decision(
-            ApprovalAction.ALLOW,
-            f"tool {tool!r} approved by default",
-            "default",
-        )
-        for rank, candidate in enumerate(candidates):
-            # the strongest action; on a tie the first
-            if rank == 0 or (
-                _ACTION_RANK[candidate.action] > _ACTION_RANK[best.action]
-            ):
-                best = candidate
+        best = max(
+            candidates, key=lambda c: _ACTION_RANK[c.action], default=None
+        )  # the strongest; on a tie the first
+        if best is None:
+            reason = f"tool {tool!r} approved by default"
+            return _decision(ApprovalAction.ALLOW, reason, "default")
         return best
 
     def _frame_verdicts(
@@ -1141,18 +1136,20 @@ class ToolApprovalPolicy:
         """`(frame depth, rank, verdict)` per frame with a matching rule."""
         verdicts = []
         for depth, (where, frame) in enumerate(_frames(self)):
-            best: ApprovalEvaluation | None = None
+            best = -1
             best_key = (-1, -1)
             for index, rule in enumerate(frame):
                 if rule._matches(facts):  # noqa: SLF001
                     rank = _source_rank(rule.source, rule.action)
                     key = (rank, _ACTION_RANK[rule.action])
                     if key > best_key:  # strictly: on a tie the first wins
-                        label = f"{where}[{index}]"
-                        best = _rule_evaluation(facts.call.tool, label, rule)
-                        best_key = key
-            if best is not None:
-                verdicts.append((depth, best_key[0], best))
+                        best, best_key = index, key
+            if best >= 0:
+                label = f"{where}[{best}]"
+                evaluation = _rule_evaluation(
+                    facts.call.tool, label, frame[best]
+                )
+                verdicts.append((depth, best_key[0], evaluation))
         return verdicts
 
     def _guard(
