@@ -671,21 +671,7 @@ class TestLazyLoad:
 class TestSealed:
     """The built-in stacks cannot be unregistered or replaced (issue 14)."""
 
-    @pytest.mark.parametrize(
-        "name",
-        [
-            "execution",
-            "approval",
-            "command",
-            "permissions",
-            "overlay",
-            "autonomy",
-            "render",
-            "connector",
-            "trusted_depth",
-            "command_hook_depth",
-        ],
-    )
+    @pytest.mark.parametrize("name", cs.stacks.__all__)
     def test_a_built_in_stack_is_sealed(self, name):
         stack = cs.registry.get(name)
 
