@@ -925,8 +925,8 @@ class ToolApprovalPolicy:
             >>> def org(request): return True
             >>> def mine(request): return True
             >>> both = ToolApprovalPolicy(handler=org).intersect(ToolApprovalPolicy(handler=mine))
-            >>> [h.__name__ for h in both.handlers]
-            ['org', 'mine']
+            >>> print(*(h.__name__ for h in both.handlers))
+            org mine
         """
         if self.handler is None:
             return self.outer_handlers
@@ -942,8 +942,10 @@ class ToolApprovalPolicy:
             >>> from capscope.policies.approval import ToolApprovalPolicy
             >>> root = ToolApprovalPolicy(rules=[{"action": "ask", "tool": "deploy"}])
             >>> both = root.intersect(ToolApprovalPolicy(rules=[{"action": "allow", "tool": "deploy"}]))
-            >>> [[rule.action.value for rule in frame] for frame in both.rule_frames]
-            [['ask'], ['allow']]
+            >>> for frame in both.rule_frames:
+            ...     print(*(rule.action.value for rule in frame))
+            ask
+            allow
         """
         return (*self.outer_rules, self.rules)
 
