@@ -63,6 +63,8 @@ class Action(enum.StrEnum):
     GRANTED = "granted"
     PROPOSED = "proposed"
     SKIPPED = "skipped"
+    #: a scope was handed to another process in a signed envelope
+    DELEGATED = "delegated"
 
 
 class Gate(enum.StrEnum):
@@ -91,6 +93,7 @@ class Gate(enum.StrEnum):
     COMMAND = "command"
     ROOT_POLICY = "root_policy"
     TRUSTED = "trusted"
+    ENVELOPE = "envelope"
 
     @classmethod
     def _missing_(cls, value: object) -> Gate | None:

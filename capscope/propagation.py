@@ -45,25 +45,39 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import json
+import math
+import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from . import events
 from ._ambient import AmbientStack, Codec
+from ._current import current_overlay
 from ._exceptions import CapscopeError, EnvelopeError, PolicyConfigError
+from ._keys import MIN_KEY_BYTES, signer_for, verifiers_for
 from ._registry import registry
 from ._scope import Scope
+from .policies.overlay import RuntimeContextOverlay
+from .stacks import overlay
 
 __all__ = [
+    "DEFAULT_MAX_AGE",
+    "ENVELOPE_ATTRIBUTE",
     "HEADER",
+    "MIN_KEY_BYTES",
     "VERSION",
+    "Envelope",
     "EnvelopeError",
+    "MemoryReplayGuard",
+    "RedisReplayGuard",
+    "ReplayGuard",
     "ScopedProcessPoolExecutor",
     "decode",
     "encode",
@@ -72,6 +86,7 @@ __all__ = [
     "register_hook",
     "run_encoded",
     "unregister_hook",
+    "verify",
 ]
 
 P = ParamSpec("P")
@@ -218,10 +233,12 @@ def _without_code(where: str, value: Any) -> tuple[Any, dict[str, str]]:
     return value, hooks
 
 
-def decode(data: object) -> Scope:
+def decode(data: object, *, within: Scope | None = None) -> Scope:
     """
-    The scope *data* (from `encode`) describes, built from empty: each
-    frame through its stack's codec and `narrow`, named hooks resolved.
+    The scope *data* (from `encode`) describes, built from empty (or on
+    top of *within*, the receiver's own scope, which then narrows every
+    frame): each frame through its stack's codec and `narrow`, named hooks
+    resolved.
 
     Raises:
         EnvelopeError: *data* is not `encode`'s form, of another version,
@@ -246,7 +263,7 @@ def decode(data: object) -> Scope:
             f"version {VERSION}"
         )
         raise EnvelopeError(msg)
-    scope = Scope.empty()
+    scope = Scope.empty() if within is None else within
     for name, frames in data["stacks"].items():
         stack = registry.get(name) if name in registry else None
         if not isinstance(stack, AmbientStack) or stack.codec is None:
@@ -299,6 +316,21 @@ def _decode_frame(codec: Codec[Any], where: str, frame: object) -> Any:
 
 # -- signed envelopes -------------------------------------------------------------
 
+#: How long an envelope is good for unless `extract` is told otherwise
+#: (seconds). `max_age=None` turns the check off, and must be said.
+DEFAULT_MAX_AGE = 3600.0
+#: The envelope format `inject` writes and `extract` reads.
+ENVELOPE_VERSION = 2
+#: The most an envelope may weigh (a header is no place for more).
+MAX_ENVELOPE_CHARS = 1 << 20
+_TOKEN = re.compile(
+    r"([A-Za-z0-9_:-]{1,64})\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{1,128})"
+)
+_JTI = re.compile(r"[0-9a-f]{32}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+#: Issue times outside this range are not times (seconds since the epoch).
+_EPOCH_RANGE = (0.0, 1e11)
+
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -308,138 +340,472 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _keyring(key: bytes | Mapping[str, bytes]) -> dict[str, bytes]:
-    if isinstance(key, bytes | bytearray):
-        return {"default": bytes(key)}
-    ring = dict(key)
-    if not ring or not all(
-        isinstance(k, str) and isinstance(v, bytes | bytearray) and v
-        for k, v in ring.items()
-    ):
-        msg = "key: expected bytes, or a non-empty {key_id: bytes} mapping"
-        raise ValueError(msg)
-    return {k: bytes(v) for k, v in ring.items()}
+def _bind_digest(bind: bytes | str | None) -> str | None:
+    """What an envelope records of the message it is bound to."""
+    if bind is None:
+        return None
+    if isinstance(bind, str):
+        bind = bind.encode("utf-8")
+    if not isinstance(bind, bytes | bytearray):
+        msg = f"bind: expected bytes, str or None, got {type(bind).__name__}"
+        raise EnvelopeError(msg)
+    return hashlib.sha256(b"capscope.bind\0" + bytes(bind)).hexdigest()
 
 
-def _sign(key: bytes, key_id: str, body: str) -> str:
-    message = f"{key_id}.{body}".encode("ascii")
-    return _b64(hmac.new(key, message, hashlib.sha256).digest())
+@attrs.frozen
+class Envelope:
+    """
+    A verified envelope (`verify`): who signed it, when, what for, and the
+    scope it carries, rebuilt.
+
+    Attributes:
+        id: the envelope's random id (128 bits, hex): what a replay guard
+            remembers, and what the publisher's `delegated` event and the
+            receiver's decisions (overlay attribute `capscope.envelope`)
+            carry.
+        key_id: the id of the key that signed it.
+        issued_at: when it was signed (seconds since the epoch).
+        scope: the scope it carries, narrowed by the receiver's `within`.
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope import propagation
+        >>> key = b"a shared key of at least 32 bytes"
+        >>> headers = {}
+        >>> propagation.inject(headers, key=key, bind="task-42")
+        >>> envelope = propagation.verify(headers, key=key, bind="task-42")
+        >>> len(envelope.id), envelope.key_id
+        (32, 'default')
+    """
+
+    id: str
+    key_id: str
+    issued_at: float
+    scope: Scope
 
 
 def inject(
     carrier: MutableMapping[str, Any],
     *,
-    key: bytes,
-    key_id: str = "default",
+    key: Any,
+    key_id: str | None = None,
+    bind: bytes | str | None = None,
     scope: Scope | None = None,
-) -> None:
+) -> str:
     """
     Write the worker capture of *scope* (default: the current one) into
-    *carrier* (message headers, say) under `HEADER`, signed with *key*
-    (HMAC-SHA256) and named by *key_id* so the receiver can rotate keys.
+    *carrier* (message headers, say) under `HEADER`, signed, and return
+    the envelope's id.
+
+    The signed body holds a random id, the issue time, a digest of *bind*
+    (what the message is about: the receiver must name the same thing,
+    so an envelope copied onto another message is refused) and the scope.
+    A `delegated` decision (gate `envelope`) is emitted with the id.
+
+    *key* is a shared key of at least 32 bytes (HMAC-SHA256), an Ed25519
+    private key (receivers then hold only the public key and cannot mint
+    envelopes), or a provider called now that returns `(key_id, key)`
+    (rotation without a restart). *key_id* names the key (default
+    `"default"`; a provider names its own).
 
     Raises:
+        EnvelopeError: a key that is too short, not a key, or a public key;
+            a bad *key_id* or *bind*.
         PolicyConfigError: as `encode`.
 
     Example:
         >>> from capscope import propagation
         >>> headers = {}
-        >>> propagation.inject(headers, key=b"k", key_id="2026-11")
+        >>> envelope_id = propagation.inject(headers, key=b"k" * 32, key_id="2026-11")
         >>> headers[propagation.HEADER].split(".")[0]
         '2026-11'
     """
-    if not isinstance(key, bytes | bytearray) or not key:
-        msg = "key: expected non-empty bytes"
-        raise ValueError(msg)
-    if not key_id or "." in key_id:
-        msg = f"key_id: expected a non-empty name without '.', got {key_id!r}"
-        raise ValueError(msg)
-    payload = {"scope": encode(scope), "iat": time.time()}
+    signer = signer_for(key, key_id)
+    envelope_id = secrets.token_hex(16)
+    payload = {
+        "v": ENVELOPE_VERSION,
+        "alg": signer.alg,
+        "jti": envelope_id,
+        "iat": time.time(),
+        "bind": _bind_digest(bind),
+        "scope": encode(scope),
+    }
     body = _b64(
         json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     )
-    carrier[HEADER] = f"{key_id}.{body}.{_sign(bytes(key), key_id, body)}"
+    signature = _b64(signer.sign(f"{signer.key_id}.{body}".encode("ascii")))
+    carrier[HEADER] = f"{signer.key_id}.{body}.{signature}"
+    if events.has_subscribers():
+        events.emit(
+            events.Decision(
+                action=events.Action.DELEGATED,
+                gate=events.Gate.ENVELOPE,
+                tool="*",
+                reason=f"scope delegated in envelope {envelope_id} (key {signer.key_id})",
+                overlay=(scope or Scope.current()).run(current_overlay),
+            )
+        )
+    return envelope_id
 
 
-def extract(
+def verify(  # noqa: PLR0913 - keyword-only options of one check
     carrier: Mapping[str, Any],
     *,
-    key: bytes | Mapping[str, bytes],
-    max_age: float | None = None,
-) -> Scope:
+    key: Any,
+    bind: bytes | str | None = None,
+    max_age: float | None = DEFAULT_MAX_AGE,
+    replay_guard: ReplayGuard | None = None,
+    occurrence: str | None = None,
+    within: Scope | None = None,
+) -> Envelope:
     """
-    Verify the envelope in *carrier* and rebuild the scope it carries.
+    Verify the envelope in *carrier* and rebuild the scope it carries;
+    `extract` returns just the scope.
 
-    *key* is the key (for `key_id="default"`), or a mapping of the key ids
-    accepted (old and new during a rotation) to their keys. *max_age*
-    refuses envelopes signed longer ago than that many seconds.
+    Args:
+        carrier: the mapping `inject` wrote into.
+        key: a shared key (id `"default"`), an Ed25519 public (or private)
+            key, a `{key_id: key}` mapping (old and new keys during a
+            rotation), or a provider called now that returns either.
+        bind: what this message is about, as the publisher named it: an
+            envelope issued for anything else is refused.
+        max_age: refuse envelopes signed longer ago than this many
+            seconds (default one hour); `None` turns the check off.
+        replay_guard: remembers envelope ids; an id it has seen is
+            refused (needs a *max_age*, which bounds how long it keeps them).
+        occurrence: tells apart legitimate repeats of one message (a
+            task's retry number): the guard remembers `id/occurrence`.
+        within: the receiver's own scope (its ceiling, say): the envelope's
+            frames are pushed onto it, so each is narrowed by it, and one
+            that asks for more is refused. Default: from empty.
 
     Raises:
-        EnvelopeError: the envelope is missing, malformed, signed with a
-            key id not in *keys*, tampered with (its signature does not
-            match), too old, or carries data `decode` refuses.
+        EnvelopeError: for every refusal, each with its own message: no
+            envelope, a malformed one, an unknown key id, a signature that
+            does not match the key, another version, another message
+            (*bind*), too old or from the future, replayed, a scope the
+            receiver's stacks refuse, or bad arguments.
 
     Example:
         >>> from capscope import propagation
         >>> headers = {}
-        >>> propagation.inject(headers, key=b"old", key_id="v1")
+        >>> _ = propagation.inject(headers, key=b"old key of 32 bytes or more....", key_id="v1")
         >>> try:
-        ...     propagation.extract(headers, key={"v2": b"new"})
+        ...     propagation.verify(headers, key={"v2": b"new key of 32 bytes or more...."})
         ... except propagation.EnvelopeError as e:
         ...     print(e)
         the envelope is signed with the unknown key id 'v1' (accepted: v2)
     """
-    ring = _keyring(key)
+    limit = _max_age(max_age)
+    if replay_guard is not None and limit is None:
+        msg = (
+            "replay_guard: needs a max_age, which bounds how long ids are kept"
+        )
+        raise EnvelopeError(msg)
+    if within is not None and not isinstance(within, Scope):
+        msg = f"within: expected a Scope or None, got {type(within).__name__}"
+        raise EnvelopeError(msg)
+    verifiers = verifiers_for(key)  # bad arguments first, whatever arrived
+    key_id, body, message, signature = _split(carrier)
+    verifier = verifiers.get(key_id)
+    if verifier is None:
+        msg = (
+            f"the envelope is signed with the unknown key id {key_id!r} "
+            f"(accepted: {', '.join(sorted(verifiers))})"
+        )
+        raise EnvelopeError(msg)
+    if not verifier.verify(message, signature):
+        msg = (
+            f"the envelope's signature does not match the key {key_id!r}: "
+            "it was signed with another key, or changed since"
+        )
+        raise EnvelopeError(msg)
+    payload = _payload(body, verifier.alg)
+    if payload["bind"] != _bind_digest(bind):
+        msg = "this envelope was issued for another message"
+        raise EnvelopeError(msg)
+    issued = payload["iat"]
+    _check_age(issued, limit)
+    envelope_id = payload["jti"]
+    if replay_guard is not None:
+        assert limit is not None  # noqa: S101 - checked above
+        remembered = (
+            envelope_id
+            if occurrence is None
+            else f"{envelope_id}/{occurrence}"
+        )
+        try:
+            again = replay_guard.seen(remembered, issued + limit)
+        except Exception as exc:
+            msg = f"the replay guard failed: {exc!r:.120}"
+            raise EnvelopeError(msg) from exc
+        if again is not False:
+            msg = f"the envelope {envelope_id} was used before: a replay"
+            raise EnvelopeError(msg)
+    # The rebuild is not anyone's decision: no root_policy event for it.
+    start = _quiet(Scope.empty() if within is None else within, on=True)
+    attribution = RuntimeContextOverlay(
+        attributes={ENVELOPE_ATTRIBUTE: envelope_id}
+    )
+    scope = decode(payload["scope"], within=start).pushing(
+        {overlay: attribution}
+    )
+    scope = _quiet(scope, on=False)
+    if events.has_subscribers():
+        reason = f"scope received in envelope {envelope_id} (key {key_id})"
+        scope.run(
+            lambda: events.emit(
+                events.Decision(
+                    action=events.Action.ALLOW,
+                    gate=events.Gate.ENVELOPE,
+                    tool="*",
+                    reason=reason,
+                    overlay=current_overlay(),
+                )
+            )
+        )
+    return Envelope(envelope_id, key_id, issued, scope)
+
+
+def extract(  # noqa: PLR0913 - as verify
+    carrier: Mapping[str, Any],
+    *,
+    key: Any,
+    bind: bytes | str | None = None,
+    max_age: float | None = DEFAULT_MAX_AGE,
+    replay_guard: ReplayGuard | None = None,
+    occurrence: str | None = None,
+    within: Scope | None = None,
+) -> Scope:
+    """
+    `verify(...).scope`: the scope the envelope in *carrier* carries.
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope import propagation
+        >>> from capscope.policies import CapabilityPolicy
+        >>> key = b"a shared key of at least 32 bytes"
+        >>> headers = {}
+        >>> with cs.using(execution=CapabilityPolicy(tools=("fs.*",))):
+        ...     _ = propagation.inject(headers, key=key, bind="job-7")
+        >>> propagation.extract(headers, key=key, bind="job-7")["execution"][0].tools
+        ('fs.*',)
+        >>> propagation.extract(headers, key=key, bind="job-8")
+        Traceback (most recent call last):
+        ...
+        capscope.EnvelopeError: this envelope was issued for another message
+    """
+    return verify(
+        carrier,
+        key=key,
+        bind=bind,
+        max_age=max_age,
+        replay_guard=replay_guard,
+        occurrence=occurrence,
+        within=within,
+    ).scope
+
+
+#: The overlay attribute a receiver's decisions carry: the envelope's id.
+ENVELOPE_ATTRIBUTE = "capscope.envelope"
+
+
+def _quiet(scope: Scope, *, on: bool) -> Scope:
+    """*scope*, with its events muted (or not) while it runs."""
+    ctx = scope._ctx.copy()  # noqa: SLF001 - our own class
+    ctx.run(events._MUTED.set, on)  # noqa: SLF001 - the same switch as muted()
+    return Scope(ctx)
+
+
+def _max_age(max_age: object) -> float | None:
+    if max_age is None:
+        return None
+    if (
+        isinstance(max_age, bool)
+        or not isinstance(max_age, int | float)
+        or not math.isfinite(max_age)
+        or max_age <= 0
+    ):
+        msg = (
+            "max_age: expected a positive number of seconds or None, got "
+            f"{max_age!r}"
+        )
+        raise EnvelopeError(msg)
+    return float(max_age)
+
+
+def _split(carrier: object) -> tuple[str, str, bytes, bytes]:
+    """The key id, body, signed message and signature of the envelope."""
+    if not isinstance(carrier, Mapping):
+        msg = f"the carrier is a {type(carrier).__name__}, not a mapping of headers"
+        raise EnvelopeError(msg)
     token = carrier.get(HEADER)
     if token is None:
         msg = f"no scope envelope in the carrier (header {HEADER!r})"
         raise EnvelopeError(msg)
-    parts = token.split(".") if isinstance(token, str) else []
-    if len(parts) != 3:  # noqa: PLR2004 - key id, body, signature
+    if not isinstance(token, str) or len(token) > MAX_ENVELOPE_CHARS:
+        msg = "malformed scope envelope: expected a string of at most 1 MiB"
+        raise EnvelopeError(msg)
+    match = _TOKEN.fullmatch(token)
+    if match is None:
         msg = "malformed scope envelope: expected key_id.body.signature"
         raise EnvelopeError(msg)
-    key_id, body, signature = parts
-    secret = ring.get(key_id)
-    if secret is None:
-        msg = (
-            f"the envelope is signed with the unknown key id {key_id!r} "
-            f"(accepted: {', '.join(sorted(ring))})"
-        )
-        raise EnvelopeError(msg)
-    if not hmac.compare_digest(_sign(secret, key_id, body), signature):
-        msg = "the envelope's signature does not match: it was tampered with"
-        raise EnvelopeError(msg)
+    key_id, body, signature = match.groups()
+    try:
+        raw_signature = _unb64(signature)
+    except (ValueError, binascii.Error):
+        msg = "malformed scope envelope: the signature is not base64"
+        raise EnvelopeError(msg) from None
+    return key_id, body, f"{key_id}.{body}".encode("ascii"), raw_signature
+
+
+def _payload(body: str, alg: str) -> dict[str, Any]:
+    """The signed body, read and checked field by field."""
     try:
         payload = json.loads(_unb64(body))
-    except (ValueError, binascii.Error) as exc:
+    except (ValueError, binascii.Error, RecursionError):
         msg = "malformed scope envelope body"
-        raise EnvelopeError(msg) from exc
-    issued = payload.get("iat") if isinstance(payload, dict) else None
-    if not isinstance(issued, int | float):
-        msg = "malformed scope envelope: no issue time"
+        raise EnvelopeError(msg) from None
+    if not isinstance(payload, dict) or payload.get("v") != ENVELOPE_VERSION:
+        version = payload.get("v") if isinstance(payload, dict) else None
+        msg = (
+            f"a scope envelope of version {version!r}; this capscope reads "
+            f"version {ENVELOPE_VERSION}"
+        )
         raise EnvelopeError(msg)
-    if max_age is not None:
-        age = time.time() - issued
-        if age < -_CLOCK_SKEW:
-            msg = (
-                f"the envelope is dated {-age:.1f} s in the future: the "
-                "signer's clock is wrong, and its max_age cannot hold"
-            )
-            raise EnvelopeError(msg)
-        if age > max_age:
-            msg = (
-                f"the envelope is {age:.1f} s old, older than max_age "
-                f"{max_age:g} s"
-            )
-            raise EnvelopeError(msg)
-    return decode(payload.get("scope"))
+    if payload.get("alg") != alg:
+        msg = "the envelope names another algorithm than its key's"
+        raise EnvelopeError(msg)
+    if not isinstance(payload.get("jti"), str) or not _JTI.fullmatch(
+        payload["jti"]
+    ):
+        msg = "malformed scope envelope: no envelope id"
+        raise EnvelopeError(msg)
+    bound = payload.get("bind")
+    if bound is not None and (
+        not isinstance(bound, str) or not _DIGEST.fullmatch(bound)
+    ):
+        msg = "malformed scope envelope: a binding that is not a digest"
+        raise EnvelopeError(msg)
+    issued = payload.get("iat")
+    if (
+        isinstance(issued, bool)
+        or not isinstance(issued, int | float)
+        or not _EPOCH_RANGE[0] < issued < _EPOCH_RANGE[1]
+    ):
+        msg = "malformed scope envelope: no usable issue time"
+        raise EnvelopeError(msg)
+    payload["iat"] = float(issued)
+    return payload
+
+
+def _check_age(issued: float, max_age: float | None) -> None:
+    age = time.time() - issued
+    if age < -_CLOCK_SKEW:
+        msg = (
+            f"the envelope is dated {-age:.1f} s in the future: the "
+            "signer's clock is wrong, or the envelope is forged"
+        )
+        raise EnvelopeError(msg)
+    if max_age is not None and age > max_age:
+        msg = (
+            f"the envelope is {age:.1f} s old, older than max_age "
+            f"{max_age:g} s"
+        )
+        raise EnvelopeError(msg)
+
+
+# -- replay guards ----------------------------------------------------------------
+
+
+@runtime_checkable
+class ReplayGuard(Protocol):
+    """
+    Remembers envelope ids until they expire: `seen(id, expires_at)`
+    returns `False` the first time (and remembers it), `True` after. It
+    must be atomic: two receivers asking at once get one `False`.
+
+    Example:
+        >>> from capscope.propagation import MemoryReplayGuard, ReplayGuard
+        >>> isinstance(MemoryReplayGuard(), ReplayGuard)
+        True
+    """
+
+    def seen(self, envelope_id: str, expires_at: float) -> bool:
+        """Whether *envelope_id* was seen before; remember it if not."""
+        ...
+
+
+class MemoryReplayGuard:
+    """
+    A replay guard in this process's memory (one worker process, or
+    tests). Holds at most *max_entries* unexpired ids; when full of them it
+    refuses (fails closed) rather than forget one.
+
+    Example:
+        >>> import time
+        >>> from capscope.propagation import MemoryReplayGuard
+        >>> guard = MemoryReplayGuard()
+        >>> guard.seen("a" * 32, time.time() + 60), guard.seen("a" * 32, time.time() + 60)
+        (False, True)
+    """
+
+    def __init__(self, max_entries: int = 1_000_000) -> None:
+        self._expiry: dict[str, float] = {}
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def seen(self, envelope_id: str, expires_at: float) -> bool:
+        """Whether *envelope_id* was seen before; remember it if not."""
+        now = time.time()
+        with self._lock:
+            known = self._expiry.get(envelope_id)
+            if known is not None and known > now:
+                return True
+            if len(self._expiry) >= self._max:
+                self._expiry = {
+                    k: t for k, t in self._expiry.items() if t > now
+                }
+                if len(self._expiry) >= self._max:
+                    msg = f"the replay guard holds {self._max} live ids: full"
+                    raise EnvelopeError(msg)
+            self._expiry[envelope_id] = expires_at
+            return False
+
+
+class RedisReplayGuard:
+    """
+    A replay guard shared by every worker through Redis: one
+    `SET key 1 NX PXAT expires_at` per envelope, atomic across processes
+    and machines. *client* is a `redis.Redis` (or anything with its
+    `set(name, value, nx=, pxat=)`).
+
+    Example:
+        >>> from capscope.propagation import RedisReplayGuard
+        >>> RedisReplayGuard(client=None, prefix="myapp:jti:").prefix
+        'myapp:jti:'
+    """
+
+    def __init__(
+        self, client: Any, *, prefix: str = "capscope:envelope:"
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def seen(self, envelope_id: str, expires_at: float) -> bool:
+        """Whether *envelope_id* was seen before; remember it if not."""
+        until = max(int(expires_at * 1000), int(time.time() * 1000) + 1)
+        fresh = self.client.set(
+            self.prefix + envelope_id, b"1", nx=True, pxat=until
+        )
+        return not fresh
 
 
 # -- process pools ----------------------------------------------------------------
 
 
 def run_encoded(
-    data: dict[str, Any], fn: Callable[..., R], *args: Any, **kwargs: Any
+    data: dict[str, Any], fn: Callable[..., R], /, *args: Any, **kwargs: Any
 ) -> R:
     """
     Run *fn* under the scope *data* (from `encode`) describes: the receiving

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import socket
+import subprocess
 import sys
 import textwrap
+import time
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -13,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 import capscope as cs
 from capscope import _ambient
@@ -220,3 +225,64 @@ def fake_dist(tmp_path: Path) -> Iterator[MakeDist]:
             cs.registry.unregister(name)
     _remove_from_sys_path(path for info in made for path in info.paths)
     _forget_modules_under(info.paths[0] for info in made)
+
+
+# --- A real Redis (the Celery and Dramatiq brokers, replay guards) ----------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis broker: CAPSCOPE_TEST_REDIS_URL, or one started here."""
+    given = os.environ.get("CAPSCOPE_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip(
+            "no redis-server binary (apt-get install redis-server), and "
+            "CAPSCOPE_TEST_REDIS_URL is not set: the Celery tests need a "
+            "real broker"
+        )
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    log = workdir / "redis.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [
+                *(binary, "--port", str(port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--daemonize", "no"),
+                *("--dir", str(workdir)),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"redis-server did not start:\n{log.read_text()}"
+                    )
+                time.sleep(0.05)
+        client.close()
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -54,64 +53,6 @@ ALL_TOOLS = ["fs.read", "net.fetch"]
 
 
 # -- the broker -----------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Redis broker: CAPSCOPE_TEST_REDIS_URL, or one started here."""
-    given = os.environ.get("CAPSCOPE_TEST_REDIS_URL")
-    if given:
-        yield given
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip(
-            "no redis-server binary (apt-get install redis-server), and "
-            "CAPSCOPE_TEST_REDIS_URL is not set: the Celery tests need a "
-            "real broker"
-        )
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    log = workdir / "redis.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [
-                *(binary, "--port", str(port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no", "--daemonize", "no"),
-                *("--dir", str(workdir)),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"redis-server did not start:\n{log.read_text()}"
-                    )
-                time.sleep(0.05)
-        client.close()
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture(scope="module")

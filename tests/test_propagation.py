@@ -64,8 +64,13 @@ def test_every_stack_that_travels_arrives_as_a_worker_would_get_it():
         sent = cs.Scope.capture_inherited()
         scope = roundtrip()
 
-    for name in ("execution", "approval", "command", "permissions", "overlay"):
+    for name in ("execution", "approval", "command", "permissions"):
         assert sent[name] == scope[name], name
+    # the receiver adds one overlay frame: the envelope's id, for its audit
+    *overlays, received = scope["overlay"]
+    assert tuple(overlays) == sent["overlay"]
+    assert (received.run_id, received.worker_id) == ("r-1", "w-2")
+    assert set(received.attributes) == {propagation.ENVELOPE_ATTRIBUTE}
     assert scope["execution"][0].recursion_limit == 2  # a hop taken
     assert scope["command"] == (outer_command, inner_command)  # COPY: whole
     assert scope["autonomy"] == (AutonomyPolicy(tier="act_with_approval"),)
@@ -228,7 +233,7 @@ def test_a_flipped_byte_is_refused(headers):
         body[:index] + ("A" if body[index] != "A" else "B") + body[index + 1 :]
     )
     headers[propagation.HEADER] = f"{key_id}.{flipped}.{signature}"
-    with pytest.raises(propagation.EnvelopeError, match="tampered"):
+    with pytest.raises(propagation.EnvelopeError, match="or changed since"):
         propagation.extract(headers, key={"k1": KEY})
 
 
@@ -242,12 +247,14 @@ def test_a_widened_tool_list_without_the_key_is_refused(headers):
     frame["tools"] = ["*"]
     widened = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
     headers[propagation.HEADER] = f"{key_id}.{widened.rstrip('=')}.{signature}"
-    with pytest.raises(propagation.EnvelopeError, match="tampered"):
+    with pytest.raises(propagation.EnvelopeError, match="or changed since"):
         propagation.extract(headers, key={"k1": KEY})
     forged = {}
     with cs.using(execution=CapabilityPolicy(tools=("*",))):
-        propagation.inject(forged, key=b"the attacker's own key", key_id="k1")
-    with pytest.raises(propagation.EnvelopeError, match="tampered"):
+        propagation.inject(
+            forged, key=b"the attacker's own key, 32 bytes.", key_id="k1"
+        )
+    with pytest.raises(propagation.EnvelopeError, match="signed with another"):
         propagation.extract(forged, key={"k1": KEY})
 
 
@@ -263,9 +270,10 @@ def test_an_old_envelope_is_refused(headers, monkeypatch):
 
 
 def test_an_unknown_key_id_is_refused_and_rotation_works(headers):
+    new = b"the next shared secret, 32 bytes"
     with pytest.raises(propagation.EnvelopeError, match="unknown key id 'k1'"):
-        propagation.extract(headers, key={"k2": b"new key"})
-    scope = propagation.extract(headers, key={"k1": KEY, "k2": b"new key"})
+        propagation.extract(headers, key={"k2": new})
+    scope = propagation.extract(headers, key={"k1": KEY, "k2": new})
     assert scope["execution"][0].tools == ("fs.read",)
 
 
@@ -284,11 +292,11 @@ def test_missing_and_malformed_envelopes(token, message):
 
 
 def test_bad_keys_are_refused_when_used():
-    with pytest.raises(ValueError, match="key"):
+    with pytest.raises(propagation.EnvelopeError, match="key: a shared key"):
         propagation.inject({}, key=b"")
-    with pytest.raises(ValueError, match="key_id"):
+    with pytest.raises(propagation.EnvelopeError, match="key_id"):
         propagation.inject({}, key=KEY, key_id="a.b")
-    with pytest.raises(ValueError, match="key"):
+    with pytest.raises(propagation.EnvelopeError, match="key"):
         propagation.extract({}, key={})
 
 
@@ -382,19 +390,6 @@ def test_a_narrowing_hook_refuses_the_submit(pool):
         pytest.raises(cs.PolicyConfigError),
     ):
         pool.submit(tools.whoami)
-
-
-def test_an_envelope_from_the_future_is_refused_under_max_age(
-    headers, monkeypatch
-):
-    real = propagation.time.time
-    monkeypatch.setattr(propagation.time, "time", lambda: real() - 3600)
-    with pytest.raises(propagation.EnvelopeError, match="in the future"):
-        propagation.extract(headers, key={"k1": KEY}, max_age=60)
-    scope = propagation.extract(
-        headers, key={"k1": KEY}
-    )  # no max_age: no clock
-    assert scope["execution"][0].tools == ("fs.read",)
 
 
 def test_a_multiprocessing_pool_job_runs_under_the_encoded_scope():
