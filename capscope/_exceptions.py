@@ -204,13 +204,15 @@ class NoConnectorContext(CapscopeError):
 class EnvelopeError(CapscopeError):
     """
     A scope envelope was refused (`capscope.propagation.extract`): missing,
-    malformed, of an unknown version, tampered with, signed with an
-    unknown key, or too old. The work must not run under any scope.
+    malformed, of an unknown version, signed with a key the receiver does
+    not hold or changed since, issued for another message, too old, or
+    replayed; or the keys and options given were unusable (a shared key
+    shorter than 32 bytes, say). The work must not run under any scope.
 
     Example:
         >>> from capscope import propagation
         >>> try:
-        ...     propagation.extract({}, key=b"k")
+        ...     propagation.extract({}, key=b"k" * 32)
         ... except propagation.EnvelopeError as e:
         ...     print(e)
         no scope envelope in the carrier (header 'capscope-scope')

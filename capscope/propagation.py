@@ -22,19 +22,25 @@ Code does not travel:
   mode is NONE (`render`) has nothing in a worker capture anyway.
 
 Signed envelopes put that data in a message's headers: `inject` writes
-it, signed with HMAC-SHA256 under a shared key, and `extract` verifies and
-rebuilds it, refusing (with `EnvelopeError`) an envelope that is missing,
-malformed, of another version, tampered with, signed with a key it does
-not hold, or older than `max_age`. Nothing runs under any scope then.
+it, signed (HMAC-SHA256 under a shared key of 32 bytes or more, or
+Ed25519 so that receivers hold only the public key) together with a
+random id, the issue time and a digest of what the message is about
+(`bind`); `extract` verifies and rebuilds it, narrowed by the receiver's
+own scope (`within`), refusing with `EnvelopeError` an envelope that is
+missing, malformed, of another version, signed with a key it does not
+hold or changed since, issued for another message, older than `max_age`
+(one hour by default), or seen before by a `ReplayGuard`. Nothing runs
+under any scope then.
 
 Example:
     >>> import capscope as cs
     >>> from capscope import propagation
     >>> from capscope.policies import CapabilityPolicy
+    >>> key = b"a shared key of at least 32 bytes"
     >>> headers = {}
     >>> with cs.using(execution=CapabilityPolicy(tools=("fs.*",))):
-    ...     propagation.inject(headers, key=b"shared secret")
-    >>> scope = propagation.extract(headers, key=b"shared secret")
+    ...     _ = propagation.inject(headers, key=key, bind="job-1")
+    >>> scope = propagation.extract(headers, key=key, bind="job-1")
     >>> (ceiling,) = scope["execution"]
     >>> ceiling.tools
     ('fs.*',)
@@ -81,6 +87,7 @@ __all__ = [
     "ScopedProcessPoolExecutor",
     "decode",
     "encode",
+    "expect_retry",
     "extract",
     "inject",
     "register_hook",
@@ -365,6 +372,7 @@ class Envelope:
             carry.
         key_id: the id of the key that signed it.
         issued_at: when it was signed (seconds since the epoch).
+        expires_at: when `max_age` runs out for it (`None` without one).
         scope: the scope it carries, narrowed by the receiver's `within`.
 
     Example:
@@ -372,7 +380,7 @@ class Envelope:
         >>> from capscope import propagation
         >>> key = b"a shared key of at least 32 bytes"
         >>> headers = {}
-        >>> propagation.inject(headers, key=key, bind="task-42")
+        >>> _ = propagation.inject(headers, key=key, bind="task-42")
         >>> envelope = propagation.verify(headers, key=key, bind="task-42")
         >>> len(envelope.id), envelope.key_id
         (32, 'default')
@@ -381,6 +389,7 @@ class Envelope:
     id: str
     key_id: str
     issued_at: float
+    expires_at: float | None
     scope: Scope
 
 
@@ -455,7 +464,7 @@ def verify(  # noqa: PLR0913 - keyword-only options of one check
     bind: bytes | str | None = None,
     max_age: float | None = DEFAULT_MAX_AGE,
     replay_guard: ReplayGuard | None = None,
-    occurrence: str | None = None,
+    attempt: int = 0,
     within: Scope | None = None,
 ) -> Envelope:
     """
@@ -473,8 +482,10 @@ def verify(  # noqa: PLR0913 - keyword-only options of one check
             seconds (default one hour); `None` turns the check off.
         replay_guard: remembers envelope ids; an id it has seen is
             refused (needs a *max_age*, which bounds how long it keeps them).
-        occurrence: tells apart legitimate repeats of one message (a
-            task's retry number): the guard remembers `id/occurrence`.
+        attempt: which delivery of the message this is: 0 the first, n
+            the n-th retry, which a *replay_guard* accepts only when the
+            receiver that retried announced it (`expect_retry`), and only
+            once. So a copy whose retry count was raised is refused too.
         within: the receiver's own scope (its ceiling, say): the envelope's
             frames are pushed onto it, so each is narrowed by it, and one
             that asks for more is refused. Default: from empty.
@@ -489,14 +500,21 @@ def verify(  # noqa: PLR0913 - keyword-only options of one check
     Example:
         >>> from capscope import propagation
         >>> headers = {}
-        >>> _ = propagation.inject(headers, key=b"old key of 32 bytes or more....", key_id="v1")
+        >>> _ = propagation.inject(headers, key=b"the old key, of 32 bytes or more", key_id="v1")
         >>> try:
-        ...     propagation.verify(headers, key={"v2": b"new key of 32 bytes or more...."})
+        ...     propagation.verify(headers, key={"v2": b"the new key, of 32 bytes or more"})
         ... except propagation.EnvelopeError as e:
         ...     print(e)
         the envelope is signed with the unknown key id 'v1' (accepted: v2)
     """
     limit = _max_age(max_age)
+    if (
+        isinstance(attempt, bool)
+        or not isinstance(attempt, int)
+        or attempt < 0
+    ):
+        msg = f"attempt: expected a delivery number >= 0, got {attempt!r}"
+        raise EnvelopeError(msg)
     if replay_guard is not None and limit is None:
         msg = (
             "replay_guard: needs a max_age, which bounds how long ids are kept"
@@ -527,21 +545,10 @@ def verify(  # noqa: PLR0913 - keyword-only options of one check
     issued = payload["iat"]
     _check_age(issued, limit)
     envelope_id = payload["jti"]
+    expires = None if limit is None else issued + limit
     if replay_guard is not None:
-        assert limit is not None  # noqa: S101 - checked above
-        remembered = (
-            envelope_id
-            if occurrence is None
-            else f"{envelope_id}/{occurrence}"
-        )
-        try:
-            again = replay_guard.seen(remembered, issued + limit)
-        except Exception as exc:
-            msg = f"the replay guard failed: {exc!r:.120}"
-            raise EnvelopeError(msg) from exc
-        if again is not False:
-            msg = f"the envelope {envelope_id} was used before: a replay"
-            raise EnvelopeError(msg)
+        assert expires is not None  # noqa: S101 - checked above
+        _first_use(replay_guard, envelope_id, attempt, expires)
     # The rebuild is not anyone's decision: no root_policy event for it.
     start = _quiet(Scope.empty() if within is None else within, on=True)
     attribution = RuntimeContextOverlay(
@@ -564,7 +571,7 @@ def verify(  # noqa: PLR0913 - keyword-only options of one check
                 )
             )
         )
-    return Envelope(envelope_id, key_id, issued, scope)
+    return Envelope(envelope_id, key_id, issued, expires, scope)
 
 
 def extract(  # noqa: PLR0913 - as verify
@@ -574,7 +581,7 @@ def extract(  # noqa: PLR0913 - as verify
     bind: bytes | str | None = None,
     max_age: float | None = DEFAULT_MAX_AGE,
     replay_guard: ReplayGuard | None = None,
-    occurrence: str | None = None,
+    attempt: int = 0,
     within: Scope | None = None,
 ) -> Scope:
     """
@@ -601,7 +608,7 @@ def extract(  # noqa: PLR0913 - as verify
         bind=bind,
         max_age=max_age,
         replay_guard=replay_guard,
-        occurrence=occurrence,
+        attempt=attempt,
         within=within,
     ).scope
 
@@ -716,6 +723,68 @@ def _check_age(issued: float, max_age: float | None) -> None:
 
 
 # -- replay guards ----------------------------------------------------------------
+
+
+def _seen(guard: ReplayGuard, name: str, expires_at: float) -> bool:
+    try:
+        again = guard.seen(name, expires_at)
+    except EnvelopeError:
+        raise
+    except Exception as exc:
+        msg = f"the replay guard failed: {exc!r:.120}"
+        raise EnvelopeError(msg) from exc
+    return again is not False  # anything but False: seen, fail closed
+
+
+def _first_use(
+    guard: ReplayGuard, envelope_id: str, attempt: int, expires_at: float
+) -> None:
+    """Refuse a second use of *envelope_id*'s delivery *attempt*."""
+    if attempt and not _seen(guard, f"{envelope_id}#{attempt}+", expires_at):
+        msg = (
+            f"retry {attempt} of envelope {envelope_id} was not announced "
+            "by the receiver that retried (expect_retry): a copy with its "
+            "retry count changed"
+        )
+        raise EnvelopeError(msg)
+    name = f"{envelope_id}#{attempt}" if attempt else envelope_id
+    if _seen(guard, name, expires_at):
+        msg = f"the envelope {envelope_id} was used before: a replay"
+        if attempt:
+            msg += f" of retry {attempt}"
+        raise EnvelopeError(msg)
+
+
+def expect_retry(
+    envelope: Envelope, attempt: int, *, replay_guard: ReplayGuard
+) -> None:
+    """
+    Announce that the message *envelope* came in is being delivered again
+    as retry *attempt* (1 for the first retry): `verify(...,
+    attempt=attempt, replay_guard=...)` then accepts it once. Call it
+    where the retry is published, with the guard the receivers use.
+
+    Example:
+        >>> from capscope import propagation
+        >>> key, guard = b"k" * 32, propagation.MemoryReplayGuard()
+        >>> headers = {}
+        >>> _ = propagation.inject(headers, key=key)
+        >>> first = propagation.verify(headers, key=key, replay_guard=guard)
+        >>> propagation.expect_retry(first, 1, replay_guard=guard)
+        >>> propagation.verify(headers, key=key, replay_guard=guard, attempt=1).id == first.id
+        True
+    """
+    if envelope.expires_at is None:
+        msg = "expect_retry: the envelope was verified without a max_age"
+        raise EnvelopeError(msg)
+    if (
+        isinstance(attempt, bool)
+        or not isinstance(attempt, int)
+        or attempt < 1
+    ):
+        msg = f"attempt: expected a retry number >= 1, got {attempt!r}"
+        raise EnvelopeError(msg)
+    _seen(replay_guard, f"{envelope.id}#{attempt}+", envelope.expires_at)
 
 
 @runtime_checkable

@@ -233,18 +233,36 @@ class TestReplay:
         with pytest.raises(cs.EnvelopeError, match="a replay"):
             propagation.extract(carrier, key=KEY, replay_guard=guard)
 
-    def test_occurrences_are_not_replays(self):
+    def test_announced_retries_are_not_replays(self):
         guard = propagation.MemoryReplayGuard()
         carrier = published()
 
-        for retry in ("0", "1", "2"):
-            propagation.extract(
-                carrier, key=KEY, replay_guard=guard, occurrence=retry
+        first = propagation.verify(carrier, key=KEY, replay_guard=guard)
+        for attempt in (1, 2):
+            propagation.expect_retry(first, attempt, replay_guard=guard)
+            again = propagation.verify(
+                carrier, key=KEY, replay_guard=guard, attempt=attempt
             )
-        with pytest.raises(cs.EnvelopeError, match="a replay"):
+            assert first.id == again.id
+        with pytest.raises(cs.EnvelopeError, match="a replay of retry 1"):
             propagation.extract(
-                carrier, key=KEY, replay_guard=guard, occurrence="1"
+                carrier, key=KEY, replay_guard=guard, attempt=1
             )
+
+    def test_a_raised_retry_count_is_not_a_retry(self):
+        guard = propagation.MemoryReplayGuard()
+        carrier = published()
+        propagation.extract(carrier, key=KEY, replay_guard=guard)
+
+        with pytest.raises(cs.EnvelopeError, match="was not announced"):
+            propagation.extract(
+                carrier, key=KEY, replay_guard=guard, attempt=1
+            )
+
+    @pytest.mark.parametrize("attempt", [-1, True, 1.0, "1"])
+    def test_a_bad_attempt_is_refused(self, attempt):
+        with pytest.raises(cs.EnvelopeError, match="attempt"):
+            propagation.extract(published(), key=KEY, attempt=attempt)
 
     def test_a_guard_needs_a_max_age(self):
         with pytest.raises(cs.EnvelopeError, match="needs a max_age"):
