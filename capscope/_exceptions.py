@@ -29,6 +29,7 @@ one pickles and crosses process boundaries intact.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import final
 
 __all__ = [
@@ -222,7 +223,9 @@ class EnvelopeError(CapscopeError):
 class PolicyDenied(CapscopeError, PermissionError):
     """
     A policy refused a call. `.decision` holds the `Decision` that refused it
-    (`None` when raised without one).
+    (`None` when raised without one). Given a decision record
+    (`capscope.audit.decision_record`) instead, as a JSON transport such
+    as a Celery result backend rebuilds it, it reads the `Decision` back.
 
     Catch this to handle every refusal at once; it is also a
     `PermissionError`.
@@ -235,6 +238,12 @@ class PolicyDenied(CapscopeError, PermissionError):
     """
 
     def __init__(self, message: str, decision: object | None = None) -> None:
+        if isinstance(decision, Mapping):
+            # A decision that crossed a JSON boundary as its audit record
+            # (a Celery result): read back into a Decision.
+            from .audit import decision_from_record
+
+            decision = decision_from_record(decision)
         super().__init__(message, decision)
         self.message = message
         self.decision = decision

@@ -29,17 +29,19 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any, Literal, Self
 
 from . import events
 from ._current import current_overlay
 from .events import Action, CommandDecision, Decision
+from .policies.overlay import RuntimeContextOverlay
 
 __all__ = [
     "JsonlSink",
     "OverlayFilter",
     "Recorder",
+    "decision_from_record",
     "decision_record",
     "log_decisions",
 ]
@@ -109,6 +111,57 @@ def decision_record(
         record["labels"] = list(decision.labels)
         record["segments"] = [list(s) for s in decision.segments]
     return record
+
+
+def decision_from_record(record: Mapping[str, Any]) -> Decision:
+    """
+    The `Decision` (or `CommandDecision`, when the record has a `line`)
+    that `decision_record` wrote *record* from: how a decision that
+    crossed a JSON boundary (a Celery result, a log line) is read back.
+    The rule stays as recorded (its `to_dict()`, or its text).
+
+    Raises:
+        ValueError: *record* is not a decision record (the message names
+            the field).
+
+    Example:
+        >>> import capscope as cs
+        >>> from capscope.audit import decision_from_record, decision_record
+        >>> d = cs.Decision(action="deny", gate="tool_ceiling", tool="fs.write", reason="outside")
+        >>> decision_from_record(decision_record(d)) == d
+        True
+    """
+    if not isinstance(record, Mapping):
+        msg = f"a decision record is a mapping, not {type(record).__name__}"
+        raise TypeError(msg)
+    try:
+        overlay = RuntimeContextOverlay(
+            **{name: record.get(name) for name in _ID_FIELDS},
+            attributes=record.get("attributes") or {},
+        )
+        common: dict[str, Any] = {
+            "action": record["action"],
+            "gate": record.get("gate"),
+            "tool": record["tool"],
+            "reason": record["reason"],
+            "rule": record.get("rule"),
+            "overlay": overlay,
+            "args_digest": record.get("args_digest"),
+            "time": record["time"],
+        }
+        if "line" in record:
+            return CommandDecision(
+                **common,
+                line=record["line"],
+                labels=tuple(record.get("labels") or ()),
+                segments=tuple(
+                    tuple(segment) for segment in record.get("segments") or ()
+                ),
+            )
+        return Decision(**common)
+    except KeyError as exc:
+        msg = f"a decision record without its {exc.args[0]!r} field"
+        raise ValueError(msg) from None
 
 
 # -- logging --------------------------------------------------------------------

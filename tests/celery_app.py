@@ -18,13 +18,17 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
 from celery import Celery, signals
+from cryptography.hazmat.primitives import serialization
 
 import capscope as cs
 from capscope.contrib.celery import install
+from capscope.policies import CapabilityPolicy
+from capscope.propagation import RedisReplayGuard
 from capscope.stacks import execution
 
 #: The key publishers sign with since the rotation, and the one before it.
@@ -45,9 +49,59 @@ app.conf.update(
     worker_hijack_root_logger=False,
     worker_prefetch_multiplier=1,
 )
-installation = install(
-    app, key=KEY_V2, key_id="v2", keys={"v1": KEY_V1}, max_age=MAX_AGE
-)
+
+
+class SharedGuard:
+    """The workers' replay guard: Redis at the broker's URL, made on use."""
+
+    def __init__(self) -> None:
+        self._guard: RedisReplayGuard | None = None
+
+    def seen(self, envelope_id: str, expires_at: float) -> bool:
+        if self._guard is None:
+            client = redis.Redis.from_url(app.conf.broker_url)
+            self._guard = RedisReplayGuard(client, prefix="capscope-tests:")
+        return self._guard.seen(envelope_id, expires_at)
+
+
+def public_keys() -> dict[str, Any]:
+    """The public keys in $CAPSCOPE_TEST_PUBLIC_KEYS, read on every call."""
+    folder = Path(os.environ["CAPSCOPE_TEST_PUBLIC_KEYS"])
+    return {
+        path.stem: serialization.load_pem_public_key(path.read_bytes())
+        for path in sorted(folder.glob("*.pub"))
+    }
+
+
+def worker_ceiling() -> cs.Scope | None:
+    """The machine's own ceiling, from $CAPSCOPE_TEST_WORKER_CEILING."""
+    tools = os.environ.get("CAPSCOPE_TEST_WORKER_CEILING")
+    if tools is None:
+        return None
+    ceiling = CapabilityPolicy(tools=tuple(tools.split(",")))
+    return cs.Scope.empty().pushing({execution: ceiling})
+
+
+if "CAPSCOPE_TEST_PUBLIC_KEYS" in os.environ:
+    # A worker that holds only public keys: it verifies, it cannot sign.
+    installation = install(
+        app,
+        key=None,
+        keys=public_keys,
+        max_age=MAX_AGE,
+        replay_guard=SharedGuard(),
+        within=worker_ceiling(),
+    )
+else:
+    installation = install(
+        app,
+        key=KEY_V2,
+        key_id="v2",
+        keys={"v1": KEY_V1},
+        max_age=MAX_AGE,
+        replay_guard=SharedGuard(),
+        within=worker_ceiling(),
+    )
 
 
 def configure(url: str) -> None:
@@ -139,6 +193,23 @@ def retry_once(self: Any, tools: list[str]) -> dict[str, Any]:
 
 
 @app.task
+def call_denied() -> None:
+    """Let a refusal escape: the caller gets it back with its decision."""
+    fetch("https://example.org")
+
+
+@app.task
+def link_seen(previous: Any, label: str) -> dict[str, Any]:
+    """A canvas step: what it ran under, after the previous step's result."""
+    return {
+        "label": label,
+        "previous": previous,
+        "outcomes": {tool: attempt(tool) for tool in TOOLS},
+        **seen(),
+    }
+
+
+@app.task
 def boom() -> None:
     msg = "boom"
     raise RuntimeError(msg)
@@ -169,9 +240,15 @@ def _observe(task_id: str | None, event: str) -> None:
 
 @signals.task_failure.connect(weak=False)
 def _on_failure(
-    sender: Any = None, task_id: str | None = None, **_: Any
+    sender: Any = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    **_: Any,
 ) -> None:
     _observe(task_id, "failure")
+    with _observed_lock:  # every failure's message, in order
+        errors = OBSERVED.setdefault(str(task_id), {}).setdefault("errors", [])
+        errors.append(str(exception))
 
 
 @signals.task_retry.connect(weak=False)

@@ -16,6 +16,8 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -33,7 +35,7 @@ from typing import Any
 import celery_app
 import pytest
 import redis
-from celery import Celery, signals
+from celery import Celery, chain, chord, group, signals
 
 import capscope as cs
 from capscope import propagation
@@ -114,8 +116,13 @@ class Worker:
 
 
 @contextlib.contextmanager
-def running_worker(
-    app: Celery, redis_url: str, tmp: Path, pool: str, concurrency: int = 4
+def running_worker(  # noqa: PLR0913
+    app: Celery,
+    redis_url: str,
+    tmp: Path,
+    pool: str,
+    concurrency: int = 4,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Worker]:
     queue = f"capscope-{pool}-{uuid.uuid4().hex[:12]}"
     worker = Worker(pool, queue, f"{queue}@localhost", tmp / f"{queue}.log")
@@ -124,6 +131,7 @@ def running_worker(
         **os.environ,
         "CAPSCOPE_TEST_REDIS_URL": redis_url,
         "PYTHONPATH": os.pathsep.join(path),
+        **(env or {}),
     }
     command = [sys.executable, "-m", "celery", "-A", "celery_app", "worker"]
     command += ["-P", pool, "-c", str(concurrency), "-Q", queue]
@@ -141,7 +149,8 @@ def running_worker(
     worker = dataclasses.replace(worker, pid=process.pid)
     try:
         try:
-            worker.send(celery_app.ping).get(timeout=30)
+            # answered at all: a worker may refuse this process's envelopes
+            worker.send(celery_app.ping).get(timeout=30, propagate=False)
         except Exception as exc:
             pytest.fail(
                 f"the {pool} worker did not answer: {exc!r}\n{worker.output()}"
@@ -299,20 +308,33 @@ def widen_without_the_key(token: str) -> str:
     return f"{key_id}.{_b64(payload)}.{signature}"
 
 
+def resign(key_id: str, payload: dict[str, Any]) -> str:
+    """An envelope of *payload*, signed with the publishers' real key."""
+    body = _b64(payload)
+    message = f"{key_id}.{body}".encode()
+    digest = hmac.new(celery_app.KEY_V2, message, hashlib.sha256).digest()
+    return f"{key_id}.{body}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+
+
 def replay_an_old_one(token: str) -> str:
     # Signed with the real key: only its age is wrong.
     key_id, payload, _ = _payload(token)
     payload["iat"] -= 2 * celery_app.MAX_AGE
-    body = _b64(payload)
-    return (
-        f"{key_id}.{body}.{propagation._sign(celery_app.KEY_V2, key_id, body)}"
-    )
+    return resign(key_id, payload)
+
+
+def unbind(token: str) -> str:
+    # Signed with the real key, bound to nothing: not to this message.
+    key_id, payload, _ = _payload(token)
+    payload["bind"] = None
+    return resign(key_id, payload)
 
 
 TAMPERINGS: dict[str, tuple[Callable[[str], str | None], str]] = {
     "flipped byte": (flip_a_byte, "signature does not match"),
     "widened": (widen_without_the_key, "signature does not match"),
     "too old": (replay_an_old_one, "older than max_age 300 s"),
+    "unbound": (unbind, "issued for another message"),
     "missing": (lambda token: None, "no scope envelope in the carrier"),
     "malformed": (lambda token: "not-an-envelope", "malformed scope envelope"),
 }
@@ -382,6 +404,185 @@ def test_the_untampered_control_runs(
     assert b"ran" == redis_client.getdel(key)
 
 
+# -- transplants and replays: a broker writer copies envelopes ------------------------
+
+
+@contextlib.contextmanager
+def capturing() -> Iterator[dict[str, dict[str, Any]]]:
+    """The headers of each message published meanwhile, by task id."""
+    seen: dict[str, dict[str, Any]] = {}
+
+    def receiver(headers: dict[str, Any], **_: Any) -> None:
+        seen[headers["id"]] = dict(headers)
+
+    signals.before_task_publish.connect(receiver, weak=False)
+    try:
+        yield seen
+    finally:
+        signals.before_task_publish.disconnect(receiver)
+
+
+def envelope_of(task: Any, *args: Any, task_id: str, **kwargs: Any) -> str:
+    """The envelope of a caller's message for *task*, sent nowhere it runs."""
+    void = f"capscope-void-{uuid.uuid4().hex}"
+    with caller_policy(2), capturing() as seen:
+        task.apply_async(args, kwargs, queue=void, task_id=task_id)
+    return seen[task_id][HEADER]
+
+
+@pytest.fixture
+def broker_writer(publisher: Callable[..., Celery]) -> Callable[..., Any]:
+    """Sends any message with any envelope: what a broker writer can do."""
+    raw = publisher()  # capscope is not installed on it
+
+    def send(worker: Worker, token: str, *args: Any, **options: Any) -> Any:
+        headers = {HEADER: token}
+        return raw.send_task(
+            "celery_app.mark_ran",
+            args,
+            queue=worker.queue,
+            headers=headers,
+            **options,
+        )
+
+    return send
+
+
+TRANSPLANTS: dict[str, Callable[[str], str]] = {
+    # each: the envelope of another message, for mark_ran(f"ran:{task_id}")
+    "other task name": lambda task_id: envelope_of(
+        celery_app.observed, f"ran:{task_id}", task_id=task_id
+    ),
+    "other arguments": lambda task_id: envelope_of(
+        celery_app.mark_ran, "ran:somewhere-else", task_id=task_id
+    ),
+    "other task id": lambda task_id: envelope_of(
+        celery_app.mark_ran, f"ran:{task_id}", task_id=str(uuid.uuid4())
+    ),
+    "keyword arguments": lambda task_id: envelope_of(
+        celery_app.mark_ran, task_id=task_id, key=f"ran:{task_id}"
+    ),
+}
+
+
+@pytest.mark.parametrize("transplant", list(TRANSPLANTS))
+def test_a_transplanted_envelope_is_refused(
+    worker: Worker,
+    redis_client: redis.Redis,
+    broker_writer: Callable[..., Any],
+    transplant: str,
+):
+    task_id = str(uuid.uuid4())
+    token = TRANSPLANTS[transplant](task_id)
+    result = broker_writer(worker, token, f"ran:{task_id}", task_id=task_id)
+    assert_refused(worker, redis_client, result, "issued for another message")
+
+
+def test_a_copied_envelope_runs_once_on_its_own_message(
+    worker: Worker,
+    redis_client: redis.Redis,
+    broker_writer: Callable[..., Any],
+):
+    task_id = str(uuid.uuid4())
+    token = envelope_of(celery_app.mark_ran, f"ran:{task_id}", task_id=task_id)
+    first = broker_writer(worker, token, f"ran:{task_id}", task_id=task_id)
+    assert "allowed" == first.get(timeout=TIMEOUT)  # its own message: runs
+    assert b"ran" == redis_client.getdel(f"ran:{task_id}")
+
+    # The same message again (its result is the first one's: same id), and
+    # again with its retry count raised: refused, the body does not run.
+    broker_writer(worker, token, f"ran:{task_id}", task_id=task_id)
+    broker_writer(worker, token, f"ran:{task_id}", task_id=task_id, retries=1)
+    errors = failures(worker, task_id, 2)
+    assert "was used before: a replay" in errors[0]
+    assert "was not announced" in errors[1]
+    assert redis_client.get(f"ran:{task_id}") is None
+
+
+def failures(worker: Worker, task_id: str, count: int) -> list[str]:
+    """The messages of *task_id*'s first *count* failures, in order."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        errors = worker.observed(task_id).get("errors", [])
+        if len(errors) >= count:
+            return errors
+        assert time.monotonic() < deadline, (task_id, errors)
+        time.sleep(0.05)
+
+
+def test_a_refusal_comes_back_with_its_decision(worker: Worker):
+    with caller_policy(0), capturing() as seen:  # fs.read only
+        result = worker.send(celery_app.call_denied)
+    with pytest.raises(cs.ToolDenied) as info:
+        result.get(timeout=TIMEOUT)
+    decision = info.value.decision
+    assert isinstance(decision, cs.Decision)
+    assert (cs.Action.DENY, cs.Gate.TOOL_CEILING, "net.fetch") == (
+        decision.action,
+        decision.gate,
+        decision.tool,
+    )
+    # attributed to the caller's run, the worker, and the envelope
+    _, payload, _ = _payload(seen[result.id][HEADER])
+    assert {
+        "run_id": "run-0",
+        "worker_id": worker.worker_id(result.id),
+    } == decision.overlay.ids()
+    assert {propagation.ENVELOPE_ATTRIBUTE: payload["jti"]} == dict(
+        decision.overlay.attributes
+    )
+
+
+# -- canvas: what the caller built runs as siblings --------------------------------
+
+
+def sibling_policy() -> cs.using:
+    return cs.using(
+        execution=CapabilityPolicy(tools=("fs.read",), recursion_limit=1),
+        overlay=RuntimeContextOverlay(run_id="run-canvas"),
+    )
+
+
+def assert_sibling(worker: Worker, seen: dict[str, Any]) -> None:
+    assert {"fs.read": "allowed", "net.fetch": "denied: tool_ceiling"} == (
+        seen["outcomes"]
+    )
+    assert "run-canvas" == seen["run_id"]
+    assert 0 == seen["recursion_limit"]  # one hop from the caller, not more
+
+
+def test_each_link_of_a_chain_is_a_sibling_of_the_first(worker: Worker):
+    q = worker.queue
+    with sibling_policy():
+        result = chain(
+            celery_app.link_seen.si(None, "a").set(queue=q),
+            celery_app.link_seen.s("b").set(queue=q),
+            celery_app.link_seen.s("c").set(queue=q),
+        ).apply_async()
+    last = result.get(timeout=TIMEOUT)
+    links = [last, last["previous"], last["previous"]["previous"]]
+    assert ["c", "b", "a"] == [link["label"] for link in links]
+    for link in links:
+        assert_sibling(worker, link)
+
+
+def test_a_chord_body_and_its_members_are_siblings(worker: Worker):
+    q = worker.queue
+    with sibling_policy():
+        members = [
+            celery_app.link_seen.si(None, f"m{i}").set(queue=q)
+            for i in range(3)
+        ]
+        body = celery_app.link_seen.s("body").set(queue=q)
+        result = chord(group(members), body).apply_async()
+    seen = result.get(timeout=TIMEOUT)
+    assert "body" == seen["label"]
+    assert_sibling(worker, seen)
+    assert ["m0", "m1", "m2"] == sorted(m["label"] for m in seen["previous"])
+    for member in seen["previous"]:
+        assert_sibling(worker, member)
+
+
 # -- keys: rotation, strangers, other apps ----------------------------------------
 
 
@@ -428,8 +629,16 @@ def test_keys_rotate_the_old_key_id_is_still_accepted(
 
 
 UNVERIFIABLE = {
-    "retired key id": (b"old", "v0", "unknown key id 'v0' (accepted: v1, v2)"),
-    "stranger's key": (b"a stranger's key", "v2", "signature does not match"),
+    "retired key id": (
+        b"a retired key, 32 bytes or more.",
+        "v0",
+        "unknown key id 'v0' (accepted: v1, v2)",
+    ),
+    "stranger's key": (
+        b"a stranger's key, 32 bytes long.",
+        "v2",
+        "signature does not match",
+    ),
 }
 
 
@@ -587,6 +796,9 @@ def test_other_pools(
 # -- in this process: eager runs, two apps, install itself ----------------------------
 
 
+LOCAL_KEY = b"the local apps' key, of 32 bytes"
+
+
 @pytest.fixture
 def local_app() -> Iterator[Celery]:
     local = Celery("capscope-local", set_as_current=False)
@@ -595,7 +807,7 @@ def local_app() -> Iterator[Celery]:
 
 
 def test_eager_runs_get_the_worker_capture(local_app: Celery):
-    installed = install(local_app, key=b"k")
+    installed = install(local_app, key=LOCAL_KEY)
 
     @local_app.task
     def whoami() -> tuple[Any, ...]:
@@ -618,7 +830,7 @@ def test_eager_runs_get_the_worker_capture(local_app: Celery):
 
 def test_two_apps_in_one_process_do_not_interfere(local_app: Celery):
     other = Celery("capscope-other", set_as_current=False)
-    installed = install(local_app, key=b"k", worker_id="w-local")
+    installed = install(local_app, key=LOCAL_KEY, worker_id="w-local")
 
     @local_app.task
     def on_local() -> dict[str, str]:
@@ -639,32 +851,52 @@ def test_two_apps_in_one_process_do_not_interfere(local_app: Celery):
     other.close()
 
 
-def test_install_refuses_bad_arguments(local_app: Celery):
-    with pytest.raises(ValueError, match="key: expected non-empty bytes"):
-        install(local_app, key=b"")
-    with pytest.raises(ValueError, match="key_id"):
-        install(local_app, key=b"k", key_id="a.b")
-    with pytest.raises(ValueError, match="differs from key"):
-        install(local_app, key=b"k", key_id="v2", keys={"v2": b"other"})
-    with pytest.raises(ValueError, match="max_age"):
-        install(local_app, key=b"k", max_age=0)
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"key": b""}, "key: a shared key must hold at least 32 bytes"),
+        ({"key": b"k" * 31}, "at least 32 bytes .got 31."),
+        ({"key": "a str"}, "key: expected a shared key"),
+        ({"key_id": "a.b"}, "key_id"),
+        ({"key_id": "v2", "keys": {"v2": b"o" * 32}}, "differs from key"),
+        ({"keys": {"old": b"short"}}, r"key\['old'\]: a shared key"),
+        ({"key": None}, "keys: a worker without a signing key"),
+        ({"max_age": 0}, "max_age"),
+        ({"max_age": float("nan")}, "max_age"),
+        ({"max_age": "60"}, "max_age"),
+        ({"max_age": None, "replay_guard": "x"}, "replay_guard"),
+        (
+            {"max_age": None, "replay_guard": propagation.MemoryReplayGuard()},
+            "needs a max_age",
+        ),
+        ({"within": "fs.*"}, "within: expected a Scope"),
+    ],
+)
+def test_install_refuses_bad_arguments(local_app: Celery, options, message):
+    with pytest.raises(cs.EnvelopeError, match=message):
+        install(local_app, **{"key": LOCAL_KEY, **options})
+    with install(local_app, key=LOCAL_KEY):  # nothing was left installed
+        pass
+
+
+def test_install_refuses_a_bad_worker_id(local_app: Celery):
     with pytest.raises(ValueError, match="worker_id"):
-        install(local_app, key=b"k", worker_id=3)  # type: ignore[arg-type]
+        install(local_app, key=LOCAL_KEY, worker_id=3)  # type: ignore[arg-type]
 
 
 def test_uninstall_restores_the_app(local_app: Celery):
     send_task, task_cls = local_app.send_task, local_app.Task
-    installed = install(local_app, key=b"k", keys={"old": b"o"})
+    installed = install(local_app, key=LOCAL_KEY, keys={"old": b"o" * 32})
     assert ("default", "old") == installed.accepted_key_ids
     assert local_app.send_task is not send_task
     assert issubclass(local_app.Task, task_cls)
     with pytest.raises(RuntimeError, match="already installed"):
-        install(local_app, key=b"k")
+        install(local_app, key=LOCAL_KEY)
     installed.uninstall()
     installed.uninstall()  # idempotent
     assert local_app.send_task == send_task
     assert local_app.Task is task_cls
-    with install(local_app, key=b"k"):  # installable again
+    with install(local_app, key=LOCAL_KEY):  # installable again
         pass
 
 
@@ -675,5 +907,5 @@ def test_install_after_the_tasks_exist_warns(local_app: Celery):
 
     local_app.finalize()
     with pytest.warns(cs.CapscopeWarning, match="before defining"):
-        installed = install(local_app, key=b"k")
+        installed = install(local_app, key=LOCAL_KEY)
     installed.uninstall()
