@@ -36,6 +36,8 @@ import celery_app
 import pytest
 import redis
 from celery import Celery, chain, chord, group, signals
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import capscope as cs
 from capscope import propagation
@@ -85,9 +87,15 @@ class Worker:
     log: Path
     #: The worker's main process (prefork runs tasks in its children).
     pid: int = 0
+    #: The app that publishes to it, when not the tests' own.
+    via: Any = None
 
     def send(self, task: Any, *args: Any, **options: Any) -> Any:
         """Publish *task* to this worker (from the current scope)."""
+        if self.via is not None:
+            return self.via.send_task(
+                task.name, args, queue=self.queue, **options
+            )
         return task.apply_async(args, queue=self.queue, **options)
 
     def worker_id(self, task_id: str) -> str:
@@ -116,12 +124,13 @@ class Worker:
 
 
 @contextlib.contextmanager
-def running_worker(  # noqa: PLR0913
+def running_worker(
     app: Celery,
     redis_url: str,
     tmp: Path,
     pool: str,
     concurrency: int = 4,
+    *,
     env: dict[str, str] | None = None,
 ) -> Iterator[Worker]:
     queue = f"capscope-{pool}-{uuid.uuid4().hex[:12]}"
@@ -581,6 +590,95 @@ def test_a_chord_body_and_its_members_are_siblings(worker: Worker):
     assert ["m0", "m1", "m2"] == sorted(m["label"] for m in seen["previous"])
     for member in seen["previous"]:
         assert_sibling(worker, member)
+
+
+# -- a worker that holds only public keys, under a ceiling of its own -----------------
+
+
+def write_public_key(
+    folder: Path, key_id: str, key: Ed25519PrivateKey
+) -> None:
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM,
+        serialization.PublicFormat.SubjectPublicKeyInfo,
+    )
+    (folder / f"{key_id}.pub").write_bytes(pem)
+
+
+def test_a_worker_with_only_public_keys(
+    app: Celery,
+    redis_url: str,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+    publisher: Callable[..., Celery],
+):
+    folder = tmp_path / "public"
+    folder.mkdir()
+    keys = {"k1": Ed25519PrivateKey.generate()}
+    write_public_key(folder, "k1", keys["k1"])
+    signing = ["k1"]  # the publisher's key of the moment, read per publish
+    caller = publisher(key=lambda: (signing[0], keys[signing[0]]))
+    env = {
+        "CAPSCOPE_TEST_PUBLIC_KEYS": str(folder),
+        "CAPSCOPE_TEST_WORKER_CEILING": "fs.read",  # the machine's own
+    }
+
+    def send(i: int, name: str, *args: Any) -> Any:
+        with caller_policy(i):
+            return caller.send_task(name, args, queue=restricted.queue)
+
+    with running_worker(app, redis_url, tmp_path, "threads", 2, env=env) as (
+        running
+    ):
+        restricted = dataclasses.replace(running, via=caller)
+        # It verifies: the caller's scope, under the machine's ceiling.
+        result = send(0, "celery_app.try_tools", ALL_TOOLS)
+        check_caller(restricted, 0, [(result.id, result.get(timeout=TIMEOUT))])
+        # It does not widen: a caller allowed more than it is refused.
+        wider = send(1, "celery_app.mark_ran", f"ran:{uuid.uuid4()}")
+        assert_refused(restricted, redis_client, wider, "refused by its stack")
+        # A shared key's envelope is not one of its keys.
+        with caller_policy(0):
+            hmac_signed = celery_app.mark_ran.apply_async(
+                ("ran:hmac",), queue=restricted.queue
+            )
+        assert_refused(
+            restricted, redis_client, hmac_signed, "unknown key id 'v2'"
+        )
+        # It cannot mint: a task it runs cannot publish a task.
+        parent = send(0, "celery_app.spawn_child", ALL_TOOLS)
+        with pytest.raises(cs.EnvelopeError, match="cannot sign"):
+            parent.get(timeout=TIMEOUT)
+        # ... but runs a chain its caller signed, every link.
+        with sibling_policy():
+            q = restricted.queue
+            links = chain(
+                caller.signature("celery_app.link_seen", (None, "a"), queue=q),
+                caller.signature("celery_app.link_seen", ("b",), queue=q),
+            ).apply_async()
+        last = links.get(timeout=TIMEOUT)
+        for link in (last, last["previous"]):
+            assert_sibling(restricted, link)
+
+        # Rotation, with neither side restarted: the new key's public half
+        # is added, the publisher moves to it, the old one is retired.
+        keys["k2"] = Ed25519PrivateKey.generate()
+        write_public_key(folder, "k2", keys["k2"])
+        signing[0] = "k2"
+        rotated = send(0, "celery_app.try_tools", ALL_TOOLS)
+        check_caller(
+            restricted, 0, [(rotated.id, rotated.get(timeout=TIMEOUT))]
+        )
+        (folder / "k1.pub").unlink()
+        signing[0] = "k1"
+        retired = send(0, "celery_app.mark_ran", f"ran:{uuid.uuid4()}")
+        signing[0] = "k2"  # for assert_refused's own questions
+        assert_refused(
+            restricted,
+            redis_client,
+            retired,
+            "unknown key id 'k1' (accepted: k2)",
+        )
 
 
 # -- keys: rotation, strangers, other apps ----------------------------------------
