@@ -29,6 +29,7 @@ one pickles and crosses process boundaries intact.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import final
 
@@ -243,7 +244,8 @@ class PolicyDenied(CapscopeError, PermissionError):
             # (a Celery result): read back into a Decision.
             from .audit import decision_from_record
 
-            decision = decision_from_record(decision)
+            with contextlib.suppress(TypeError, ValueError):  # not a record
+                decision = decision_from_record(decision)
         super().__init__(message, decision)
         self.message = message
         self.decision = decision

@@ -70,8 +70,9 @@ from ._exceptions import CapscopeError, EnvelopeError, PolicyConfigError
 from ._keys import MIN_KEY_BYTES, signer_for, verifiers_for
 from ._registry import registry
 from ._scope import Scope
+from .policies.capability import CapabilityPolicy
 from .policies.overlay import RuntimeContextOverlay
-from .stacks import overlay
+from .stacks import execution, overlay
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -85,6 +86,7 @@ __all__ = [
     "RedisReplayGuard",
     "ReplayGuard",
     "ScopedProcessPoolExecutor",
+    "check_options",
     "decode",
     "encode",
     "expect_retry",
@@ -245,7 +247,8 @@ def decode(data: object, *, within: Scope | None = None) -> Scope:
     The scope *data* (from `encode`) describes, built from empty (or on
     top of *within*, the receiver's own scope, which then narrows every
     frame): each frame through its stack's codec and `narrow`, named hooks
-    resolved.
+    resolved. Data without a ceiling allows no tool, on top of *within*
+    too (an empty ceiling is pushed): narrowing never widens.
 
     Raises:
         EnvelopeError: *data* is not `encode`'s form, of another version,
@@ -271,6 +274,10 @@ def decode(data: object, *, within: Scope | None = None) -> Scope:
         )
         raise EnvelopeError(msg)
     scope = Scope.empty() if within is None else within
+    if scope[execution.name] and not data["stacks"].get(execution.name):
+        # The sender had no ceiling, so no tool was allowed it: narrowed
+        # by the receiver's ceiling, still none is.
+        scope = scope.pushing({execution: CapabilityPolicy(tools=())})
     for name, frames in data["stacks"].items():
         stack = registry.get(name) if name in registry else None
         if not isinstance(stack, AmbientStack) or stack.codec is None:
@@ -457,6 +464,60 @@ def inject(
     return envelope_id
 
 
+def _receiving(
+    max_age: object, replay_guard: object, within: object
+) -> float | None:
+    """*max_age* as a number of seconds, once the three are checked."""
+    limit = _max_age(max_age)
+    if replay_guard is not None:
+        if not isinstance(replay_guard, ReplayGuard):
+            msg = (
+                "replay_guard: expected a ReplayGuard (seen(id, expires_at)), "
+                f"got {type(replay_guard).__name__}"
+            )
+            raise EnvelopeError(msg)
+        if limit is None:
+            msg = "replay_guard: needs a max_age, which bounds how long ids are kept"
+            raise EnvelopeError(msg)
+    if within is not None and not isinstance(within, Scope):
+        msg = f"within: expected a Scope or None, got {type(within).__name__}"
+        raise EnvelopeError(msg)
+    return limit
+
+
+def check_options(  # noqa: PLR0913 - inject's and verify's options
+    *,
+    key: Any = None,
+    key_id: str | None = None,
+    keys: Any = None,
+    max_age: float | None = DEFAULT_MAX_AGE,
+    replay_guard: ReplayGuard | None = None,
+    within: Scope | None = None,
+) -> None:
+    """
+    Check envelope options where an integration is configured, before any
+    message: *key* and *key_id* as `inject` takes them (`None`: nothing
+    signs here), *keys* and the rest as `verify` takes them (`None`: not
+    checked). Providers are called once.
+
+    Raises:
+        EnvelopeError: the first unusable option, named.
+
+    Example:
+        >>> from capscope import propagation
+        >>> propagation.check_options(key=b"k" * 32, max_age=60)
+        >>> propagation.check_options(keys={"v1": b"short"})
+        Traceback (most recent call last):
+        ...
+        capscope.EnvelopeError: key['v1']: a shared key must hold at least 32 bytes (got 5): use secrets.token_bytes(32)
+    """
+    if key is not None:
+        signer_for(key, key_id)
+    if keys is not None:
+        verifiers_for(keys)
+    _receiving(max_age, replay_guard, within)
+
+
 def verify(  # noqa: PLR0913 - keyword-only options of one check
     carrier: Mapping[str, Any],
     *,
@@ -507,7 +568,8 @@ def verify(  # noqa: PLR0913 - keyword-only options of one check
         ...     print(e)
         the envelope is signed with the unknown key id 'v1' (accepted: v2)
     """
-    limit = _max_age(max_age)
+    # bad arguments first, whatever arrived
+    limit = _receiving(max_age, replay_guard, within)
     if (
         isinstance(attempt, bool)
         or not isinstance(attempt, int)
@@ -515,15 +577,7 @@ def verify(  # noqa: PLR0913 - keyword-only options of one check
     ):
         msg = f"attempt: expected a delivery number >= 0, got {attempt!r}"
         raise EnvelopeError(msg)
-    if replay_guard is not None and limit is None:
-        msg = (
-            "replay_guard: needs a max_age, which bounds how long ids are kept"
-        )
-        raise EnvelopeError(msg)
-    if within is not None and not isinstance(within, Scope):
-        msg = f"within: expected a Scope or None, got {type(within).__name__}"
-        raise EnvelopeError(msg)
-    verifiers = verifiers_for(key)  # bad arguments first, whatever arrived
+    verifiers = verifiers_for(key)
     key_id, body, message, signature = _split(carrier)
     verifier = verifiers.get(key_id)
     if verifier is None:

@@ -312,6 +312,18 @@ class TestReceiverCeiling:
             "execution"
         ][:2]
 
+    def test_no_ceiling_sent_is_no_tool_received(self):
+        machine = cs.Scope.empty().pushing(
+            {cs.stacks.execution: CapabilityPolicy(tools=("fs.*",))}
+        )
+        carrier: dict[str, str] = {}
+        propagation.inject(carrier, key=KEY)  # from no policy at all
+
+        scope = propagation.extract(carrier, key=KEY, within=machine)
+
+        assert cs.Action.DENY == scope.run(cs.check_tool, "fs.read").action
+        assert cs.Action.ALLOW == machine.run(cs.check_tool, "fs.read").action
+
     def test_an_envelope_wider_than_the_receiver_is_refused(self):
         machine = cs.Scope.empty().pushing(
             {cs.stacks.execution: CapabilityPolicy(tools=("net.*",))}

@@ -128,7 +128,7 @@ from kombu.utils.uuid import uuid
 
 from .. import propagation
 from .._exceptions import CapscopeWarning, EnvelopeError, PolicyDenied
-from .._keys import signer_for, verifiers_for
+from .._keys import verifiers_for
 from .._scope import Scope
 from ..audit import decision_record
 from ..events import Decision
@@ -685,22 +685,15 @@ def install(  # noqa: PLR0913 - keyword-only options
         ValueError: *worker_id* is not a string or a callable.
         RuntimeError: capscope is already installed on *app*.
     """
-    if key is not None:
-        signer_for(key, key_id)  # fails now on a bad key or key id
     verifying = _verifying_keys(key, key_id, keys)
-    if not callable(verifying):
-        verifiers_for(verifying)  # likewise
-    limit = propagation._max_age(max_age)  # noqa: SLF001 - the same check as verify
-    if replay_guard is not None:
-        if not isinstance(replay_guard, propagation.ReplayGuard):
-            msg = f"replay_guard: expected a ReplayGuard (seen(id, expires_at)), got {replay_guard!r}"
-            raise EnvelopeError(msg)
-        if limit is None:
-            msg = "replay_guard: needs a max_age, which bounds how long ids are kept"
-            raise EnvelopeError(msg)
-    if within is not None and not isinstance(within, Scope):
-        msg = f"within: expected a Scope or None, got {type(within).__name__}"
-        raise EnvelopeError(msg)
+    propagation.check_options(
+        key=key,
+        key_id=key_id,
+        keys=verifying,
+        max_age=max_age,
+        replay_guard=replay_guard,
+        within=within,
+    )
     if worker_id is not None and not (
         isinstance(worker_id, str) or callable(worker_id)
     ):
@@ -711,7 +704,7 @@ def install(  # noqa: PLR0913 - keyword-only options
         key=key,
         key_id=key_id,
         keys=verifying,
-        max_age=limit,
+        max_age=max_age,
         worker_id=worker_id,
         replay_guard=replay_guard,
         within=within,
