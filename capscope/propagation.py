@@ -649,7 +649,9 @@ def extract(  # noqa: PLR0913 - as verify
         >>> headers = {}
         >>> with cs.using(execution=CapabilityPolicy(tools=("fs.*",))):
         ...     _ = propagation.inject(headers, key=key, bind="job-7")
-        >>> propagation.extract(headers, key=key, bind="job-7")["execution"][0].tools
+        >>> scope = propagation.extract(headers, key=key, bind="job-7")
+        >>> (ceiling,) = scope["execution"]
+        >>> ceiling.tools
         ('fs.*',)
         >>> propagation.extract(headers, key=key, bind="job-8")
         Traceback (most recent call last):

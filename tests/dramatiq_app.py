@@ -29,8 +29,10 @@ from capscope.propagation import ENVELOPE_ATTRIBUTE, RedisReplayGuard
 from capscope.stacks import execution
 
 KEY = b"capscope tests: the dramatiq key"
-URL = os.environ["CAPSCOPE_TEST_REDIS_URL"]
-NAMESPACE = os.environ["CAPSCOPE_TEST_DRAMATIQ_NS"]
+# (pytest's doctest collection imports this module without them: nothing
+# connects until a message is sent)
+URL = os.environ.get("CAPSCOPE_TEST_REDIS_URL", "redis://127.0.0.1:1/0")
+NAMESPACE = os.environ.get("CAPSCOPE_TEST_DRAMATIQ_NS", "capscope-tests")
 CEILING = CapabilityPolicy(tools=("fs.read", "net.fetch"))
 
 client = redis.Redis.from_url(URL)

@@ -378,6 +378,14 @@ def test_without_a_policy_the_child_fails_closed(pool):
     )
 
 
+def test_a_job_may_take_any_keyword_argument(pool):
+    # the receiving helper's own parameters are positional-only
+    job = pool.submit(dict, data="d", fn="f", args="a", kwargs="k")
+    assert {"data": "d", "fn": "f", "args": "a", "kwargs": "k"} == job.result(
+        timeout=60
+    )
+
+
 def test_map_carries_the_scope_too(pool):
     with cs.using(execution=CapabilityPolicy(tools=("fs.*",))):
         results = list(pool.map(tools.try_read, ["a", "b"], timeout=60))

@@ -127,12 +127,13 @@ from celery import signals  # type: ignore[import-untyped]
 from kombu.utils.uuid import uuid
 
 from .. import propagation
-from .._exceptions import CapscopeWarning, EnvelopeError, PolicyDenied
+from .._exceptions import CapscopeWarning, PolicyDenied
 from .._keys import verifiers_for
 from .._scope import Scope
 from ..audit import decision_record
 from ..events import Decision
 from ..policies import RuntimeContextOverlay
+from ..propagation import EnvelopeError
 from ..stacks import overlay
 
 __all__ = ["Installation", "install"]
