@@ -717,8 +717,12 @@ def _split(carrier: object) -> tuple[str, str, bytes, bytes]:
     try:
         raw_signature = _unb64(signature)
     except (ValueError, binascii.Error):
+        raw_signature = None
+    # Canonical only: no second spelling of one signature (base64 would
+    # ignore the unused low bits of its last character).
+    if raw_signature is None or _b64(raw_signature) != signature:
         msg = "malformed scope envelope: the signature is not base64"
-        raise EnvelopeError(msg) from None
+        raise EnvelopeError(msg)
     return key_id, body, f"{key_id}.{body}".encode("ascii"), raw_signature
 
 

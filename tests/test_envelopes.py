@@ -449,6 +449,23 @@ def test_a_deeply_nested_signed_body_is_an_envelope_error():
         )
 
 
+def test_one_signature_has_one_spelling():
+    token = published()[propagation.HEADER]
+    key_id, body, signature = token.split(".")
+    # 32 bytes in 43 characters: the last one's two low bits are unused
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    index = last.index(signature[-1])
+    respelled = signature[:-1] + last[index ^ 1]
+    assert base64.urlsafe_b64decode(
+        respelled + "="
+    ) == base64.urlsafe_b64decode(signature + "=")
+
+    with pytest.raises(cs.EnvelopeError, match="signature is not base64"):
+        propagation.extract(
+            {propagation.HEADER: f"{key_id}.{body}.{respelled}"}, key=KEY
+        )
+
+
 @pytest.mark.parametrize(
     ("carrier", "message"),
     [
