@@ -26,6 +26,7 @@ import attrs
 
 from . import events
 from ._ambient import (
+    _EPOCH,
     CHECKING,
     FrameToken,
     checked_values,
@@ -89,6 +90,11 @@ execution_get = execution._get  # noqa: SLF001
 approval_get = approval._get  # noqa: SLF001
 permissions_get = permissions._get  # noqa: SLF001
 autonomy_get = autonomy._get  # noqa: SLF001
+epoch_get = _EPOCH.get
+
+#: Bumped whenever an answer is remembered in an approval frame: a tool
+#: decided by its name alone is decided again after it (see _compile).
+_remembered_generation = 0
 
 _LOST_POLICY = (
     "no execution policy is installed in this context, so tool {tool!r} is "
@@ -366,6 +372,18 @@ def _paths_of(name: str, value: object) -> tuple[str, ...]:
 
 #: A ceiling's verdict on a tool alone: `(gate, reason)` or `None`.
 _Refusal = tuple[str, str] | None
+#: What a tool allowed by its name alone was allowed under: the ceiling,
+#: the approval, permissions and autonomy frames (tokens: each push makes
+#: a new one), the generation of remembered answers, and the epoch (whose
+#: frame state holds them).
+_Frames = tuple[
+    CapabilityPolicy,
+    FrameToken | None,
+    FrameToken | None,
+    FrameToken | None,
+    int,
+    object,
+]
 #: How many ceilings' verdicts a gatekeeper keeps.
 _SEEN = 16
 
@@ -391,15 +409,14 @@ class Gatekeeper:
         self._fn = fn
         self._signature: inspect.Signature | None = None
         self._var_keyword: str | None = None
-        # Whether a call can be decided without its arguments (given only
-        # an execution policy): see check().
-        self.plain = not (spec.paths or spec.needs_approval or spec.bridged)
+        # Whether a call can ever be decided without its arguments.
+        self.plain = not (spec.paths or spec.bridged)
         # The engine's caches, bounded, never on a policy: the verdicts of
         # the argument-free gates under the last few ceilings (held, so an
-        # id is never reused while cached), and the last ceiling under
-        # which they allowed with no argument constraint (the fast path).
+        # id is never reused while cached), and the frames under which the
+        # last call was allowed by the tool's name alone (the fast path).
         self._seen: dict[int, tuple[CapabilityPolicy, _Refusal]] = {}
-        self.allowed_under: CapabilityPolicy | None = None
+        self.allowed_under: _Frames | None = None
 
     # -- arguments ------------------------------------------------------------
 
@@ -472,6 +489,7 @@ class Gatekeeper:
         """
         spec = self.spec
         tool = spec.name
+        generation = _remembered_generation  # before anything is decided
         ceiling = execution.top()
         if ceiling is None:
             raise _refuse(
@@ -527,7 +545,56 @@ class Gatekeeper:
                 f"autonomy tier act_with_approval: {tool!r} needs approval"
             )
             pending = _Pending(call, key, reason, None, ap)
+        if pending is None and not asks and self.plain:
+            self._compile(ceiling, ap, perm_top, generation)
         return pending
+
+    def _compile(
+        self,
+        ceiling: CapabilityPolicy,
+        ap: ToolApprovalPolicy | None,
+        perm_top: FrameToken | None,
+        generation: int,
+    ) -> None:
+        """
+        After a call was allowed: when every gate would allow any call of
+        this tool under the same frames, whatever its arguments, remember
+        the frames, so that the next call there is decided by the fast
+        path. Each gate proves it or the frames are not remembered: the
+        ceiling has no argument constraint, the approval rules and the
+        permission rules that name the tool read no argument (and allow
+        it), no answer for the tool is remembered, no stack checks calls.
+        """
+        spec = self.spec
+        if ceiling.tool_arg_constraints or (CHECKING and checked_values()):
+            return
+        call = ToolCall(
+            spec.name, capability=spec.capability, side_effect=spec.side_effect
+        )
+        if ap is not None:
+            if not ap.decides_by_name(call):
+                return
+            remembered = approval.frame_state().get(REMEMBERED) or ()
+            if any(k.rpartition(":")[0] == spec.name for k in remembered):
+                return
+        if perm_top is not None:
+            policies = []
+            frame: FrameToken | None = perm_top
+            while frame is not None:
+                policies.append(frame[0])
+                frame = frame[1]
+            if not all(p.decides_by_name(call) for p in policies):
+                return
+            if check_permissions(policies[::-1], call) is not None:
+                return  # allowed by a grant: not by the name alone
+        self.allowed_under = (
+            ceiling,
+            approval_get(),
+            perm_top,
+            autonomy_get(),
+            generation,
+            epoch_get(),
+        )
 
     def _argument_free(self, ceiling: CapabilityPolicy) -> _Refusal:
         """The ceiling's verdict on the tool alone (cached, bounded)."""
@@ -547,8 +614,6 @@ class Gatekeeper:
             if len(seen) >= _SEEN:
                 seen.clear()  # atomic, unlike evicting one by one
             seen[id(ceiling)] = (ceiling, refusal)
-        if refusal is None and not ceiling.tool_arg_constraints:
-            self.allowed_under = ceiling
         return refusal
 
     def _argument_gates(  # noqa: PLR0913 - the stacks' values, read once
@@ -733,19 +798,23 @@ class Gatekeeper:
 
     def _fast_allowed(self) -> bool:
         """
-        The fast path: only an execution policy installed (no stack with a
-        `check` hook has a frame), a tool that needs none of its arguments,
-        and the last ceiling the argument-free gates allowed under is this
-        one. Four context-variable reads and one identity test.
+        The fast path: the frames in force are those under which the tool
+        was last allowed by its name alone (`_compile`), and no stack with
+        a `check` hook has a frame. Five context-variable reads and six
+        identity tests.
         """
+        under = self.allowed_under
+        if under is None:
+            return False
         frame = execution_get()
         if (
             frame is None
-            or not self.plain
-            or self.allowed_under is not frame[0]
-            or approval_get() is not None
-            or permissions_get() is not None
-            or autonomy_get() is not None
+            or under[0] is not frame[0]
+            or under[1] is not approval_get()
+            or under[2] is not permissions_get()
+            or under[3] is not autonomy_get()
+            or under[4] != _remembered_generation
+            or under[5] is not epoch_get()
             or (CHECKING and checked_values())
         ):
             return False
@@ -976,6 +1045,7 @@ def _raised(exc: Exception) -> _Answer:
 
 
 def _settle(pending: _Pending, answer: _Answer) -> None:
+    global _remembered_generation  # noqa: PLW0603 - see its comment
     allowed, reason, remember = answer
     tool = pending.call.tool
     if (
@@ -983,6 +1053,7 @@ def _settle(pending: _Pending, answer: _Answer) -> None:
         and pending.key is not None
         and pending.policy is not None
     ):
+        _remembered_generation += 1
         approval.frame_state().setdefault(REMEMBERED, {})[pending.key] = (
             "allow" if allowed else "deny"
         )

@@ -1192,6 +1192,32 @@ class ToolApprovalPolicy:
                     )
         return None
 
+    def decides_by_name(self, call: ToolCall) -> bool:
+        """
+        Whether `evaluate` gives *call*'s tool the same verdict whatever
+        its arguments (remembered answers aside, which are per arguments):
+        no path, no repeat limit, and every rule whose one-valued matchers
+        (tool, capability, side effect...) match it reads no argument (no
+        `path`, `url` or `domain`). The enforcement engine then decides
+        the tool once per frame, not once per call.
+
+        Example:
+            >>> from capscope.policies import ToolCall
+            >>> from capscope.policies.approval import ApprovalRule, ToolApprovalPolicy
+            >>> p = ToolApprovalPolicy(rules=[ApprovalRule("ask", tool="fs.write*"), ApprovalRule("deny", tool="net.*", domain="*.evil")])
+            >>> p.decides_by_name(ToolCall("fs.write")), p.decides_by_name(ToolCall("net.get"))
+            (True, False)
+        """
+        if call.paths or self.repeat_limit is not None:
+            return False
+        facts = _Facts(call)
+        return all(
+            rule.path is None and rule.url is None and rule.domain is None
+            for _, frame in _frames(self)
+            for rule in frame
+            if rule._matches_single(facts)  # noqa: SLF001
+        )
+
     # -- the Policy protocol ----------------------------------------------------
 
     def narrow(self, inner: ToolApprovalPolicy) -> ToolApprovalPolicy:

@@ -482,6 +482,26 @@ class DynamicPermissionPolicy:
         reason = f"{call.tool} is not allowed by this policy's permissions"
         return PermissionVerdict(allowed=False, reason=reason)
 
+    def decides_by_name(self, call: ToolCall) -> bool:
+        """
+        Whether `evaluate` gives *call*'s tool the same verdict whatever
+        its arguments: every rule naming the tool matches any arguments
+        or none.
+
+        Example:
+            >>> from capscope.policies._common import ToolCall
+            >>> from capscope.policies.permissions import DynamicPermissionPolicy
+            >>> from capscope.policies.permissions import PermissionRule
+            >>> p = DynamicPermissionPolicy(deny=["net.*", PermissionRule("fs.*", {"path": "/etc/*"})])
+            >>> p.decides_by_name(ToolCall("net.get")), p.decides_by_name(ToolCall("fs.read"))
+            (True, False)
+        """
+        return all(
+            isinstance(rule.matcher, bool | None)
+            for rule in (*self.deny, *(self.allow or ()))
+            if glob_match(rule.tool, call.tool)
+        )
+
     def narrow(
         self, inner: DynamicPermissionPolicy
     ) -> DynamicPermissionPolicy:
