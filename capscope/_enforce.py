@@ -56,7 +56,7 @@ from .policies import (
     remember_key,
     resolve_tier,
 )
-from .policies._common import enum_value
+from .policies._common import enum_value, physical_path
 from .policies.approval import REMEMBERED, ApprovalAction
 from .policies.permissions import EscalationAnswer
 from .policies.protocol import Verdict
@@ -469,6 +469,8 @@ class Gatekeeper:
             write=spec.writes,
             capability=spec.capability,
             side_effect=spec.side_effect,
+            # one resolution per path per call, for every gate
+            resolved=tuple(physical_path(p) for p in paths),
         )
 
     # -- the gates --------------------------------------------------------------

@@ -1426,3 +1426,43 @@ class TestProperties:
         actual = _grid(both)
 
         assert all(s <= a for s, a in zip(strictest, actual, strict=True))
+
+
+# -- a path is the file the kernel opens (issue 16) -------------------------------
+
+
+@pytest.fixture
+def linked_workspace(tmp_path, monkeypatch):
+    """ws/link -> out: `link/../secret.txt` opens tmp/secret.txt, outside ws."""
+    ws, out = tmp_path / "ws", tmp_path / "out"
+    ws.mkdir()
+    out.mkdir()
+    (tmp_path / "secret.txt").write_text("secret")
+    (ws / "link").symlink_to(out)
+    monkeypatch.chdir(ws)
+    return ws
+
+
+@cs.requires_tool("fs.read", side_effect="read_only", paths=("path",))
+def _read_file(path):
+    with open(path) as f:
+        return f.read()
+
+
+def test_symlink_then_dotdot_is_judged_where_it_lands(linked_workspace):
+    sneaky = "link/../secret.txt"
+    with open(sneaky) as f:
+        assert "secret" == f.read()  # what the kernel does
+    with cs.using(
+        execution=cs.policies.CapabilityPolicy(tools=("fs.*",)),
+        approval=ToolApprovalPolicy(),  # the default external-path guard
+    ):
+        with pytest.raises(cs.ToolDenied, match="outside the workspace"):
+            _read_file(sneaky)
+    with cs.using(
+        execution=cs.policies.CapabilityPolicy(
+            tools=("fs.*",), workspace_roots=(str(linked_workspace),)
+        )
+    ):
+        with pytest.raises(cs.ToolDenied, match="outside the roots"):
+            _read_file(sneaky)

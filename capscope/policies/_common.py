@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -41,9 +42,11 @@ __all__ = [
     "glob_match",
     "level_rank",
     "opt_str_tuple",
+    "physical_path",
     "short_repr",
     "str_tuple",
     "to_mapping",
+    "within_roots",
 ]
 
 E = TypeVar("E", bound=enum.Enum)
@@ -266,6 +269,67 @@ class ToolCall:
     command: str | None = None
     agent: str | None = None
     mode: str | None = None
+    #: `physical_path` of each of *paths*, when whoever built the call
+    #: resolved them already: every gate then reads one resolution per call
+    #: (`physical_paths()` resolves them otherwise).
+    resolved: tuple[str | None, ...] | None = attrs.field(
+        default=None, eq=False, repr=False
+    )
+
+    def physical_paths(self) -> tuple[str | None, ...]:
+        """
+        `physical_path` of each path: *resolved* when given, else now.
+
+        Example:
+            >>> from capscope.policies import ToolCall
+            >>> ToolCall("fs.read", paths=("/tmp/../tmp", "")).physical_paths()[1] is None
+            True
+        """
+        if self.resolved is not None:
+            return self.resolved
+        return tuple(physical_path(p) for p in self.paths)
+
+
+def physical_path(path: object) -> str | None:
+    r"""
+    The file the operating system would open for *path*: `~` expanded,
+    made absolute, every symlink and `..` followed in order, as the kernel
+    does (so `link/../x` is the parent of the link's *target*, not the
+    directory holding the link); `None` for what is not a usable path
+    (not a path, empty, holding NUL). One `realpath`: one `lstat` per
+    component of the path, no more.
+
+    Example:
+        >>> from capscope.policies._common import physical_path
+        >>> physical_path("/tmp/../tmp") == physical_path("/tmp"), physical_path("a\0b")
+        (True, None)
+    """
+    try:
+        text = os.fsdecode(os.fspath(path))  # type: ignore[call-overload]
+    except TypeError:
+        return None
+    if not text or "\0" in text:
+        return None
+    return os.path.realpath(os.path.expanduser(text))  # noqa: PTH111
+
+
+def within_roots(path: str, roots: Iterable[str]) -> bool:
+    """
+    Whether *path* is one of *roots* or under one, component-wise (root
+    `/a/ws` does not hold `/a/ws2`). Both sides resolved already.
+
+    Example:
+        >>> from capscope.policies._common import within_roots
+        >>> within_roots("/a/ws/x", ["/a/ws"]), within_roots("/a/ws2", ["/a/ws"])
+        (True, False)
+    """
+    path = os.path.normcase(path)
+    for root in roots:
+        normal = os.path.normcase(root)
+        prefix = normal if normal.endswith(os.sep) else normal + os.sep
+        if path == normal or path.startswith(prefix):
+            return True
+    return False
 
 
 def to_mapping(policy: object) -> dict[str, Any]:

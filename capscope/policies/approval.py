@@ -59,6 +59,7 @@ from ._common import (
     glob_match,
     opt_str_tuple,
     to_mapping,
+    within_roots,
 )
 
 if TYPE_CHECKING:
@@ -341,21 +342,16 @@ def _absolute(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))  # noqa: PTH100, PTH111
 
 
-def _path_forms(path: object) -> tuple[str, ...]:
+def _path_forms(path: object, physical: str | None) -> tuple[str, ...]:
     """
-    The absolute form of *path* (`~` expanded, `..` removed) and its
-    resolved form (symlinks followed as far as the path exists); an
-    unusable path (not a path, empty, holding NUL) gives `()`.
+    The absolute form of *path* (`~` expanded, `..` removed as text) and
+    *physical*, the file it opens (`physical_path`: symlinks and `..`
+    followed as the kernel does), last; `()` for an unusable path.
     """
-    try:
-        text = os.fsdecode(os.fspath(path))  # type: ignore[call-overload]
-    except TypeError:
+    if physical is None:
         return ()
-    if not text or "\0" in text:
-        return ()
-    absolute = _absolute(text)
-    resolved = os.path.realpath(absolute)
-    return (absolute,) if resolved == absolute else (absolute, resolved)
+    absolute = _absolute(os.fsdecode(os.fspath(path)))  # type: ignore[call-overload]
+    return (absolute,) if physical == absolute else (absolute, physical)
 
 
 def _walk_strings(value: object) -> Iterator[str]:
@@ -400,7 +396,11 @@ class _Facts:
     @functools.cached_property
     def paths(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """Each path as given, with its forms (`()` if unusable)."""
-        return tuple((p, _path_forms(p)) for p in self.call.paths)
+        call = self.call
+        return tuple(
+            (p, _path_forms(p, real))
+            for p, real in zip(call.paths, call.physical_paths(), strict=True)
+        )
 
     @functools.cached_property
     def urls(self) -> tuple[str, ...]:
@@ -773,24 +773,12 @@ def _source_rank(source: RuleSource, action: ApprovalAction) -> int:
     return 1 if source is RuleSource.USER else 0
 
 
+@functools.lru_cache(maxsize=256)
 def _resolved_root(root: str) -> str:
+    # Roots are configuration: resolved once per process, as a ceiling's
+    # are when it is built (a call's own paths, never cached, are
+    # resolved on every call).
     return os.path.realpath(_absolute(root))
-
-
-def _within(path: str, roots: Iterable[str]) -> bool:
-    """
-    Whether the resolved *path* is one of the resolved *roots* or under
-    one, component-wise (root `/a/ws` does not hold `/a/ws2`): what
-    `PurePath.is_relative_to` answers, without building paths on the hot
-    path.
-    """
-    path = os.path.normcase(path)
-    for root in roots:
-        normal = os.path.normcase(root)
-        prefix = normal if normal.endswith(os.sep) else normal + os.sep
-        if path == normal or path.startswith(prefix):
-            return True
-    return False
 
 
 _N = TypeVar("_N", int, float)
@@ -824,12 +812,12 @@ def _common_roots(
     outer_kept = [
         r
         for r, p in zip(outer, outer_paths, strict=True)
-        if _within(p, inner_paths)
+        if within_roots(p, inner_paths)
     ]
     inner_kept = [
         r
         for r, p in zip(inner, inner_paths, strict=True)
-        if _within(p, outer_paths)
+        if within_roots(p, outer_paths)
     ]
     return _merge(outer_kept, inner_kept)
 
@@ -1182,7 +1170,7 @@ class ToolApprovalPolicy:
             roots += [_resolved_root(r) for r in self.external_roots or ()]
             for given, forms in facts.paths:
                 resolved = forms[-1]
-                if not _within(resolved, roots):
+                if not within_roots(resolved, roots):
                     reason = (
                         f"path {given!r} (resolved {resolved!r}) is "
                         "outside the workspace and every external root"
@@ -1400,7 +1388,7 @@ def _sensitive(forms: Iterable[str], patterns: tuple[str, ...]) -> str | None:
 
 def _roots(workspace_roots: Sequence[str] | None) -> list[str]:
     if workspace_roots is None:
-        return [_resolved_root(str(Path.cwd()))]
+        return [os.getcwd()]  # noqa: PTH109 - physical already: no symlink
     if isinstance(workspace_roots, str | bytes):
         msg = "workspace_roots: expected a sequence of paths, not one string"
         raise TypeError(msg)

@@ -28,9 +28,11 @@ from ._common import (
     glob_match,
     is_glob,
     opt_str_tuple,
+    physical_path,
     short_repr,
     str_tuple,
     to_mapping,
+    within_roots,
 )
 
 if TYPE_CHECKING:
@@ -93,10 +95,6 @@ def _tool_glob(value: object) -> str:
 
 def _patterns(value: object) -> tuple[str, ...]:
     return str_tuple(value, "patterns", check=check_glob)
-
-
-def _within(path: Path, roots: Iterable[str]) -> bool:
-    return any(path.is_relative_to(root) for root in roots)
 
 
 @attrs.frozen
@@ -406,7 +404,7 @@ class CapabilityPolicy:
         allowed: tuple[str, ...],
     ) -> None:
         for root in requested or ():
-            if not _within(Path(root), allowed):
+            if not within_roots(root, allowed):
                 raise CeilingExceeded(
                     field,
                     allowed,
@@ -521,7 +519,10 @@ class CapabilityPolicy:
         """
         if not self.restricts_paths:
             return True
-        return _within(resolve_path(path), self._roots(write=write))
+        real = physical_path(path)
+        return real is not None and within_roots(
+            real, self._roots(write=write)
+        )
 
     def violated_constraint(
         self, tool: str, arguments: Mapping[str, Any]
@@ -571,14 +572,17 @@ class CapabilityPolicy:
                 f"tool {tool!r} has side effect {call.side_effect.value}, above "
                 f"the ceiling {self.side_effect_level.value}"
             )
-        for path in call.paths:
-            if not self.allows_path(path, write=call.write):
-                verb = "write" if call.write else "read"
-                roots = self._roots(write=call.write)
-                return "workspace_boundary", (
-                    f"tool {tool!r} may not {verb} {path!r}: it resolves to "
-                    f"{str(resolve_path(path))!r}, outside the roots {roots!r}"
-                )
+        if call.paths and self.restricts_paths:
+            roots = self._roots(write=call.write)
+            for path, real in zip(
+                call.paths, call.physical_paths(), strict=True
+            ):
+                if real is None or not within_roots(real, roots):
+                    verb = "write" if call.write else "read"
+                    return "workspace_boundary", (
+                        f"tool {tool!r} may not {verb} {path!r}: it resolves "
+                        f"to {real!r}, outside the roots {roots!r}"
+                    )
         constraint = self.violated_constraint(tool, call.arguments)
         if constraint is not None:
             return "arg_constraint", (
