@@ -30,8 +30,11 @@ pass (`ALWAYS_ASK_LABELS`). A glob word matches only a rule's trailing
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import inspect
 import os
+import re
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -46,7 +49,7 @@ from ._exceptions import CommandBlocked, PolicyConfigError
 from ._shell import GlobWord, ParsedCommand, SimpleCommand
 from .events import Action, CommandDecision, Gate
 from .policies import CommandPolicy
-from .policies._common import ToolCall, glob_match
+from .policies._common import ToolCall, glob_match, is_glob
 from .policies.command import (
     ALWAYS_ASK_LABELS,
     DEFAULT_APPROVAL_LABELS,
@@ -163,21 +166,72 @@ def _analyse(
     return _Analysis(tuple(n.argv for n in normals), labels)
 
 
-def _matches_allow(pattern: str, argv: Sequence[str]) -> bool:
-    tokens = pattern.split()
+#: An allow rule, split: its words before a trailing `*`, and whether it
+#: has one (then more words may follow).
+_Allow = tuple[tuple[str, ...], bool]
+
+
+def _split_allow(pattern: str) -> _Allow:
+    tokens = tuple(pattern.split())
     if tokens and tokens[-1] == "*":
-        head = tokens[:-1]
-        if len(argv) < len(head):
-            return False
-    else:
-        head = tokens
-        if len(argv) != len(head):
-            return False
+        return tokens[:-1], True
+    return tokens, False
+
+
+def _matches_allow(rule: _Allow, argv: Sequence[str]) -> bool:
+    head, more = rule
+    if len(argv) < len(head) or (not more and len(argv) != len(head)):
+        return False
     # A glob may become any number of names: only the trailing `*` of a
     # rule stands for that many words.
     return all(
         not isinstance(a, GlobWord) and glob_match(t, a)
         for t, a in zip(head, argv, strict=False)
+    )
+
+
+@attrs.frozen
+class _Compiled:
+    """
+    A command policy's patterns, compiled once per policy: the allow
+    rules indexed by their first word (a rule whose first word is a glob,
+    or that has none, is tried on every command), and every deny pattern
+    in one regex that says whether any of them can match at all.
+    """
+
+    by_first: Mapping[str, tuple[_Allow, ...]]
+    anywhere: tuple[_Allow, ...]
+    deny_any: re.Pattern[str] | None
+
+    def allows(self, argv: Sequence[str]) -> bool:
+        candidates = self.by_first.get(argv[0], ()) if argv else ()
+        return any(
+            _matches_allow(rule, argv)
+            for rule in (*candidates, *self.anywhere)
+        )
+
+
+@functools.lru_cache(maxsize=128)
+def _compiled(allow: tuple[str, ...], deny: tuple[str, ...]) -> _Compiled:
+    by_first: dict[str, list[_Allow]] = {}
+    anywhere: list[_Allow] = []
+    for pattern in allow:
+        rule = _split_allow(pattern)
+        head = rule[0]
+        if head and not is_glob(head[0]):
+            by_first.setdefault(head[0], []).append(rule)
+        else:
+            anywhere.append(rule)
+    # A deny pattern with `*` is a glob on the whole text; without, a
+    # substring (fnmatch.translate matches whole, `(?s:...)\Z`).
+    alternatives = [
+        fnmatch.translate(p) if "*" in p else f"(?s:.*{re.escape(p)})"
+        for p in deny
+    ]
+    return _Compiled(
+        {word: tuple(rules) for word, rules in by_first.items()},
+        tuple(anywhere),
+        re.compile("|".join(alternatives)) if alternatives else None,
     )
 
 
@@ -208,23 +262,26 @@ def _judge_frame(
     hit = _first(labels, deny_tier)
     if hit is not None:
         return _Verdict(CommandDefault.DENY, _label_reason(hit, analysis), hit)
+    compiled = None
     if policy is not None:
+        compiled = _compiled(policy.allow, policy.deny_patterns)
         whole = cmd if isinstance(cmd, str) else " ".join(cmd)
         texts = [whole, *(" ".join(argv) for argv in analysis.segments)]
-        for pattern in policy.deny_patterns:
-            if any(_deny_pattern(pattern, text) for text in texts):
-                return _Verdict(
-                    CommandDefault.DENY,
-                    f"command denied by the policy pattern {pattern!r}",
-                    pattern,
-                )
-    if policy is None:
+        deny_any = compiled.deny_any
+        if deny_any is not None and any(deny_any.match(t) for t in texts):
+            for pattern in policy.deny_patterns:  # the first, by its order
+                if any(_deny_pattern(pattern, text) for text in texts):
+                    return _Verdict(
+                        CommandDefault.DENY,
+                        f"command denied by the policy pattern {pattern!r}",
+                        pattern,
+                    )
+    if policy is None or compiled is None:
         rest = _Verdict(
             CommandDefault.ALLOW, "no command policy; nothing risky found"
         )
     elif analysis.segments and all(
-        any(_matches_allow(p, argv) for p in policy.allow)
-        for argv in analysis.segments
+        compiled.allows(argv) for argv in analysis.segments
     ):
         rest = _Verdict(
             CommandDefault.ALLOW, "every command matches an allow rule"

@@ -6,6 +6,8 @@ import asyncio
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import capscope as cs
 from capscope.policies import CommandPolicy, ToolApprovalPolicy
@@ -714,3 +716,35 @@ class TestDryRunsRunTheCommandGate:
 
         assert (cs.Action.ASK, cs.Action.DENY) == (asked.action, wiping.action)
         assert cs.Gate.COMMAND == wiping.gate
+
+
+# -- compiled patterns (issue 16): the same answers as one by one -----------------
+
+_words = st.sampled_from(
+    ["git", "status", "-s", "push", "rm", "*", "g?t", "[gr]m", "x y"]
+)
+_patterns = st.lists(
+    st.lists(_words, min_size=1, max_size=4).map(" ".join), max_size=6
+)
+_texts = st.lists(
+    st.sampled_from(["git", "status", "-s", "push", "rm", "gat", "*", "a b"]),
+    max_size=4,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(allow=_patterns, deny=_patterns, argv=_texts)
+def test_compiled_patterns_answer_as_each_pattern_would(allow, deny, argv):
+    from capscope._commands import (
+        _compiled,
+        _deny_pattern,
+        _matches_allow,
+        _split_allow,
+    )
+
+    compiled = _compiled(tuple(allow), tuple(deny))
+    one_by_one = any(_matches_allow(_split_allow(p), argv) for p in allow)
+    assert one_by_one == compiled.allows(argv)
+    text = " ".join(argv)
+    denied = any(_deny_pattern(p, text) for p in deny)
+    assert denied == bool(compiled.deny_any and compiled.deny_any.match(text))
