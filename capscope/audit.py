@@ -25,11 +25,16 @@ Example:
 
 from __future__ import annotations
 
+import atexit
+import collections
 import json
 import logging
 import os
+import signal
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
+from types import FrameType
 from typing import IO, Any, Literal, Self
 
 from . import events
@@ -356,15 +361,26 @@ def _dumps(record: dict[str, Any]) -> str:
 class JsonlSink(_Subscribed):
     """
     Append every decision, while open, to a JSON Lines file: one
-    `decision_record` per line, as compact JSON, each line flushed as it is
-    written.
+    `decision_record` per line, as compact JSON.
+
+    By default the sink is buffered: a decision is queued (an allowed call
+    pays for little more than the `Decision` itself) and a writer thread
+    writes and flushes what is queued every *buffer* seconds, and when the
+    sink closes. Nothing is lost on a clean exit or on `SIGTERM`: open
+    sinks are drained at interpreter exit, and while one is open capscope
+    drains them on `SIGTERM` before the signal's previous disposition runs
+    (a handler you installed is called; the default one still ends the
+    process). A `SIGKILL` or a crash of the interpreter loses at most the
+    last *buffer* seconds: with `buffer=None` each line is written (and,
+    with *flush*, flushed) before the call goes on, as an audit trail that
+    must survive those too wants.
 
     Safe with concurrent writers: decisions made at once in many threads
-    and tasks come out as whole lines, none lost or interleaved (each line
-    is written by a single `write` call, under a lock). A decision made
-    while the sink closes may be left out. A failing write (a full disk) is
-    logged by `capscope.events` like any subscriber's error; the decision
-    stands.
+    and tasks come out as whole lines, none lost or interleaved. A decision
+    made while the sink closes may be left out. A failing write (a full
+    disk) is logged on `capscope.audit` (buffered) or by
+    `capscope.events` like any subscriber's error (unbuffered); the
+    decision stands.
 
     Args:
         target: A path, opened when the sink starts (appending, UTF-8) and
@@ -373,11 +389,16 @@ class JsonlSink(_Subscribed):
         arguments: `"digest"` (the default) writes only each call's
             `args_digest`; `"values"` also writes the bound argument values
             (`"arguments"`, `null` where no gate bound them), each value
-            that is not JSON written as its `str()`.
-        flush: Whether to flush after every line.
+            that is not JSON written as its `str()`. Values are written as
+            they were when decided: the line is built at once (only the
+            write waits).
+        buffer: Seconds a decision may wait before it is written (`None`:
+            none; written in the deciding thread).
+        flush: With `buffer=None`, whether to flush after every line.
 
     Raises:
-        ValueError: *arguments* is neither `"digest"` nor `"values"`.
+        ValueError: *arguments* is neither `"digest"` nor `"values"`, or
+            *buffer* is not a positive number of seconds or `None`.
 
     Example:
         >>> import io, json, capscope as cs
@@ -394,19 +415,33 @@ class JsonlSink(_Subscribed):
         target: str | os.PathLike[str] | IO[str],
         *,
         arguments: Literal["digest", "values"] = "digest",
+        buffer: float | None = 0.2,
         flush: bool = True,
     ) -> None:
         if arguments not in ("digest", "values"):
             msg = f"arguments must be 'digest' or 'values', not {arguments!r}"
             raise ValueError(msg)
+        if buffer is not None and (
+            isinstance(buffer, bool)
+            or not isinstance(buffer, int | float)
+            or not 0 < buffer < float("inf")
+        ):
+            msg = f"buffer must be a positive number of seconds or None, not {buffer!r}"
+            raise ValueError(msg)
         self._target = target
         self._values = arguments == "values"
+        self._buffer = buffer
         self._flush = flush
         self._file: IO[str] | None = None
         self._owned = isinstance(target, str | os.PathLike)
         # Why a lock: the subscriber runs in whichever thread decided, and
         # a text file's write() is not atomic across threads.
         self._lock = threading.Lock()
+        # Buffered: decisions (or, with values, their lines) waiting to be
+        # written. deque.append and popleft are atomic: no lock to queue.
+        self._queue: collections.deque[Decision | str] = collections.deque()
+        self._wake = threading.Event()
+        self._writer: threading.Thread | None = None
 
     def __repr__(self) -> str:
         target = self._target
@@ -421,17 +456,33 @@ class JsonlSink(_Subscribed):
             file = target
         with self._lock:
             self._file = file
+        if self._buffer is not None:
+            self._wake.clear()
+            self._writer = threading.Thread(
+                target=self._write_periodically,
+                name=f"capscope {self!r}",
+                daemon=True,
+            )
+            self._writer.start()
+            _draining.add(self)
+            _drain_on_sigterm()
 
     def _release(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self._wake.set()
+            writer.join()
+            _draining.discard(self)
+        self.drain()
         with self._lock:
             file, self._file = self._file, None
         if file is not None and self._owned:
             file.close()
 
-    def _receive(self, decision: Decision) -> None:
+    def _line(self, decision: Decision) -> str:
         record = decision_record(decision, arguments=self._values)
         try:
-            line = _dumps(record)
+            return _dumps(record)
         except (TypeError, ValueError, RecursionError):
             # Only argument values can defeat default=str (a dict keyed by
             # tuples, a cycle): keep the line, each value as text.
@@ -439,7 +490,17 @@ class JsonlSink(_Subscribed):
             if not values:
                 raise
             record["arguments"] = {k: str(v) for k, v in values.items()}
-            line = _dumps(record)
+            return _dumps(record)
+
+    def _receive(self, decision: Decision) -> None:
+        if self._buffer is not None:
+            # A decision is immutable; argument values are not, so their
+            # line is built now.
+            self._queue.append(
+                self._line(decision) if self._values else decision
+            )
+            return
+        line = self._line(decision)
         with self._lock:
             file = self._file
             if file is None:
@@ -447,6 +508,85 @@ class JsonlSink(_Subscribed):
             file.write(line)
             if self._flush:
                 file.flush()
+
+    def drain(self) -> None:
+        """
+        Write and flush every queued decision now (buffered sinks; a
+        no-op otherwise). Called by the writer thread, `close()`, at exit
+        and on `SIGTERM`.
+        """
+        queue = self._queue
+        if not queue:
+            return
+        with self._lock:
+            file = self._file
+            lines = []
+            while queue:
+                item = queue.popleft()
+                try:
+                    lines.append(
+                        item if isinstance(item, str) else self._line(item)
+                    )
+                except Exception:  # one bad record must not lose the rest
+                    _logger.exception(
+                        "capscope.audit: a decision could not be written"
+                    )
+            if file is None or not lines:
+                return
+            try:
+                file.write("".join(lines))
+                file.flush()
+            except Exception:
+                _logger.exception("capscope.audit: writing %r failed", self)
+
+    def _write_periodically(self) -> None:
+        assert self._buffer is not None  # noqa: S101 - started only buffered
+        while not self._wake.wait(self._buffer):
+            self.drain()
+
+
+_logger = logging.getLogger("capscope.audit")
+
+# -- draining at exit and on SIGTERM --------------------------------------------------
+
+#: The buffered sinks open now (weakly: one dropped unclosed is not kept).
+_draining: weakref.WeakSet[JsonlSink] = weakref.WeakSet()
+_sigterm_lock = threading.Lock()
+_sigterm_installed = False
+
+
+def _drain_all() -> None:
+    for sink in list(_draining):
+        sink.drain()
+
+
+atexit.register(_drain_all)
+
+
+def _drain_on_sigterm() -> None:
+    """
+    Once per process, from the main thread: drain the open sinks on
+    SIGTERM, then let the signal's previous disposition act (call the
+    previous handler, or end the process as the default one would).
+    """
+    global _sigterm_installed  # noqa: PLW0603 - once per process
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers are set from the main thread only
+    with _sigterm_lock:
+        if _sigterm_installed:
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            _drain_all()
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        _sigterm_installed = True
 
 
 class Recorder(_Subscribed):

@@ -8,8 +8,11 @@ import io
 import json
 import logging
 import pickle
+import signal
+import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -236,10 +239,11 @@ class TestJsonlSink:
         assert {"r-1"} == {line["run_id"] for line in lines}
 
     def test_a_path_is_appended_to_flushed_and_closed(self, tmp_path):
-        """By path: append mode, UTF-8, each line readable at once, closed."""
+        """By path: append mode, UTF-8, unbuffered: each line readable at
+        once; closed."""
         path = tmp_path / "audit.jsonl"
         path.write_text('{"earlier":"line"}\n', encoding="utf-8")
-        sink = JsonlSink(path)
+        sink = JsonlSink(path, buffer=None)
         with attributed(worker_id="wörker"), sink:
             read("/srv/a.txt")
             seen_while_open = path.read_text(encoding="utf-8")
@@ -678,3 +682,98 @@ class TestRecorder:
         assert {f"t{i}": 200 for i in range(16)} == Counter(
             d.overlay.worker_id for d in rec.for_tool("fs.read")
         )
+
+
+# -- buffered JSON Lines (issue 16): written on a timer, never lost on exit ----------
+
+_WRITER = """
+import os, signal, sys, time
+import capscope as cs
+from capscope.audit import JsonlSink
+from capscope.policies import CapabilityPolicy
+
+@cs.requires_tool("fs.read", side_effect="read_only")
+def read(x):
+    return x
+
+sink = JsonlSink(sys.argv[1], buffer=3600).start()  # the timer never fires
+with cs.using(execution=CapabilityPolicy(tools=("fs.*",))):
+    for i in range(500):
+        read(i)
+how = sys.argv[2]
+if how == "sigterm":
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)  # never reached: the default disposition ends it
+elif how == "sigterm-handled":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))  # installed after
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+# "exit": a clean exit, the sink never closed
+"""
+
+
+def tools_in(path) -> list[str]:
+    """The tools of the calls logged in *path* (not the root policy's "*")."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [
+        record["tool"]
+        for record in map(json.loads, lines)
+        if record["tool"] != "*"
+    ]
+
+
+class TestBufferedJsonlSink:
+    def test_decisions_are_written_on_the_timer(self, tmp_path):
+        path = tmp_path / "audit.jsonl"
+        with JsonlSink(path, buffer=0.05):
+            with attributed():
+                read("/srv/a.txt")
+            assert "" == path.read_text(encoding="utf-8")  # queued
+            deadline = time.monotonic() + 10
+            while not path.read_text(encoding="utf-8"):
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        assert ["fs.read"] == tools_in(path)
+
+    def test_close_writes_what_is_queued(self, tmp_path):
+        path = tmp_path / "audit.jsonl"
+        with JsonlSink(path, buffer=3600), attributed(run_id="r-2"):
+            for _ in range(100):
+                read("/srv/a.txt")
+        assert ["fs.read"] * 100 == tools_in(path)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert {"r-2"} == {json.loads(line)["run_id"] for line in lines}
+
+    @pytest.mark.parametrize(
+        ("how", "status"),
+        [("exit", 0), ("sigterm", -signal.SIGTERM), ("sigterm-handled", 7)],
+    )
+    def test_nothing_is_lost_on_exit_or_sigterm(self, tmp_path, how, status):
+        path = tmp_path / "audit.jsonl"
+        done = subprocess.run(
+            [sys.executable, "-c", _WRITER, str(path), how],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert status == done.returncode, done.stderr
+        assert ["fs.read"] * 500 == tools_in(path)
+
+    def test_values_are_written_as_they_were_when_decided(self, tmp_path):
+        path = tmp_path / "audit.jsonl"
+        when = ["before"]
+        approval = ToolApprovalPolicy(handler=lambda r: True)
+        with JsonlSink(path, arguments="values", buffer=3600):
+            with attributed(), cs.using(approval=approval):
+                deploy("prod", when=when)
+            when.append("after")
+        last = path.read_text(encoding="utf-8").splitlines()[-1]
+        assert ["before"] == json.loads(last)["arguments"]["when"]
+
+    @pytest.mark.parametrize(
+        "buffer", [0, -1, float("nan"), float("inf"), "1", True]
+    )
+    def test_a_bad_buffer_is_refused(self, buffer):
+        with pytest.raises(ValueError, match="buffer"):
+            JsonlSink(io.StringIO(), buffer=buffer)
