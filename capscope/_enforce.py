@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, final
 
@@ -359,6 +359,42 @@ def _refuse(  # noqa: PLR0913 - a decision's fields, rule and key by keyword
     return exc(reason, decision)
 
 
+def _permission_frames(top: FrameToken) -> list[Any]:
+    """The permissions frames' policies, outermost first."""
+    policies = []
+    frame: FrameToken | None = top
+    while frame is not None:
+        policies.append(frame[0])
+        frame = frame[1]
+    policies.reverse()
+    return policies
+
+
+#: Argument values whose equality is their JSON's: `1 == 1.0 == True`, so
+#: the type goes into the key too.
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def _arguments_key(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Hashable | None:
+    """
+    A call's arguments as a key, when every value is a plain atom (the
+    same key means the same bound arguments); `None` otherwise.
+    """
+    for value in args:
+        if type(value) not in _ATOMS:
+            return None
+    for value in kwargs.values():
+        if type(value) not in _ATOMS:
+            return None
+    types = tuple(map(type, args))
+    if kwargs:
+        items = tuple(sorted(kwargs.items()))
+        return args, types, items, tuple(type(v) for _, v in items)
+    return args, types
+
+
 def _paths_of(name: str, value: object) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -399,6 +435,7 @@ class Gatekeeper:
         "_seen",
         "_signature",
         "_var_keyword",
+        "allowed_calls",
         "allowed_under",
         "plain",
         "spec",
@@ -417,6 +454,9 @@ class Gatekeeper:
         # last call was allowed by the tool's name alone (the fast path).
         self._seen: dict[int, tuple[CapabilityPolicy, _Refusal]] = {}
         self.allowed_under: _Frames | None = None
+        # ... and the arguments of calls allowed under the frames in force
+        # when they were (a remembered answer, say): see _remember_call.
+        self.allowed_calls: tuple[_Frames, set[Hashable]] | None = None
 
     # -- arguments ------------------------------------------------------------
 
@@ -547,9 +587,24 @@ class Gatekeeper:
                 f"autonomy tier act_with_approval: {tool!r} needs approval"
             )
             pending = _Pending(call, key, reason, None, ap)
-        if pending is None and not asks and self.plain:
-            self._compile(ceiling, ap, perm_top, generation)
+        if pending is None and not asks and self.plain and not dry_run:
+            self._learn(
+                ceiling, ap, perm_top, call, generation, (args, kwargs)
+            )
         return pending
+
+    def _learn(  # noqa: PLR0913, PLR0917 - what the gates read, once
+        self,
+        ceiling: CapabilityPolicy,
+        ap: ToolApprovalPolicy | None,
+        perm_top: FrameToken | None,
+        call: ToolCall | None,
+        generation: int,
+        arguments: tuple[tuple[Any, ...], dict[str, Any]],
+    ) -> None:
+        """After an allowed call: what the fast paths may decide next."""
+        if not self._compile(ceiling, ap, perm_top, generation):
+            self._remember_call(ap, perm_top, call, generation, *arguments)
 
     def _compile(
         self,
@@ -557,7 +612,7 @@ class Gatekeeper:
         ap: ToolApprovalPolicy | None,
         perm_top: FrameToken | None,
         generation: int,
-    ) -> None:
+    ) -> bool:
         """
         After a call was allowed: when every gate would allow any call of
         this tool under the same frames, whatever its arguments, remember
@@ -566,37 +621,104 @@ class Gatekeeper:
         ceiling has no argument constraint, the approval rules and the
         permission rules that name the tool read no argument (and allow
         it), no answer for the tool is remembered, no stack checks calls.
+        Returns whether it did.
         """
         spec = self.spec
         if ceiling.tool_arg_constraints or (CHECKING and checked_values()):
-            return
+            return False
         call = ToolCall(
             spec.name, capability=spec.capability, side_effect=spec.side_effect
         )
         if ap is not None:
             if not ap.decides_by_name(call):
-                return
+                return False
             remembered = approval.frame_state().get(REMEMBERED) or ()
             if any(k.rpartition(":")[0] == spec.name for k in remembered):
-                return
+                return False
         if perm_top is not None:
-            policies = []
-            frame: FrameToken | None = perm_top
-            while frame is not None:
-                policies.append(frame[0])
-                frame = frame[1]
+            policies = _permission_frames(perm_top)
             if not all(p.decides_by_name(call) for p in policies):
-                return
-            if check_permissions(policies[::-1], call) is not None:
-                return  # allowed by a grant: not by the name alone
-        self.allowed_under = (
-            ceiling,
+                return False
+            if check_permissions(policies, call) is not None:
+                return False  # allowed by a grant: not by the name alone
+        self.allowed_under = self._in_force(generation)
+        return True
+
+    def _in_force(self, generation: int) -> _Frames:
+        """The frames in force now, as `allowed_under` holds them."""
+        frame = execution_get()
+        assert frame is not None  # noqa: S101 - an allowed call has one
+        return (
+            frame[0],
             approval_get(),
-            perm_top,
+            permissions_get(),
             autonomy_get(),
             generation,
             epoch_get(),
         )
+
+    def _remember_call(  # noqa: PLR0913, PLR0917 - what the gates read, once
+        self,
+        ap: ToolApprovalPolicy | None,
+        perm_top: FrameToken | None,
+        call: ToolCall | None,
+        generation: int,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        """
+        After a call the tool's name alone did not decide was allowed
+        (say, by a remembered answer): remember its arguments for the
+        frames in force, when the same arguments are sure to be allowed
+        again there. They are when nothing the gates read changes between
+        calls: plain values as arguments, no path (the file system
+        changes), no repeat limit (it counts), no grant (an escalation
+        answers once), no stack check (its state is its own); remembered
+        answers and frames are part of the key.
+        """
+        key = _arguments_key(args, kwargs)
+        if (
+            key is None
+            or call is None
+            or (ap is not None and ap.repeat_limit is not None)
+            or (CHECKING and checked_values())
+            or (
+                perm_top is not None
+                and check_permissions(_permission_frames(perm_top), call)
+                is not None
+            )
+        ):
+            return
+        under = self._in_force(generation)
+        cached = self.allowed_calls
+        if cached is None or cached[0] != under or len(cached[1]) >= _SEEN:
+            cached = self.allowed_calls = (under, set())
+        cached[1].add(key)
+
+    def _fast_allowed_call(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> bool:
+        """The fast path for arguments `_remember_call` remembered."""
+        cached = self.allowed_calls
+        if cached is None:
+            return False
+        under, keys = cached
+        frame = execution_get()
+        if (
+            frame is None
+            or under[0] is not frame[0]
+            or under[1] is not approval_get()
+            or under[2] is not permissions_get()
+            or under[3] is not autonomy_get()
+            or under[4] != _remembered_generation
+            or under[5] is not epoch_get()
+            or (CHECKING and checked_values())
+            or _arguments_key(args, kwargs) not in keys
+        ):
+            return False
+        if events._subscribers:  # noqa: SLF001 - has_subscribers(), inlined
+            self.emit_allowed()
+        return True
 
     def _argument_free(self, ceiling: CapabilityPolicy) -> _Refusal:
         """The ceiling's verdict on the tool alone (cached, bounded)."""
@@ -828,7 +950,7 @@ class Gatekeeper:
         self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         """Run the gates for a synchronous call; ask a sync handler if needed."""
-        if self._fast_allowed():
+        if self._fast_allowed() or self._fast_allowed_call(args, kwargs):
             return
         pending = self._evaluate(instance, args, kwargs)
         if pending is None:
@@ -842,7 +964,7 @@ class Gatekeeper:
         self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         """Run the gates for an async call; await the handler if needed."""
-        if self._fast_allowed():
+        if self._fast_allowed() or self._fast_allowed_call(args, kwargs):
             return
         pending = self._evaluate(instance, args, kwargs)
         if pending is None:

@@ -34,6 +34,10 @@ def deny_all(request: cs.ApprovalRequest) -> cs.ApprovalDecision:
     return cs.ApprovalDecision.deny("the test says no")
 
 
+def allow_and_remember(request: cs.ApprovalRequest) -> cs.ApprovalDecision:
+    return cs.ApprovalDecision.allow(remember="scope")
+
+
 @cs.requires_tool("fs.read", side_effect="read_only")
 def fs_read(target: str) -> str:
     return target
@@ -75,7 +79,7 @@ approval_rules = st.builds(
 approvals = st.builds(
     ToolApprovalPolicy,
     rules=st.lists(approval_rules, max_size=3),
-    handler=st.just(deny_all),
+    handler=st.sampled_from([deny_all, allow_and_remember]),
 )
 permission_rules = st.one_of(
     tool_globs,
@@ -123,7 +127,13 @@ def expected(tool: str, target: str) -> tuple[str, object]:
     decision = cs.check_tool(TOOLS[tool], target)
     if decision.action is cs.Action.ALLOW:
         return "allowed", None
-    if decision.action is cs.Action.ASK or decision.gate in ASKED:
+    if decision.action is cs.Action.ASK:
+        policy = cs.stacks.approval.top()
+        handlers = () if policy is None else policy.handlers
+        if handlers and all(h is allow_and_remember for h in handlers):
+            return "allowed", None  # and remembered, for the scope
+        return "refused", "approval"
+    if decision.gate in ASKED:
         return "refused", "approval"
     return "refused", decision.gate
 
@@ -222,3 +232,36 @@ def test_a_rule_that_reads_arguments_is_read_every_call():
         assert "https://example.org/x" == net_get("https://example.org/x")
         with pytest.raises(cs.ApprovalDenied, match="denied by rules"):
             net_get("https://evil.test/y")
+
+
+def test_a_remembered_answer_is_a_fast_path_for_its_arguments():
+    keeper = type(deploy)._capscope_keeper
+    asked = []
+
+    def approve(request):
+        asked.append(request.arguments["target"])
+        return cs.ApprovalDecision.allow(remember="scope")
+
+    with cs.using(
+        execution=CapabilityPolicy(tools=("deploy",)),
+        approval=ToolApprovalPolicy(handler=approve),
+    ):
+        for _ in range(3):
+            assert "prod" == deploy("prod")
+        assert keeper._fast_allowed_call(("prod",), {})
+        assert not keeper._fast_allowed_call(("staging",), {})
+        assert not keeper._fast_allowed_call((1,), {})
+        assert "staging" == deploy(target="staging")
+    assert ["prod", "staging"] == asked
+    assert not keeper._fast_allowed_call(("prod",), {})  # not outside
+
+
+def test_plain_equal_values_of_other_types_are_other_arguments():
+    from capscope._enforce import _arguments_key
+
+    keys = {_arguments_key((v,), {}) for v in (1, 1.0, True, "1")}
+    assert 4 == len(keys)
+    assert _arguments_key(([1],), {}) is None
+    assert _arguments_key((), {"a": 1, "b": 2}) == _arguments_key(
+        (), {"b": 2, "a": 1}
+    )
