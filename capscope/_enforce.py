@@ -359,6 +359,28 @@ def _refuse(  # noqa: PLR0913 - a decision's fields, rule and key by keyword
     return exc(reason, decision)
 
 
+def _in_force(under: _Frames) -> bool:
+    """
+    Whether the frames *under* holds are the frames in force here, and no
+    stack with a `check` hook has a frame. Remembered answers live in an
+    approval frame's state: without one, neither their generation nor the
+    epoch can change a verdict.
+    """
+    frame = execution_get()
+    return (
+        frame is not None
+        and under[0] is frame[0]
+        and under[1] is approval_get()
+        and under[2] is permissions_get()
+        and under[3] is autonomy_get()
+        and (
+            under[1] is None
+            or (under[4] == _remembered_generation and under[5] is epoch_get())
+        )
+        and not (CHECKING and checked_values())
+    )
+
+
 def _permission_frames(top: FrameToken) -> list[Any]:
     """The permissions frames' policies, outermost first."""
     policies = []
@@ -703,18 +725,7 @@ class Gatekeeper:
         if cached is None:
             return False
         under, keys = cached
-        frame = execution_get()
-        if (
-            frame is None
-            or under[0] is not frame[0]
-            or under[1] is not approval_get()
-            or under[2] is not permissions_get()
-            or under[3] is not autonomy_get()
-            or under[4] != _remembered_generation
-            or under[5] is not epoch_get()
-            or (CHECKING and checked_values())
-            or _arguments_key(args, kwargs) not in keys
-        ):
+        if not _in_force(under) or _arguments_key(args, kwargs) not in keys:
             return False
         if events._subscribers:  # noqa: SLF001 - has_subscribers(), inlined
             self.emit_allowed()
@@ -924,23 +935,11 @@ class Gatekeeper:
         """
         The fast path: the frames in force are those under which the tool
         was last allowed by its name alone (`_compile`), and no stack with
-        a `check` hook has a frame. Five context-variable reads and six
-        identity tests.
+        a `check` hook has a frame (`_in_force`): a few context-variable reads
+        and identity tests.
         """
         under = self.allowed_under
-        if under is None:
-            return False
-        frame = execution_get()
-        if (
-            frame is None
-            or under[0] is not frame[0]
-            or under[1] is not approval_get()
-            or under[2] is not permissions_get()
-            or under[3] is not autonomy_get()
-            or under[4] != _remembered_generation
-            or under[5] is not epoch_get()
-            or (CHECKING and checked_values())
-        ):
+        if under is None or not _in_force(under):
             return False
         if events._subscribers:  # noqa: SLF001 - has_subscribers(), inlined
             self.emit_allowed()
