@@ -27,12 +27,18 @@ from typing import Any
 import dramatiq
 import pytest
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.results import ResultFailure
 
 import capscope as cs
 from capscope import propagation
-from capscope.contrib.dramatiq import NotSent, install
+from capscope.contrib.dramatiq import (
+    CapscopeMiddleware,
+    EnvelopeRefused,
+    NotSent,
+    install,
+)
 from capscope.policies import CapabilityPolicy, RuntimeContextOverlay
 
 TESTS = Path(__file__).parent
@@ -351,3 +357,21 @@ def test_a_verify_only_broker_cannot_send(app: Any):
     with pytest.raises(NotSent, match="cannot sign"):
         broker.enqueue(message)
     assert HEADER not in message.options
+
+
+def test_arguments_that_cannot_be_digested_refuse_the_message():
+    # Dramatiq would log and swallow a TypeError from the hook and run the
+    # actor anyway: it must be a refusal (a SkipMessage), the message failed.
+    middleware = CapscopeMiddleware(key=b"k" * 32)
+    message = MessageProxy(
+        dramatiq.Message(
+            queue_name="default",
+            actor_name="mark_ran",
+            args=({1: "int key", "a": "str key"},),  # sort_keys cannot order
+            kwargs={},
+            options={},
+        )
+    )
+    with pytest.raises(EnvelopeRefused, match="refused to run mark_ran"):
+        middleware.before_process_message(StubBroker(), message)
+    assert message.failed

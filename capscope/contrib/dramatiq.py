@@ -203,6 +203,10 @@ class CapscopeMiddleware(Middleware):
 
     def before_process_message(self, broker: Any, message: Any) -> None:
         """Install the message's scope, or fail the message."""
+        # Dramatiq logs and swallows any exception from this hook but a
+        # MiddlewareError, and then runs the actor: whatever goes wrong
+        # here (arguments that cannot be digested, a failing worker_id)
+        # refuses the message.
         try:
             envelope = propagation.verify(
                 message.options,
@@ -213,21 +217,21 @@ class CapscopeMiddleware(Middleware):
                 attempt=message.options.get("retries") or 0,
                 within=self.within,
             )
-        except EnvelopeError as exc:
+            worker_id = self.worker_id
+            if worker_id is None:
+                worker_id = f"dramatiq:{message.message_id}"
+            elif not isinstance(worker_id, str):
+                worker_id = worker_id(message)
+            scope = envelope.scope.pushing(
+                {overlay: RuntimeContextOverlay(worker_id=worker_id)}
+            )
+        except Exception as exc:
             message.fail()
             msg = (
                 f"refused to run {message.actor_name}[{message.message_id}]: "
                 f"{exc}"
             )
             raise EnvelopeRefused(msg) from exc
-        worker_id = self.worker_id
-        if worker_id is None:
-            worker_id = f"dramatiq:{message.message_id}"
-        elif not isinstance(worker_id, str):
-            worker_id = worker_id(message)
-        scope = envelope.scope.pushing(
-            {overlay: RuntimeContextOverlay(worker_id=worker_id)}
-        )
         installed = scope.installed()
         installed.__enter__()
         with self._lock:
