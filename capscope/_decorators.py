@@ -59,6 +59,7 @@ from typing import (
 
 import wrapt
 
+from . import _enforce as _engine
 from . import events
 from ._ambient import CHECKING, checked_values
 from ._commands import _CommandLayer
@@ -67,6 +68,7 @@ from ._enforce import (
     ToolSpec,
     approval_get,
     autonomy_get,
+    epoch_get,
     execution_get,
     permissions_get,
 )
@@ -393,25 +395,37 @@ def _direct_call(
         # path inlined: a method call alone costs a tenth of it), no
         # attribute read on the proxy (each costs ~3x a bare call), nothing
         # allocated. Anything else goes through Gatekeeper.check.
-        check = keeper.check
+        check_gates = keeper.check_gates
+        fast_allowed_call = keeper._fast_allowed_call  # noqa: SLF001
         plain = keeper.plain
         emit_allowed = keeper.emit_allowed
 
         def call_sync(_self: object, /, *args: Any, **kwargs: Any) -> Any:
+            # `_in_force(keeper.allowed_under)`, written out.
+            under = keeper.allowed_under
             frame = execution_get()
             if (
                 plain
+                and under is not None
                 and frame is not None
-                and keeper.allowed_under is frame[0]
-                and approval_get() is None
-                and permissions_get() is None
-                and autonomy_get() is None
+                and under[0] is frame[0]
+                and under[1] is approval_get()
+                and under[2] is permissions_get()
+                and under[3] is autonomy_get()
+                and (
+                    under[1] is None
+                    or (
+                        under[4] == _engine._remembered_generation  # noqa: SLF001
+                        and under[5] is epoch_get()
+                    )
+                )
                 and not (CHECKING and checked_values())
             ):
                 if events._subscribers:  # noqa: SLF001 - has_subscribers()
                     emit_allowed()
                 return wrapped(*args, **kwargs)
-            check(instance, args, kwargs)
+            if not fast_allowed_call(args, kwargs):
+                check_gates(instance, args, kwargs)
             return wrapped(*args, **kwargs)
 
         return call_sync

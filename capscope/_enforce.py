@@ -320,8 +320,8 @@ def _decision(  # noqa: PLR0913 - a decision's fields, rule and key by keyword
 ) -> Decision:
     """
     A decision stamped with the overlay in force. *key* and *arguments*
-    come together, from a call whose arguments a gate bound: the digest,
-    and the values as a read-only view (subscribers run before later gates
+    come from a call whose arguments a gate bound: the digest (of *key*,
+    or else made from *arguments*), and the values as a read-only view (subscribers run before later gates
     read the same mapping, and must not be able to change it).
     """
     return Decision(
@@ -331,7 +331,12 @@ def _decision(  # noqa: PLR0913 - a decision's fields, rule and key by keyword
         reason=reason,
         rule=rule,
         overlay=current_overlay(),
-        args_digest=_digest(key),
+        # A gate that needed no key for itself left it to be made here.
+        args_digest=_digest(
+            key
+            if key is not None or arguments is None
+            else remember_key(tool, arguments)
+        ),
         arguments=None if arguments is None else MappingProxyType(arguments),
     )
 
@@ -404,16 +409,15 @@ def _arguments_key(
     A call's arguments as a key, when every value is a plain atom (the
     same key means the same bound arguments); `None` otherwise.
     """
-    for value in args:
-        if type(value) not in _ATOMS:
-            return None
-    for value in kwargs.values():
-        if type(value) not in _ATOMS:
-            return None
     types = tuple(map(type, args))
+    if not _ATOMS.issuperset(types):
+        return None
     if kwargs:
         items = tuple(sorted(kwargs.items()))
-        return args, types, items, tuple(type(v) for _, v in items)
+        kinds = tuple(type(v) for _, v in items)
+        if not _ATOMS.issuperset(kinds):
+            return None
+        return args, types, items, kinds
     return args, types
 
 
@@ -590,7 +594,11 @@ class Gatekeeper:
         pending: _Pending | None = None
         if needs_args:
             call = self._call(instance, args, kwargs)
-            key = remember_key(tool, call.arguments)
+            # The key finds remembered answers, grants, repeat counts and
+            # stack state: without those frames nothing reads it but a
+            # refusal's digest, which `_decision` makes when it refuses.
+            keyed = ap is not None or perm_top is not None or bool(checked)
+            key = remember_key(tool, call.arguments) if keyed else None
             pending = self._argument_gates(
                 call, key, ceiling, ap, perm_top, dry_run=dry_run
             )
@@ -951,6 +959,12 @@ class Gatekeeper:
         """Run the gates for a synchronous call; ask a sync handler if needed."""
         if self._fast_allowed() or self._fast_allowed_call(args, kwargs):
             return
+        self.check_gates(instance, args, kwargs)
+
+    def check_gates(
+        self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """`check` past the fast paths (the decorators try them first)."""
         pending = self._evaluate(instance, args, kwargs)
         if pending is None:
             if events.has_subscribers():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -596,3 +598,53 @@ def test_env_home_expansion(monkeypatch, tmp_path):
     assert (str(tmp_path.resolve()),) == CapabilityPolicy(
         workspace_roots=["~"]
     ).workspace_roots
+
+
+# -- physical_path: the kernel's answer, else realpath's ------------------------
+
+_NAMES = st.sampled_from(["a", "b", "l1", "l2", "..", ".", "nope"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    links=st.lists(
+        st.tuples(
+            st.sampled_from(["l1", "a/l2", "b/l3"]),
+            st.sampled_from(
+                ["a", "../b", "/", "a/..", "l1", "nope/x", "b/l3", "a/l2/.."]
+            ),
+        ),
+        max_size=3,
+        unique_by=lambda link: link[0],
+    ),
+    parts=st.lists(_NAMES, min_size=1, max_size=6),
+    absolute=st.booleans(),
+)
+def test_physical_path_is_realpath(tmp_path_factory, links, parts, absolute):
+    """
+    Whatever the tree (symlinks relative, absolute, looping, dangling) and
+    the path (`..`, `.`, missing parts), `physical_path` names the file
+    `realpath` does: the kernel's answer for what exists, `realpath`'s for
+    the rest.
+    """
+    from capscope.policies._common import physical_path
+
+    root = tmp_path_factory.mktemp("tree").resolve()
+    for folder in ("a", "b", "a/c"):
+        (root / folder).mkdir()
+    (root / "a" / "file").write_text("x")
+    for where, target in links:
+        (root / where).symlink_to(target)
+    path = "/".join(parts)
+    with contextlib.chdir(root):
+        given_path = str(root / path) if absolute else path
+        assert physical_path(given_path) == os.path.realpath(given_path)
+
+
+def test_physical_path_of_a_fifo_does_not_block(tmp_path):
+    """A FIFO is named without being opened for reading (`O_PATH`)."""
+    from capscope.policies._common import physical_path
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert physical_path(str(fifo)) == os.path.realpath(fifo)

@@ -296,8 +296,9 @@ def physical_path(path: object) -> str | None:
     made absolute, every symlink and `..` followed in order, as the kernel
     does (so `link/../x` is the parent of the link's *target*, not the
     directory holding the link); `None` for what is not a usable path
-    (not a path, empty, holding NUL). One `realpath`: one `lstat` per
-    component of the path, no more.
+    (not a path, empty, holding NUL). An existing file is named by the
+    kernel (`_kernel_path`: three system calls); else one `realpath`, one
+    `lstat` per component of the path, no more.
 
     Example:
         >>> from capscope.policies._common import physical_path
@@ -310,7 +311,39 @@ def physical_path(path: object) -> str | None:
         return None
     if not text or "\0" in text:
         return None
-    return os.path.realpath(os.path.expanduser(text))  # noqa: PTH111
+    text = os.path.expanduser(text)  # noqa: PTH111
+    return _kernel_path(text) or os.path.realpath(text)
+
+
+_O_PATH = getattr(os, "O_PATH", None)
+_FD_LINKS = "/proc/self/fd/"
+_DELETED = " (deleted)"
+
+
+def _kernel_path(text: str) -> str | None:
+    """
+    Where the kernel itself lands for *text*, an existing file: opened
+    with `O_PATH` (the file is not opened for reading, a FIFO does not
+    block, a device is not touched) and named back by `/proc/self/fd`,
+    three system calls whatever the depth. `None` when that cannot tell
+    (no `O_PATH` or `/proc`, the path does not exist, a permission, a
+    race with an unlink): the caller then resolves with `realpath`.
+    """
+    if _O_PATH is None:
+        return None
+    try:
+        fd = os.open(text, _O_PATH | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    try:
+        named = os.readlink(f"{_FD_LINKS}{fd}")  # noqa: PTH115 - hot path
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if not named.startswith("/") or named.endswith(_DELETED):
+        return None
+    return named
 
 
 def within_roots(path: str, roots: Iterable[str]) -> bool:
