@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,3 +141,19 @@ def test_trailing_output_rule() -> None:
     assert ["1"] == block.expected_output()
     assert Block("x.md", 1, "print(1)\n").expected_output() is None
     assert "ToolDenied" == Block("x.md", 1, "# raises: ToolDenied\nx\n").raises
+
+
+def test_performance_page_is_generated_whole_from_the_results(monkeypatch):
+    """
+    `docs/performance.md` is exactly what `benchmarks/run.py` renders from
+    `benchmarks/results/latest.json` and its template: no figure on the
+    page was written by hand, and none is stale.
+    """
+    benchmarks = Path(__file__).parent.parent / "benchmarks"
+    monkeypatch.syspath_prepend(str(benchmarks))
+    import run  # benchmarks/run.py
+
+    data = json.loads((benchmarks / "results" / "latest.json").read_text())
+    page = (DOCS / "performance.md").read_text(encoding="utf-8")
+    assert page == run.render_page(data, run.doc_plot())
+    assert data["environment"]["processor"] in page  # the CPU model
