@@ -2,12 +2,15 @@
 Calling an approval handler or a consent hook within a time limit.
 
 Shared by tool approvals (`_enforce`) and command preflights (`_commands`),
-so both treat handlers alike: a sync call of a sync handler runs in this
-thread, or, with a timeout, in a daemon thread under this scope (a late
-answer is abandoned); an async call awaits an async handler and runs a
-sync one in a thread (asyncio or trio), within the timeout. Running out
-of time raises `TimeoutError`; a handler's own error propagates; callers
-turn both into refusals.
+so both treat handlers alike, and one handler serves sync and async code:
+a sync call of a sync handler runs in this thread, or, with a timeout, in
+a daemon thread under this scope (a late answer is abandoned); a sync call
+of an async handler (or of a sync one that returns an awaitable) runs it
+on a private event loop in a daemon thread under this scope, within the
+timeout; an async call awaits an async handler and runs a sync one in a
+thread (asyncio or trio), within the timeout. Running out of time raises
+`TimeoutError`; a handler's own error propagates; callers turn both into
+refusals.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ import asyncio
 import inspect
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._scope import Scope
 
 __all__ = ["NOT_ANSWERED", "call_async", "call_sync", "in_trio"]
 
-#: What a sync caller gets from an async handler or an awaitable answer: it
-#: cannot wait for it, so it is not an answer (and never a grant).
+#: What a caller records for a hook that failed or ran out of time: not an
+#: answer (and never a grant).
 NOT_ANSWERED = object()
 
 
@@ -40,51 +43,69 @@ def in_trio() -> bool:
     return True
 
 
-def _close(awaitable: object) -> None:
-    """Close an awaitable no one will await (no 'never awaited' warning)."""
-    closer = getattr(awaitable, "close", None)
-    if closer is not None:
-        closer()
-
-
 def call_sync(
     fn: Callable[..., Any], *args: Any, seconds: float | None
 ) -> Any:
     """
-    *fn(*args)* for a synchronous caller; `NOT_ANSWERED` for an async *fn*
-    or an awaitable result (closed, never left pending).
+    *fn(*args)* for a synchronous caller. An async *fn*, or an awaitable
+    it returns, is awaited on a private event loop (`_on_private_loop`).
     """
     if inspect.iscoroutinefunction(fn):
-        return NOT_ANSWERED
+        return _on_private_loop(lambda: fn(*args), seconds)
     if seconds is None:
         answer = fn(*args)
     else:
-        outcome: list[tuple[bool, Any]] = []
-        done = threading.Event()
-
-        def ask() -> None:
-            try:
-                outcome.append((True, fn(*args)))
-            except Exception as exc:  # noqa: BLE001 - handed to the caller
-                outcome.append((False, exc))
-            finally:
-                done.set()
-
-        threading.Thread(
-            target=Scope.current().bind(ask),
-            name="capscope-approval",
-            daemon=True,
-        ).start()
-        if not done.wait(seconds):
-            msg = f"no answer within {seconds:g} s"
-            raise TimeoutError(msg)
-        ok, answer = outcome[0]
-        if not ok:
-            raise answer
+        answer = _in_thread(lambda: fn(*args), seconds)
     if inspect.isawaitable(answer):
-        _close(answer)
-        return NOT_ANSWERED
+        return _on_private_loop(lambda: answer, seconds)
     return answer
+
+
+def _in_thread(run: Callable[[], Any], seconds: float | None) -> Any:
+    """
+    *run()* in a daemon thread under this scope, waited for at most
+    *seconds* (then abandoned: `TimeoutError`); its error is raised here.
+    """
+    outcome: list[tuple[bool, Any]] = []
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome.append((True, run()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(
+        target=Scope.current().bind(target),
+        name="capscope-approval",
+        daemon=True,
+    ).start()
+    if not done.wait(seconds):
+        msg = f"no answer within {seconds:g} s"
+        raise TimeoutError(msg)
+    ok, answer = outcome[0]
+    if not ok:
+        raise answer
+    return answer
+
+
+def _on_private_loop(
+    make: Callable[[], Awaitable[Any]], seconds: float | None
+) -> Any:
+    """
+    Await what *make()* returns on an event loop of its own, in a daemon
+    thread under this scope (so a sync caller inside a running loop never
+    blocks on that loop), within *seconds*: the awaitable is cancelled when
+    the time is up, and abandoned if it will not stop.
+    """
+
+    async def main() -> Any:
+        async with asyncio.timeout(seconds):
+            return await make()
+
+    return _in_thread(lambda: asyncio.run(main()), seconds)
 
 
 async def call_async(

@@ -32,7 +32,7 @@ from ._ambient import (
     checked_values,
     state_of,
 )
-from ._asking import NOT_ANSWERED, call_async, call_sync
+from ._asking import call_async, call_sync
 from ._current import current_overlay
 from ._exceptions import (
     ActionProposed,
@@ -1107,13 +1107,6 @@ def _unavailable(pending: _Pending) -> PolicyDenied:
     )
 
 
-_NOT_AWAITED = (
-    "the approval handler is async (or returned an awaitable) but the tool "
-    "was called synchronously; install a sync handler or call the tool "
-    "from async code"
-)
-
-
 def _ask_sync(pending: _Pending) -> _Answer:
     handlers, request, timeout = _asking_for(pending)
     answers = []
@@ -1124,8 +1117,6 @@ def _ask_sync(pending: _Pending) -> _Answer:
             return _timed_out(timeout)
         except Exception as exc:  # noqa: BLE001 - a failing handler denies
             return _raised(exc)
-        if answer is NOT_ANSWERED:
-            return False, _NOT_AWAITED, Remember.ONCE
         answers.append(read_answer(answer))
         if not answers[-1][0]:
             break

@@ -413,24 +413,27 @@ class TestAsyncPreflight:
                 run("whoami")
         assert time.monotonic() - started < 0.4
 
-    def test_a_sync_function_refuses_an_async_answer(self):
-        closed = []
+    @pytest.mark.parametrize("grant", [True, False])
+    def test_a_sync_function_awaits_an_async_answer(self, grant):
+        """One handler serves both: a sync guarded function awaits an async
+        handler's answer on a private loop, and the answer decides."""
+        asked = []
 
         async def handler(request: cs.ApprovalRequest) -> bool:
-            return True
-
-        def tracking(request: cs.ApprovalRequest):
-            coro = handler(request)
-            closed.append(coro)
-            return coro
+            await asyncio.sleep(0.01)
+            asked.append(request.arguments["command"])
+            return grant
 
         with (
             command.pushed(CommandPolicy(default="ask")),
-            approval.pushed(ToolApprovalPolicy(handler=tracking)),
-            pytest.raises(cs.CommandBlocked),
+            approval.pushed(ToolApprovalPolicy(handler=handler)),
         ):
-            run("whoami")
-        assert closed[0].cr_frame is None  # closed, never left pending
+            if grant:
+                assert run("whoami") == "ran whoami"
+            else:
+                with pytest.raises(cs.CommandBlocked):
+                    run("whoami")
+        assert asked == [[["whoami"]]]
 
     def test_trio_awaits_an_async_handler_too(self):
         trio = pytest.importorskip("trio")

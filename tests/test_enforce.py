@@ -394,17 +394,103 @@ class TestApprovalFlow:
         ):
             tool()
 
-    def test_async_handler_under_a_sync_caller(self):
-        """An async handler cannot answer a sync call: a clear denial."""
+    @pytest.mark.parametrize("answer", [True, False])
+    def test_async_handler_under_a_sync_caller(self, answer):
+        """
+        One handler serves both: an async handler answers a sync call, run
+        on a private event loop thread under the caller's scope, and its
+        answer is the answer.
+        """
+        seen = {}
 
-        async def handler(_request):
-            return True
+        async def handler(request):
+            await asyncio.sleep(0.01)  # a real suspension on its own loop
+            seen["loop"] = asyncio.get_running_loop()
+            seen["thread"] = (
+                threading.current_thread() is not threading.main_thread()
+            )
+            seen["overlay"] = cs.current_overlay().ids()
+            seen["env"] = request.arguments["env"]
+            return answer
 
         tool = gated(self.deploy, "deploy", needs_approval=True)
         with (
             execution.pushed(UNRESTRICTED),
             approval.pushed(ToolApprovalPolicy(handler=handler)),
-            pytest.raises(cs.ApprovalDenied, match="async"),
+            overlay.pushed(RuntimeContextOverlay(worker_id="w7")),
+        ):
+            if answer:
+                assert tool() == "deployed prod"
+            else:
+                with pytest.raises(
+                    cs.ApprovalDenied, match="denied by the handler"
+                ):
+                    tool()
+        assert seen["thread"] is True
+        assert seen["overlay"] == {"worker_id": "w7"}
+        assert seen["env"] == "prod"
+
+    def test_async_handler_under_a_sync_caller_inside_a_running_loop(self):
+        """
+        A sync tool called from a coroutine (the loop's own thread) with an
+        async handler: the handler runs on its own loop, not on the caller's
+        (which is blocked), so it answers instead of deadlocking.
+        """
+        loops = []
+
+        async def handler(_request):
+            loops.append(asyncio.get_running_loop())
+            await asyncio.sleep(0)
+            return True
+
+        tool = gated(self.deploy, "deploy", needs_approval=True)
+
+        async def main():
+            loops.append(asyncio.get_running_loop())
+            with (
+                execution.pushed(UNRESTRICTED),
+                approval.pushed(
+                    ToolApprovalPolicy(handler=handler, timeout=5)
+                ),
+            ):
+                return tool()
+
+        assert asyncio.run(main()) == "deployed prod"
+        assert loops[0] is not loops[1]
+
+    def test_async_handler_under_a_sync_caller_times_out(self):
+        """Too slow: cancelled on its loop at the timeout, and a refusal."""
+        cancelled = threading.Event()
+
+        async def handler(_request):
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            return True
+
+        tool = gated(self.deploy, "deploy", needs_approval=True)
+        with (
+            execution.pushed(UNRESTRICTED),
+            approval.pushed(ToolApprovalPolicy(handler=handler, timeout=0.2)),
+            pytest.raises(cs.ApprovalDenied, match="timed out"),
+        ):
+            tool()
+        assert cancelled.wait(2)
+
+    def test_sync_handler_returning_an_awaitable_under_a_sync_caller(self):
+        """An awaitable answer is awaited too, on the private loop."""
+
+        async def later():
+            await asyncio.sleep(0)
+            return cs.ApprovalDecision.deny("not today")
+
+        tool = gated(self.deploy, "deploy", needs_approval=True)
+        with (
+            execution.pushed(UNRESTRICTED),
+            approval.pushed(ToolApprovalPolicy(handler=lambda _r: later())),
+            pytest.raises(cs.ApprovalDenied, match="not today"),
         ):
             tool()
 
