@@ -5,7 +5,7 @@ Push policies onto ambient stacks; every task, worker, thread and executor
 job started through capscope reads back its own, never a sibling's, never
 nothing.
 
-Example:
+Examples:
     >>> import capscope as cs
     >>> tenant = cs.AmbientStack("doc_init_tenant", inherit=cs.Inherit.COPY)
     >>> with tenant.pushed("acme"):

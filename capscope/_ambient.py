@@ -64,7 +64,7 @@ class Inherit(enum.StrEnum):
 
     Inline captures (`Scope.current()`) copy every stack whatever its mode.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> cs.Inherit.TOP == "top"
         True
@@ -80,7 +80,7 @@ class Codec(NamedTuple, Generic[T]):
     How a stack's values become data and back, for policy files and process
     boundaries.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> c = cs.lowlevel.Codec(to_data=str, from_data=int)
         >>> c.from_data(c.to_data(3))
@@ -340,7 +340,7 @@ class AmbientStack(_Ambient, Generic[T]):
             `check` takes part, registered or not, in the order made.
         doc: one line for `capscope stacks` and the docs.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> tenant = cs.AmbientStack("doc_tenant", inherit=cs.Inherit.COPY)
         >>> with tenant.pushed("acme"):
@@ -431,7 +431,7 @@ class AmbientStack(_Ambient, Generic[T]):
         the `check` hook is the top value's `verdict`, and the codec is
         `to_dict`/`from_dict`.
 
-        Example:
+        Examples:
             >>> import attrs, capscope as cs
             >>> from capscope.policies.protocol import Verdict
             >>> @attrs.frozen
@@ -475,7 +475,7 @@ class AmbientStack(_Ambient, Generic[T]):
             CeilingExceeded: from `narrow`, if *value* asks for more than
                 the outer frame allows. Nothing is pushed.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> s = cs.AmbientStack("doc_push", inherit=cs.Inherit.COPY)
             >>> token = s.push(1)
@@ -507,7 +507,7 @@ class AmbientStack(_Ambient, Generic[T]):
         context does not hold at all (popped already, pushed in another task
         or in a copied context) changes nothing and emits a `ScopeWarning`.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> s = cs.AmbientStack("doc_pop", inherit=cs.Inherit.COPY)
             >>> t = s.push("x"); s.pop(t); s.depth
@@ -520,7 +520,7 @@ class AmbientStack(_Ambient, Generic[T]):
         Push *value* for the duration of a `with` block; yields the stored
         (narrowed) value.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> s = cs.AmbientStack("doc_pushed", inherit=cs.Inherit.COPY)
             >>> with s.pushed("inner") as v:
@@ -533,7 +533,7 @@ class AmbientStack(_Ambient, Generic[T]):
         """
         The innermost value, or `None` when the stack is empty. O(1).
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> cs.AmbientStack("doc_top", inherit=cs.Inherit.COPY).top() is None
             True
@@ -545,7 +545,7 @@ class AmbientStack(_Ambient, Generic[T]):
         """
         Every value on the stack, outermost first.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> s = cs.AmbientStack("doc_frames", inherit=cs.Inherit.COPY)
             >>> with s.pushed("a"), s.pushed("b"):
@@ -559,7 +559,7 @@ class AmbientStack(_Ambient, Generic[T]):
         """
         How many frames are on the stack. O(1).
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> cs.AmbientStack("doc_depth", inherit=cs.Inherit.COPY).depth
             0
@@ -579,7 +579,7 @@ class AmbientStack(_Ambient, Generic[T]):
         Raises:
             ScopeError: the stack is empty, so there is no frame to own it.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> s = cs.AmbientStack("doc_state", inherit=cs.Inherit.COPY)
             >>> with s.pushed("policy"):
@@ -654,7 +654,7 @@ class AmbientCounter(_Ambient):
     start a new logical call stack. It unwinds like a stack: out-of-order
     exits raise `ScopeError`, an exit in a context that never entered warns.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> depth = cs.AmbientCounter("doc_depth_counter")
         >>> with depth.raised():
@@ -684,7 +684,7 @@ class AmbientCounter(_Ambient):
         """
         Add one to the counter for the duration of a `with` block.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> c = cs.AmbientCounter("doc_raised")
             >>> with c.raised():

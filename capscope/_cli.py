@@ -15,6 +15,7 @@ Exit codes (the same for every subcommand):
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -276,6 +277,53 @@ def _schema(args: argparse.Namespace) -> int:
     return OK
 
 
+# -- mcp-proxy --------------------------------------------------------------------
+
+
+def _mcp_proxy(args: argparse.Namespace) -> int:
+    command = list(args.server_command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        msg = "no server command: give it after --, e.g. -- python server.py"
+        raise _BadInput(msg)
+    scope = _load(args.policy)
+    try:  # only this subcommand needs mcp
+        import anyio
+
+        from .contrib import _mcp_proxy
+        from .contrib.mcp import mcp_tool_name
+    except ImportError as exc:
+        msg = f"{exc}; install it with: pip install 'capscope[mcp]'"
+        raise _BadInput(msg) from None
+    if args.name is not None:
+        try:
+            mcp_tool_name(args.name, "tool")
+        except PolicyConfigError as exc:
+            raise _BadInput(f"--name: {exc}") from None
+    from .audit import JsonlSink
+
+    sink = JsonlSink(args.audit) if args.audit else None
+    if sink is not None:
+        sink.start()
+    try:
+        anyio.run(
+            functools.partial(
+                _mcp_proxy.serve_proxy,
+                command,
+                scope=scope,
+                name=args.name,
+                elicit=not args.no_elicit,
+            )
+        )
+    except OSError as exc:
+        raise _BadInput(f"cannot run {command[0]!r}: {exc}") from None
+    finally:
+        if sink is not None:
+            sink.close()
+    return OK
+
+
 # -- the parser -----------------------------------------------------------------------
 
 
@@ -481,6 +529,46 @@ def _parser() -> argparse.ArgumentParser:
         help="only the built-in stacks (the schema shipped in the package)",
     )
     schema.set_defaults(func=_schema)
+
+    proxy = sub.add_parser(
+        "mcp-proxy",
+        help="put a policy file in front of a stdio MCP server",
+        description=(
+            "Start the stdio MCP server COMMAND as a child and serve its "
+            "tools, unchanged, over this process's stdin and stdout; check "
+            "each call under the policy files first (tool names "
+            "mcp__NAME__TOOL). A refused call is an MCP tool error and "
+            "never reaches the server; an ask goes to the client's user "
+            "through MCP elicitation, or is refused when the client cannot "
+            "be asked. Needs capscope[mcp]."
+        ),
+        epilog=_EPILOG,
+    )
+    _add_policy(proxy)
+    proxy.add_argument(
+        "--name",
+        help=(
+            "the server name in tool names (default: the name the server "
+            "reports, reduced to letters, digits and -)"
+        ),
+    )
+    proxy.add_argument(
+        "--audit",
+        metavar="FILE.jsonl",
+        help="append every decision to this JSON Lines file",
+    )
+    proxy.add_argument(
+        "--no-elicit",
+        action="store_true",
+        help="never ask the client's user: every ask is refused",
+    )
+    proxy.add_argument(
+        "server_command",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND",
+        help="the command that starts the MCP server (after --)",
+    )
+    proxy.set_defaults(func=_mcp_proxy)
     return parser
 
 

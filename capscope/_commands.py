@@ -417,7 +417,7 @@ def check_command(
     nested deeper than 32 levels, is denied without analysis (rule
     `analysis_limit`).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import CommandPolicy
         >>> with cs.using(command=CommandPolicy(allow=["git status *"], default="deny")):
@@ -730,7 +730,7 @@ def guards_command(
     the approval policy's `timeout`); a sync function's cannot, so an
     awaitable answer there is a refusal.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import CommandPolicy
         >>> @cs.guards_command(arg="cmd")

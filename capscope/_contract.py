@@ -43,7 +43,7 @@ class StackContract:
         registered: Whether the stack must be in `capscope.registry` under
             its name (for an entry-point stack, after loading them).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.testing import StackContract
         >>> tenant = cs.AmbientStack("doc_contract_tenant", inherit=cs.Inherit.COPY, codec=(str, str))

@@ -50,7 +50,7 @@ def current_overlay() -> RuntimeContextOverlay:
     The attribution in force here: every overlay frame merged field by
     field, the innermost non-empty value winning (empty when none is set).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import RuntimeContextOverlay as Overlay
         >>> with cs.using(overlay=Overlay(run_id="r1")):
@@ -65,7 +65,7 @@ def render_context() -> LlmRenderContext | None:
     """
     The LLM render context of the current model call, or `None`.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import LlmRenderContext
         >>> with cs.using(render=LlmRenderContext(model="m-1")):
@@ -82,7 +82,7 @@ def current_connector() -> ConnectorCtx:
     Raises:
         NoConnectorContext: none is active here (workers start with none).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import ConnectorCtx
         >>> with cs.using(connector=ConnectorCtx(name="crm")):
@@ -105,7 +105,7 @@ def trusted() -> Iterator[None]:
     Only the application's own, already-checked handler code belongs
     inside; a tool never enters it on a model's say-so.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> with cs.trusted():
         ...     cs.stacks.trusted_depth.value
@@ -134,7 +134,7 @@ def describe_policy() -> str:
     put in a model's prompt so it knows them before it tries. Each line is
     the value's own `describe()` (the `Policy` protocol).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import CapabilityPolicy
         >>> with cs.using(execution=CapabilityPolicy(tools=("fs.read",), side_effect_level="read_only")):

@@ -551,7 +551,7 @@ def requires_tool(
             name that is not a parameter of the decorated callable (unless
             it takes `**kwargs`).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import CapabilityPolicy
         >>> @cs.requires_tool("fs.read", side_effect="read_only", paths=["path"])
@@ -615,7 +615,7 @@ def needs_approval(
             decorated callable (unless it takes `**kwargs`), or no *name*
             for a callable without a `__name__`.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> @cs.needs_approval(reason="deletes files", paths=["path"])
         ... def delete(path: str) -> None:
@@ -661,7 +661,7 @@ def tool_spec(fn: object) -> ToolSpec:
         TypeError: *fn* is not decorated with `requires_tool` or
             `needs_approval`.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> class Files:
         ...     @cs.requires_tool("fs.write", capability="workspace.write_text", paths=["path"])
@@ -692,7 +692,7 @@ def check_tool(fn_or_name: object, /, *args: Any, **kwargs: Any) -> Decision:
         TypeError: *fn_or_name* has no capscope layer, or the arguments do
             not bind to its signature.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import CapabilityPolicy, CommandPolicy
         >>> @cs.requires_tool("fs.read")

@@ -122,7 +122,7 @@ def misattribution(
     worker whose context made it; `None` when it was made outside every
     worker and outside the demo's own task, which is always wrong).
 
-    Example:
+    Examples:
         >>> from capscope.policies import RuntimeContextOverlay
         >>> ok = RuntimeContextOverlay(run_id="r", worker_id="worker-01")
         >>> misattribution(ok, "worker-01", "r") is None
@@ -148,7 +148,7 @@ class AttributionTally:
     attribution against the oracle with `misattribution`. Not thread-safe
     by itself: the demo's subscriber holds a lock around it.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import RuntimeContextOverlay
         >>> tally = AttributionTally("r")
@@ -250,7 +250,7 @@ class ScriptedApprover:
     else (`sudo ls`) refused. Each request is reported to *on_request*
     first (the demo checks its attribution).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> approver = ScriptedApprover(lambda request: None)
         >>> overlay = cs.current_overlay()

@@ -123,7 +123,7 @@ class ToolSpec:
     What a decorated callable requires: its tool name, capability, side
     effect, path arguments, and whether it is bridged or needs approval.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> spec = cs.ToolSpec("fs.write", side_effect="workspace_write", paths=("path",))
         >>> spec.side_effect, spec.writes
@@ -154,7 +154,7 @@ class ApprovalRequest:
     (defaults included, `self`/`cls` left out), why, the rule that asked
     (or `None`), and the attribution in force.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> cs.ApprovalRequest("deploy", {"env": "prod"}, "needs approval", None, cs.current_overlay()).tool
         'deploy'
@@ -192,7 +192,7 @@ class ApprovalDecision:
     denial (`"yes"`, `1`, a mapping, `None`). `allowed` is exactly `True`
     or `False`: anything else is a `TypeError` when it is built.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> cs.ApprovalDecision.allow(remember="scope").allowed
         True
@@ -1048,7 +1048,7 @@ def read_answer(answer: object, who: str = "the handler") -> _Answer:
     number, a mapping, `None`, a mock) refuses with a reason naming its
     type. Tools and commands read answers alike.
 
-    Example:
+    Examples:
         >>> from capscope._enforce import read_answer
         >>> read_answer(True)[0], read_answer("yes")[:2]
         (True, (False, "the handler's answer is a str ('yes'), not True, False or an ApprovalDecision"))

@@ -58,7 +58,7 @@ class CapscopeError(Exception):
     """
     Base class for every error capscope raises on purpose.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> issubclass(cs.ToolDenied, cs.CapscopeError)
         True
@@ -71,7 +71,7 @@ class ScopeError(CapscopeError):
     A stack was unwound out of order (a LIFO violation), or a frame token was
     handed to a stack it does not belong to.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> s = cs.AmbientStack("doc_scope_error", inherit=cs.Inherit.COPY)
         >>> outer = s.push("outer"); inner = s.push("inner")
@@ -93,7 +93,7 @@ class RegistryError(CapscopeError):
     The message names the entry point and its distribution when one was
     involved.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> try:
         ...     cs.registry.get("no such stack")
@@ -110,7 +110,7 @@ class PolicyConfigError(CapscopeError, ValueError):
     *field* is the offending field or key path (`approval.rules[2].action`),
     *message* says what is wrong with it.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> str(cs.PolicyConfigError("approval.rules[2].action", "'aprove' is not one of allow, ask, deny"))
         "approval.rules[2].action: 'aprove' is not one of allow, ask, deny"
@@ -132,7 +132,7 @@ class PolicyFileError(PolicyConfigError):
     *file* and, where it can be found, the *line* (`None` when not).
     *field* is the key path (empty for a file that does not parse).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> str(cs.PolicyFileError("org.toml", 4, "execution.tools[1]", "an empty pattern matches nothing"))
         'org.toml:4: execution.tools[1]: an empty pattern matches nothing'
@@ -163,7 +163,7 @@ class CeilingExceeded(CapscopeError):
 
     Attributes name the *field*, the *outer* value and the *requested* one.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> str(cs.CeilingExceeded("tools", ("fs.*",), ("*",)))
         "tools: requested ('*',) exceeds the outer ceiling ('fs.*',)"
@@ -195,7 +195,7 @@ class NoConnectorContext(CapscopeError):
     """
     `current_connector()` was called with no connector context active.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> issubclass(cs.NoConnectorContext, cs.CapscopeError)
         True
@@ -211,7 +211,7 @@ class EnvelopeError(CapscopeError):
     replayed; or the keys and options given were unusable (a shared key
     shorter than 32 bytes, say). The work must not run under any scope.
 
-    Example:
+    Examples:
         >>> from capscope import propagation
         >>> try:
         ...     propagation.extract({}, key=b"k" * 32)
@@ -231,7 +231,7 @@ class PolicyDenied(CapscopeError, PermissionError):
     Catch this to handle every refusal at once; it is also a
     `PermissionError`.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> e = cs.ToolDenied("fs.write is outside the tool ceiling")
         >>> isinstance(e, PermissionError), e.decision
@@ -262,7 +262,7 @@ class NoPolicyInstalled(PolicyDenied):
     Usually the policy was lost at a thread or executor boundary; carry it
     with `capscope.to_thread`, `capscope.ScopedExecutor` or `Scope.bind`.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> try:
         ...     raise cs.NoPolicyInstalled("refused")
@@ -278,7 +278,7 @@ class ToolDenied(PolicyDenied):
     The tool ceiling, a capability, the side-effect level, a path, an
     argument constraint or a dynamic permission refused the call.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> try:
         ...     raise cs.ToolDenied("refused")
@@ -294,7 +294,7 @@ class ApprovalDenied(PolicyDenied):
     An approval was refused, timed out, had no handler, or got an answer that
     was not a clear grant.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> try:
         ...     raise cs.ApprovalDenied("refused")
@@ -309,7 +309,7 @@ class CommandBlocked(PolicyDenied):
     """
     The command policy (or its catastrophic floor) refused a command.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> try:
         ...     raise cs.CommandBlocked("refused")
@@ -325,7 +325,7 @@ class ActionProposed(PolicyDenied):
     The autonomy tier is `suggest` or `shadow`: the body did not run and a
     `proposed` decision was emitted instead.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> try:
         ...     raise cs.ActionProposed("refused")
@@ -340,7 +340,7 @@ class HumanRequired(PolicyDenied):
     """
     The autonomy policy requires a human to take this action.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> try:
         ...     raise cs.HumanRequired("refused")
@@ -354,7 +354,7 @@ class CapscopeWarning(UserWarning):
     """
     Base class for every warning capscope emits.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> issubclass(cs.ScopeWarning, cs.CapscopeWarning)
         True
@@ -368,7 +368,7 @@ class ScopeWarning(CapscopeWarning):
     stack at all (a generator closed from another task, a frame pushed in a
     copied context). Nothing was changed.
 
-    Example:
+    Examples:
         >>> import capscope as cs, warnings
         >>> s = cs.AmbientStack("doc_scope_warning", inherit=cs.Inherit.COPY)
         >>> token = s.push(1); s.pop(token)

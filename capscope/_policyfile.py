@@ -61,7 +61,7 @@ def load_policy_file(path: str | os.PathLike[str]) -> Scope:
             value (the key path and, where it can be found, the line).
         OSError: the file cannot be read.
 
-    Example:
+    Examples:
         >>> import pathlib, tempfile
         >>> import capscope as cs
         >>> path = pathlib.Path(tempfile.mkdtemp(), "policy.toml")
@@ -84,7 +84,7 @@ def load_policy_files(*paths: str | os.PathLike[str]) -> Scope:
             for more than an earlier one allows (the message names both).
         OSError: a file cannot be read.
 
-    Example:
+    Examples:
         >>> import pathlib, tempfile
         >>> import capscope as cs
         >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -109,7 +109,7 @@ def load_policy_data(
     The scope a policy-file document already parsed into a mapping
     describes (the same tables and rules as a file); errors name *source*.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> scope = cs.load_policy_data({"execution": {"tools": ["fs.read"]}, "command": {"allow": ["git status"]}})
         >>> [policy.allow for policy in scope["command"]]

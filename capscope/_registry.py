@@ -49,7 +49,7 @@ class StackRegistry:
 
     Use the module-level `capscope.registry`; make your own only in tests.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> tenant = cs.AmbientStack("doc_registry_tenant", inherit=cs.Inherit.COPY)
         >>> cs.registry.register(tenant)
@@ -194,7 +194,7 @@ class StackRegistry:
                 other than its stack's, or clashes with a different object.
                 The message names the entry point and its distribution.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> cs.lowlevel.StackRegistry().load_entry_points() >= 0
             True

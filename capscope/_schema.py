@@ -87,7 +87,7 @@ def policy_schema(
     and CI can validate files with it; capscope itself validates through
     the stacks' codecs.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> schema = cs.policy_schema()
         >>> schema["properties"]["schema"]["const"]

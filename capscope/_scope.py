@@ -71,7 +71,7 @@ class Scope:
     `Scope.capture_inherited()` (worker capture: each stack's inherit mode,
     counters at 0) or `Scope.empty()`; derive others with `pushing()`.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> s = cs.AmbientStack("doc_scope", inherit=cs.Inherit.COPY)
         >>> with s.pushed("mine"):
@@ -94,7 +94,7 @@ class Scope:
         Inline capture: every stack exactly as it is here, frame state
         shared (the same agent working on).
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> cs.Scope.current()[cs.AmbientStack("doc_cur", inherit=cs.Inherit.COPY)]
             ()
@@ -113,7 +113,7 @@ class Scope:
             CeilingExceeded: a TOP stack's `to_worker` refused (no worker
                 depth left, say).
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> top = cs.AmbientStack("doc_cap_top", inherit=cs.Inherit.TOP)
             >>> with top.pushed("outer"), top.pushed("inner"):
@@ -129,7 +129,7 @@ class Scope:
         variables are kept. Running under it drops every policy: an escape
         for the application's root, never for a tool.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> s = cs.AmbientStack("doc_empty", inherit=cs.Inherit.COPY)
             >>> with s.pushed(1):
@@ -149,7 +149,7 @@ class Scope:
             CeilingExceeded: a value asks for more than the scope allows.
             RegistryError: a name is not registered.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> s = cs.AmbientStack("doc_pushing", inherit=cs.Inherit.COPY)
             >>> cs.Scope.empty().pushing({s: "a"}).pushing({s: "b"})[s]
@@ -180,7 +180,7 @@ class Scope:
         result. The caller's context is untouched afterwards, however *fn*
         ends, and pushes *fn* leaves behind are dropped.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> cs.Scope.empty().run(len, "abc")
             3
@@ -193,7 +193,7 @@ class Scope:
         call): give it to `threading.Thread(target=...)`, callbacks and
         executors that do not carry the context.
 
-        Example:
+        Examples:
             >>> import capscope as cs, threading
             >>> s = cs.AmbientStack("doc_bind", inherit=cs.Inherit.COPY)
             >>> seen = []
@@ -217,7 +217,7 @@ class Scope:
         reverts exactly on exit (frames left unpopped inside are dropped).
         Other context variables are not touched.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> s = cs.AmbientStack("doc_installed", inherit=cs.Inherit.COPY)
             >>> scope = cs.Scope.empty().pushing({s: "installed"})
@@ -294,7 +294,7 @@ class using:  # noqa: N801 - reads as a state, like structlog's bound_contextvar
     `narrow`) and popped in reverse. If one push is refused, the ones before
     it are popped again before the error propagates.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> a = cs.AmbientStack("doc_using_a", inherit=cs.Inherit.COPY)
         >>> b = cs.AmbientStack("doc_using_b", inherit=cs.Inherit.COPY)

@@ -35,7 +35,7 @@ class GlobWord(str):  # noqa: SLOT000 - carries `pattern`; a str subclass has no
     written (quotes removed) is the string, `pattern` its pattern with the
     characters that were quoted escaped (`[*]`).
 
-    Example:
+    Examples:
         >>> from capscope._shell import GlobWord
         >>> word = GlobWord("*.py", "*.py")
         >>> word == "*.py", word.pattern
@@ -60,7 +60,7 @@ class OpaqueWord(str):
     may be read as naming `$HOME` or `$PWD`; in an exact word a `$` is a
     dollar sign.
 
-    Example:
+    Examples:
         >>> from capscope._shell import OpaqueWord
         >>> OpaqueWord("$HOME/x") == "$HOME/x"
         True

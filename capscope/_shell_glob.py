@@ -100,7 +100,7 @@ def may_start_with_dash(pattern: str) -> bool:
     """
     Whether a name *pattern* matches could start with `-`.
 
-    Example:
+    Examples:
         >>> from capscope._shell_glob import may_start_with_dash
         >>> may_start_with_dash("*.py"), may_start_with_dash("src/*"), may_start_with_dash("-*")
         (True, False, True)
@@ -114,7 +114,7 @@ def literal_directory(pattern: str) -> str:
     The directory a pattern starts from: its components before the first
     one that holds a wildcard (`""` for the working directory).
 
-    Example:
+    Examples:
         >>> from capscope._shell_glob import literal_directory
         >>> literal_directory("src/*/x.py"), literal_directory("*.py"), literal_directory("/etc/*")
         ('src', '', '/etc')
@@ -136,7 +136,7 @@ def may_climb(pattern: str) -> bool:
     a `..` after a wildcard, or a wildcard component that could be `..`
     where it is followed by more components.
 
-    Example:
+    Examples:
         >>> from capscope._shell_glob import may_climb
         >>> may_climb("*/../x"), may_climb("src/*.py"), may_climb("../*")
         (True, False, False)
@@ -222,7 +222,7 @@ class SensitiveMatcher:
     against an absolute path and against its last component, as the
     approval policy matches them.
 
-    Example:
+    Examples:
         >>> from capscope._shell_glob import SensitiveMatcher
         >>> m = SensitiveMatcher([".env", "*.pem", "*/.ssh/*"])
         >>> m.matches("/ws/.env"), m.matches("/home/u/.ssh/id_rsa"), m.matches("/ws/x.py")
@@ -330,7 +330,7 @@ def may_match(pattern: str, sensitive: SensitiveMatcher) -> bool:
     """
     Whether the absolute bash *pattern* may expand to a sensitive path.
 
-    Example:
+    Examples:
         >>> from capscope._shell_glob import SensitiveMatcher, may_match
         >>> m = SensitiveMatcher(["id_rsa", "*/.aws/*"])
         >>> may_match("/home/u/.aws/*", m), may_match("/home/u/*/config", m)

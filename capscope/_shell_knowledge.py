@@ -1497,7 +1497,7 @@ def program(name: str) -> Program | None:
     What capscope knows of the program *name* (a basename; `python3.11` is
     `python`), or `None`.
 
-    Example:
+    Examples:
         >>> from capscope._shell_knowledge import program
         >>> program("python3.11").summary, program("mytool")
         ('runs Python code', None)
@@ -1529,7 +1529,7 @@ def harmless_env(name: str, value: str) -> bool:
     """
     Whether `name=value` in front of a command is on the harmless list.
 
-    Example:
+    Examples:
         >>> from capscope._shell_knowledge import harmless_env
         >>> harmless_env("LANG", "C.UTF-8"), harmless_env("LC_ALL", "/tmp/x")
         (True, False)
@@ -1592,7 +1592,7 @@ def knowledge_table() -> str:
     The docs' table of program knowledge, generated from `PROGRAMS` (one
     row per program, its other names beside it) and the environment lists.
 
-    Example:
+    Examples:
         >>> from capscope._shell_knowledge import knowledge_table
         >>> knowledge_table().splitlines()[0]
         '| Program | What it is | Options with an effect | Variables | Subcommands and always |'

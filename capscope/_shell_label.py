@@ -571,7 +571,7 @@ def label(
     workspace. `~`, `~/...`, `$HOME` are *home*. *line_unresolved* are the
     parser's reasons for the whole line (`ParsedCommand.unresolved`).
 
-    Example:
+    Examples:
         >>> from capscope._shell import SimpleCommand
         >>> from capscope._shell_label import label
         >>> from capscope._shell_normalise import normalise

@@ -253,7 +253,7 @@ class NormalCommand:
     - `subshell`: it runs in a child shell, so a `cd` in it changes
       nothing after it.
 
-    Example:
+    Examples:
         >>> from capscope._shell import SimpleCommand
         >>> from capscope._shell_normalise import normalise
         >>> [c.argv for c in normalise(SimpleCommand(("sudo", "/bin/rm", "-rf", "/")))]
@@ -351,7 +351,7 @@ def family(program: str) -> str:
     """
     A program's name without a version suffix.
 
-    Example:
+    Examples:
         >>> from capscope._shell_normalise import family
         >>> family("python3.11"), family("perl5.36"), family("ls")
         ('python', 'perl', 'ls')
@@ -374,7 +374,7 @@ def normalise(
     command it runs. *piped_input* says that *cmd*'s stdin is a pipe (so
     `sh` reading it runs code that cannot be seen); `normalise_all` sets it.
 
-    Example:
+    Examples:
         >>> from capscope._shell import SimpleCommand
         >>> from capscope._shell_normalise import normalise
         >>> [c.argv for c in normalise(SimpleCommand(("nice", "-n", "5", "timeout", "10", "rm", "--recursive", "x")))]
@@ -399,7 +399,7 @@ def normalise_all(
     Normalise every simple command of a line, in order, telling each
     whether its stdin is a pipe (the previous one's `piped`).
 
-    Example:
+    Examples:
         >>> from capscope._shell import SimpleCommand
         >>> from capscope._shell_normalise import normalise_all
         >>> cmds = [SimpleCommand(("curl", "x"), piped=True), SimpleCommand(("sh",))]
@@ -1033,7 +1033,7 @@ def is_fork_bomb(text: str) -> bool:
     Whether *text* defines a function that pipes into itself (the classic
     `:(){ :|:& };:` and its renamings), whitespace ignored.
 
-    Example:
+    Examples:
         >>> from capscope._shell_normalise import is_fork_bomb
         >>> is_fork_bomb(":(){ :|:& };:"), is_fork_bomb("bomb() { bomb | bomb & }; bomb")
         (True, True)

@@ -1570,7 +1570,7 @@ def parse(text: str, *, posix: bool = False) -> ParsedCommand:
         Every simple command in *text*, flattened, with the reasons why any
         part of it is not exact.
 
-    Example:
+    Examples:
         >>> parsed = parse('echo "a; b" && rm -rf "$(pwd)"/x')
         >>> [c.argv for c in parsed.commands]
         [('echo', 'a; b'), ('pwd',), ('rm', '-rf', '$(pwd)/x')]

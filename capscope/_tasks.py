@@ -179,7 +179,7 @@ def scope_ambient(
     Raises:
         TypeError: *coro* is not a coroutine.
 
-    Example:
+    Examples:
         >>> import asyncio, capscope as cs
         >>> s = cs.AmbientStack("doc_ambient", inherit=cs.Inherit.COPY)
         >>> async def body():
@@ -216,7 +216,7 @@ def worker(
         CeilingExceeded: a push asks for more than the worker inherits.
         TypeError: *coro* is not a coroutine.
 
-    Example:
+    Examples:
         >>> import asyncio, capscope as cs
         >>> top = cs.AmbientStack("doc_worker", inherit=cs.Inherit.TOP)
         >>> async def child():
@@ -254,7 +254,7 @@ def spawn(
         CeilingExceeded: a push asks for more than the worker inherits; the
             coroutine is closed and no task is made.
 
-    Example:
+    Examples:
         >>> import asyncio, capscope as cs
         >>> s = cs.AmbientStack("doc_spawn", inherit=cs.Inherit.COPY)
         >>> async def child():
@@ -284,7 +284,7 @@ async def to_thread(
     scope (the same agent: frame state is shared). Like
     `asyncio.to_thread`, named here so that carrying the scope is explicit.
 
-    Example:
+    Examples:
         >>> import asyncio, capscope as cs
         >>> s = cs.AmbientStack("doc_to_thread", inherit=cs.Inherit.COPY)
         >>> async def main():
@@ -309,7 +309,7 @@ def run_in_executor(
 
     Like `loop.run_in_executor`, which carries no context at all.
 
-    Example:
+    Examples:
         >>> import asyncio, capscope as cs
         >>> s = cs.AmbientStack("doc_run_in_executor", inherit=cs.Inherit.COPY)
         >>> async def main():
@@ -333,7 +333,7 @@ class ScopedExecutor(concurrent.futures.Executor):
     for the next. `map` submits each item as its own job. Shutting the
     wrapper down shuts the executor down.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from concurrent.futures import ThreadPoolExecutor
         >>> s = cs.AmbientStack("doc_executor", inherit=cs.Inherit.COPY)
@@ -416,7 +416,7 @@ def scoped_iter(scope: Scope, gen: Iterator[Y]) -> ScopedIterator[Y, Any]:
     step to the next but never reach the consumer, and a consumer's pushes
     never reach it.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> s = cs.AmbientStack("doc_scoped_iter", inherit=cs.Inherit.COPY)
         >>> def body():
@@ -483,7 +483,7 @@ def scoped_aiter(
     Step the async generator *agen* under its own copy of *scope*, like
     `scoped_iter`.
 
-    Example:
+    Examples:
         >>> import asyncio, capscope as cs
         >>> s = cs.AmbientStack("doc_scoped_aiter", inherit=cs.Inherit.COPY)
         >>> async def body():

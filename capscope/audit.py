@@ -13,7 +13,7 @@ sink and by `capscope demo --json`: attribution ids at the top level,
 arguments as a digest (their values only when a sink is configured to
 write them).
 
-Example:
+Examples:
     >>> import capscope as cs
     >>> from capscope.audit import decision_record
     >>> from capscope.policies import RuntimeContextOverlay
@@ -86,7 +86,7 @@ def decision_record(
     given. They are whatever the tool was passed, so dump the record with
     `default=str` (as `JsonlSink` does).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.audit import decision_record
         >>> decision_record(cs.Decision(action="allow", gate=None, tool="fs.read", reason="allowed", time=0.0))
@@ -129,7 +129,7 @@ def decision_from_record(record: Mapping[str, Any]) -> Decision:
         ValueError: *record* is not a decision record (the message names
             the field).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.audit import decision_from_record, decision_record
         >>> d = cs.Decision(action="deny", gate="tool_ceiling", tool="fs.write", reason="outside")
@@ -226,7 +226,7 @@ def log_decisions(
         level: The level of decisions that let a call go ahead.
         deny_level: The level of every other decision.
 
-    Example:
+    Examples:
         >>> import logging, capscope as cs
         >>> from capscope.audit import log_decisions
         >>> stop = log_decisions("doc.audit")
@@ -281,7 +281,7 @@ class OverlayFilter(logging.Filter):
     (the `logging` module's rule). Filters run where the record is made, so
     the ids are those of the thread and task that logged it.
 
-    Example:
+    Examples:
         >>> import logging, capscope as cs
         >>> from capscope.audit import OverlayFilter
         >>> from capscope.policies import RuntimeContextOverlay
@@ -400,7 +400,7 @@ class JsonlSink(_Subscribed):
         ValueError: *arguments* is neither `"digest"` nor `"values"`, or
             *buffer* is not a positive number of seconds or `None`.
 
-    Example:
+    Examples:
         >>> import io, json, capscope as cs
         >>> from capscope.audit import JsonlSink
         >>> out = io.StringIO()
@@ -605,7 +605,7 @@ class Recorder(_Subscribed):
     Attributes:
         decisions: The decisions recorded, oldest first (the live list).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.audit import Recorder
         >>> from capscope.policies import CapabilityPolicy
@@ -654,7 +654,7 @@ class Recorder(_Subscribed):
         """
         The `deny` decisions, in order.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> from capscope.audit import Recorder
             >>> with Recorder() as rec:
@@ -669,7 +669,7 @@ class Recorder(_Subscribed):
         The `allow` decisions, in order (not `granted` ones: a call an
         approval let through is `asked()` then granted).
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> from capscope.audit import Recorder
             >>> with Recorder() as rec:
@@ -683,7 +683,7 @@ class Recorder(_Subscribed):
         """
         The `ask` decisions (a handler was asked to approve), in order.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> from capscope.audit import Recorder
             >>> with Recorder() as rec:
@@ -697,7 +697,7 @@ class Recorder(_Subscribed):
         """
         The decisions about tool *name*, in order.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> from capscope.audit import Recorder
             >>> with Recorder() as rec:
@@ -713,7 +713,7 @@ class Recorder(_Subscribed):
         The decisions made for worker *worker_id* (`None`: for no worker),
         in order.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> from capscope.audit import Recorder
             >>> from capscope.policies import RuntimeContextOverlay
@@ -730,7 +730,7 @@ class Recorder(_Subscribed):
         """
         Forget every decision recorded so far (recording goes on).
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> from capscope.audit import Recorder
             >>> with Recorder() as rec:

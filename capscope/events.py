@@ -7,7 +7,7 @@ must not raise: one that raises is logged (logger `capscope`) and never
 changes a decision. With no subscriber, an allowed call builds no event at
 all.
 
-Example:
+Examples:
     >>> import capscope as cs
     >>> seen = []
     >>> unsubscribe = cs.events.subscribe(seen.append)
@@ -51,7 +51,7 @@ class Action(enum.StrEnum):
     """
     What a decision did.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> cs.Action("granted") is cs.Action.GRANTED
         True
@@ -72,7 +72,7 @@ class Gate(enum.StrEnum):
     Which check decided (`root_policy` and `trusted` mark escapes: a root
     push of "execution", an entry into `trusted()`).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> cs.Gate.TOOL_CEILING == "tool_ceiling"
         True
@@ -118,7 +118,7 @@ class Gate(enum.StrEnum):
         The stack whose `check` hook gave this gate, or `None` for
         capscope's own gates.
 
-        Example:
+        Examples:
             >>> import capscope as cs
             >>> cs.Gate("budget:over_limit").stack, cs.Gate.APPROVAL.stack
             ('budget', None)
@@ -151,7 +151,7 @@ class Decision:
     a pickled `PolicyDenied`) leaves them out, and sinks write them only
     when configured to (`capscope.audit`).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> d = cs.Decision(action="allow", gate=None, tool="fs.read", reason="within the ceiling")
         >>> d.action, d.overlay.ids(), d.arguments
@@ -194,7 +194,7 @@ class CommandDecision(Decision):
     line as it was typed (`line`), so that whoever reads the decision sees
     the privilege and environment the segments no longer show.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> d = cs.CommandDecision(action="deny", gate="command", tool="shell", reason="catastrophic", labels=("catastrophic",), segments=(("rm", "-r", "-f", "/"),))
         >>> d.labels
@@ -220,7 +220,7 @@ def subscribe(fn: Callable[[Decision], object]) -> Callable[[], None]:
     Call *fn* with every decision from now on; returns a function that
     unsubscribes it (calling that twice is harmless).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> unsubscribe = cs.events.subscribe(print)
         >>> cs.events.has_subscribers()
@@ -251,7 +251,7 @@ def has_subscribers() -> bool:
     """
     Whether anyone listens (so an allowed call can skip building an event).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> isinstance(cs.events.has_subscribers(), bool)
         True
@@ -264,7 +264,7 @@ def emit(decision: Decision) -> None:
     Hand *decision* to every subscriber. A subscriber that raises is logged
     and skipped; the decision stands.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> cs.events.emit(cs.Decision(action="allow", gate=None, tool="t", reason="r"))
     """
@@ -283,7 +283,7 @@ def muted() -> Iterator[None]:
     Emit nothing from this context for the duration of the block (dry runs
     such as `capscope.check_tool` use it).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> seen = []
         >>> unsubscribe = cs.events.subscribe(seen.append)

@@ -5,7 +5,7 @@ Users never need these names; a third-party stack, an event-loop
 integration or a type annotation might. (trio keeps the same split with
 `trio.lowlevel`.)
 
-Example:
+Examples:
     >>> import capscope as cs
     >>> cs.lowlevel.ENTRY_POINT_GROUP
     'capscope.stacks'

@@ -32,7 +32,7 @@ hold or changed since, issued for another message, older than `max_age`
 (one hour by default), or seen before by a `ReplayGuard`. Nothing runs
 under any scope then.
 
-Example:
+Examples:
     >>> import capscope as cs
     >>> from capscope import propagation
     >>> from capscope.policies import CapabilityPolicy
@@ -128,7 +128,7 @@ def register_hook(name: str, hook: Callable[..., Any]) -> Callable[..., Any]:
     Raises:
         ValueError: *name* is taken by another callable.
 
-    Example:
+    Examples:
         >>> from capscope import propagation
         >>> def no_secrets(decision): return None
         >>> _ = propagation.register_hook("doc.no_secrets", no_secrets)
@@ -151,7 +151,7 @@ def unregister_hook(name: str) -> None:
     """
     Forget the hook registered under *name* (a no-op when none is).
 
-    Example:
+    Examples:
         >>> from capscope import propagation
         >>> propagation.unregister_hook("never.registered")
     """
@@ -174,7 +174,7 @@ def encode(scope: Scope | None = None) -> dict[str, Any]:
             not registered with `register_hook` (the key path names it),
             or a value its stack's codec cannot write.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope import propagation
         >>> from capscope.policies import RuntimeContextOverlay
@@ -255,7 +255,7 @@ def decode(data: object, *, within: Scope | None = None) -> Scope:
             names a stack that is not registered here or a hook that is
             not registered here, or a frame its stack refuses.
 
-    Example:
+    Examples:
         >>> from capscope import propagation
         >>> scope = propagation.decode({"v": 1, "stacks": {"execution": [{"data": {"tools": ["fs.read"]}}]}})
         >>> (ceiling,) = scope["execution"]
@@ -382,7 +382,7 @@ class Envelope:
         expires_at: when `max_age` runs out for it (`None` without one).
         scope: the scope it carries, narrowed by the receiver's `within`.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope import propagation
         >>> key = b"a shared key of at least 32 bytes"
@@ -429,7 +429,7 @@ def inject(
             a bad *key_id* or *bind*.
         PolicyConfigError: as `encode`.
 
-    Example:
+    Examples:
         >>> from capscope import propagation
         >>> headers = {}
         >>> envelope_id = propagation.inject(headers, key=b"k" * 32, key_id="2026-11")
@@ -503,7 +503,7 @@ def check_options(  # noqa: PLR0913 - inject's and verify's options
     Raises:
         EnvelopeError: the first unusable option, named.
 
-    Example:
+    Examples:
         >>> from capscope import propagation
         >>> propagation.check_options(key=b"k" * 32, max_age=60)
         >>> propagation.check_options(keys={"v1": b"short"})
@@ -558,7 +558,7 @@ def verify(  # noqa: PLR0913 - keyword-only options of one check
             (*bind*), too old or from the future, replayed, a scope the
             receiver's stacks refuse, or bad arguments.
 
-    Example:
+    Examples:
         >>> from capscope import propagation
         >>> headers = {}
         >>> _ = propagation.inject(headers, key=b"the old key, of 32 bytes or more", key_id="v1")
@@ -641,7 +641,7 @@ def extract(  # noqa: PLR0913 - as verify
     """
     `verify(...).scope`: the scope the envelope in *carrier* carries.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope import propagation
         >>> from capscope.policies import CapabilityPolicy
@@ -824,7 +824,7 @@ def expect_retry(
     attempt=attempt, replay_guard=...)` then accepts it once. Call it
     where the retry is published, with the guard the receivers use.
 
-    Example:
+    Examples:
         >>> from capscope import propagation
         >>> key, guard = b"k" * 32, propagation.MemoryReplayGuard()
         >>> headers = {}
@@ -854,7 +854,7 @@ class ReplayGuard(Protocol):
     returns `False` the first time (and remembers it), `True` after. It
     must be atomic: two receivers asking at once get one `False`.
 
-    Example:
+    Examples:
         >>> from capscope.propagation import MemoryReplayGuard, ReplayGuard
         >>> isinstance(MemoryReplayGuard(), ReplayGuard)
         True
@@ -871,7 +871,7 @@ class MemoryReplayGuard:
     tests). Holds at most *max_entries* unexpired ids; when full of them it
     refuses (fails closed) rather than forget one.
 
-    Example:
+    Examples:
         >>> import time
         >>> from capscope.propagation import MemoryReplayGuard
         >>> guard = MemoryReplayGuard()
@@ -909,7 +909,7 @@ class RedisReplayGuard:
     and machines. *client* is a `redis.Redis` (or anything with its
     `set(name, value, nx=, pxat=)`).
 
-    Example:
+    Examples:
         >>> from capscope.propagation import RedisReplayGuard
         >>> RedisReplayGuard(client=None, prefix="myapp:jti:").prefix
         'myapp:jti:'
@@ -941,7 +941,7 @@ def run_encoded(
     half of any process boundary that pickles, such as a
     `multiprocessing.Pool`, whose job functions must be importable.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope import propagation
         >>> from capscope.policies import RuntimeContextOverlay
@@ -964,7 +964,7 @@ class ScopedProcessPoolExecutor(Executor):
     A job submitted where no policy is installed runs under none, so its
     decorated tools fail closed.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope import propagation
         >>> issubclass(propagation.ScopedProcessPoolExecutor, __import__("concurrent.futures").futures.Executor)

@@ -23,7 +23,7 @@ each as a plain function or class (the pytest plugin,
   engine: every spelling must get the plain form's action, and running
   it under `sudo` or `doas` must never get a weaker one.
 
-Example:
+Examples:
     >>> import capscope as cs
     >>> from capscope.testing import assert_denied, bypass_variants, isolated
     >>> @cs.requires_tool("fs.write")
@@ -736,7 +736,7 @@ def bypass_variants(
             *privileged* is set and no program in it is one `sudo` could
             run (only shell builtins, or a program behind quotes or `$`).
 
-    Example:
+    Examples:
         >>> from capscope.testing import bypass_variants
         >>> for variant in bypass_variants("rm -rf /", seed=1, count=3):
         ...     print(variant)
@@ -820,7 +820,7 @@ class Leak:
         unwound: the block popped frames it did not push, or replaced the
             stack's contents, so it no longer continues from its start.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.testing import Leak
         >>> tenant = cs.AmbientStack("doc_leak", inherit=cs.Inherit.COPY)
@@ -855,7 +855,7 @@ class LeakedFrames(AssertionError):
     frames on one or more stacks. The message names each stack and its
     top frame; `.leaks` holds the details (`Leak`s).
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.testing import LeakedFrames, isolated
         >>> tenant = cs.AmbientStack("doc_leaked", inherit=cs.Inherit.COPY)
@@ -1018,7 +1018,7 @@ class IsolatedScope(_Watch):
     While it is active, `leaks()` lists what the block has left so far
     and `check()` raises for it.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.testing import isolated
         >>> tenant = cs.AmbientStack("doc_iso", inherit=cs.Inherit.COPY)
@@ -1045,7 +1045,7 @@ class IsolatedScope(_Watch):
         """
         The scope installed for the block.
 
-        Example:
+        Examples:
             >>> from capscope.testing import isolated
             >>> isolated().scope
             <Scope empty>
@@ -1101,7 +1101,7 @@ def isolated(policy: _PolicySource | None = None) -> IsolatedScope:
         LeakedFrames: on exit, the block left frames behind.
         PolicyFileError: *policy* cannot be loaded.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import CapabilityPolicy
         >>> from capscope.testing import isolated
@@ -1165,7 +1165,7 @@ def no_leaks() -> _NoLeaks:
     Raises:
         LeakedFrames: on exit, the block left frames behind.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.testing import LeakedFrames, no_leaks
         >>> tenant = cs.AmbientStack("doc_no_leaks", inherit=cs.Inherit.COPY)
@@ -1225,7 +1225,7 @@ def install_policy(policy: _PolicySource) -> None:
         CeilingExceeded: *policy* asks for more than the stacks allow.
         PolicyFileError: *policy* cannot be loaded.
 
-    Example:
+    Examples:
         >>> from capscope.stacks import execution
         >>> from capscope.testing import install_policy, isolated
         >>> with isolated({"execution": {"tools": ["fs.*", "shell"]}}):
@@ -1305,7 +1305,7 @@ class ScriptedApprover:
         requests: every request asked, oldest first.
         unanswered: the requests the list had no answer left for.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import CapabilityPolicy
         >>> from capscope.testing import ScriptedApprover
@@ -1344,7 +1344,7 @@ class ScriptedApprover:
         The answers not given yet (a copy), or the answering function. Set
         it to script a new list (or function) from now on.
 
-        Example:
+        Examples:
             >>> from capscope.testing import ScriptedApprover
             >>> approver = ScriptedApprover()
             >>> approver.answers = ["allow", False]
@@ -1405,7 +1405,7 @@ class ScriptedApprover:
         timeout (so a sync call asks it inline, in the caller's thread);
         *options* are further fields (`rules=`, `timeout=`, ...).
 
-        Example:
+        Examples:
             >>> from capscope.testing import ScriptedApprover
             >>> approver = ScriptedApprover([True])
             >>> approver.policy().handler is approver
@@ -1426,7 +1426,7 @@ class ScriptedApprover:
             RuntimeError: there is no enclosing `isolated()` or
                 `no_leaks()` block in this context.
 
-        Example:
+        Examples:
             >>> from capscope.stacks import approval
             >>> from capscope.testing import ScriptedApprover, isolated
             >>> with isolated():
@@ -1539,7 +1539,7 @@ def assert_denied(
             has not run yet.
         ValueError: *gate* is not a `capscope.Gate` value.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import CapabilityPolicy
         >>> from capscope.testing import assert_denied
@@ -1582,7 +1582,7 @@ async def assert_denied_async(
         AssertionError: the call was not denied as expected.
         ValueError: *gate* is not a `capscope.Gate` value.
 
-    Example:
+    Examples:
         >>> import asyncio, capscope as cs
         >>> from capscope.testing import assert_denied_async
         >>> @cs.requires_tool("net.get")
@@ -1626,7 +1626,7 @@ def assert_allowed(
         TypeError: *fn* returned an awaitable or a generator, whose check
             has not run yet.
 
-    Example:
+    Examples:
         >>> import capscope as cs
         >>> from capscope.policies import CapabilityPolicy
         >>> from capscope.testing import assert_allowed
@@ -1661,7 +1661,7 @@ async def assert_allowed_async(
     Raises:
         AssertionError: capscope refused the call.
 
-    Example:
+    Examples:
         >>> import asyncio, capscope as cs
         >>> from capscope.policies import CapabilityPolicy
         >>> from capscope.testing import assert_allowed_async, isolated

@@ -157,3 +157,74 @@ def test_performance_page_is_generated_whole_from_the_results(monkeypatch):
     page = (DOCS / "performance.md").read_text(encoding="utf-8")
     assert page == run.render_page(data, run.doc_plot())
     assert data["environment"]["processor"] in page  # the CPU model
+
+
+def _api_members() -> set[str]:
+    """Every name the API pages document (`:::` targets and members)."""
+    names: set[str] = set()
+    for page in DOCS.glob("api*.md"):
+        text = page.read_text(encoding="utf-8")
+        names.update(
+            re.findall(r"^::: capscope\.(?:\w+\.)*?(\w+)$", text, re.MULTILINE)
+        )
+        names.update(re.findall(r"^ {8}- (\w+)$", text, re.MULTILINE))
+    names.update(p.stem for p in DOCS.glob("exceptions.md"))
+    return names
+
+
+def test_every_public_name_has_an_api_entry() -> None:
+    """Each name in `capscope.__all__` is documented on an API page
+    (the exceptions page documents the exception tree)."""
+    import capscope as cs
+
+    text = (DOCS / "exceptions.md").read_text(encoding="utf-8")
+    members = _api_members() | set(
+        re.findall(r"^ {8}- (\w+)$", text, re.MULTILINE)
+    )
+    modules = {
+        "audit",
+        "events",
+        "lowlevel",
+        "policies",
+        "propagation",
+        "stacks",
+    }
+    missing = [
+        name
+        for name in cs.__all__
+        if name not in members
+        and name not in modules
+        and f"capscope.{name}" not in text
+    ]
+    assert missing == []
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import subprocess
+    import sys
+
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-q", "-d", str(site)],
+        cwd=DOCS.parent,
+        check=True,
+        env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    return site
+
+
+def test_api_pages_render_examples_as_code(built_site: Path) -> None:
+    """Docstring examples are a section with code, never the nested
+    blockquotes an unrecognised `Example:` heading turns into; and no
+    private module path is shown as text on a public page."""
+    pages = sorted(built_site.glob("api*/index.html"))
+    pages.append(built_site / "exceptions" / "index.html")
+    assert len(pages) > 5
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert "<blockquote>" not in html, page
+        assert "Example:</p>" not in html, page
+        text = re.sub(r"<[^>]+>", " ", html)
+        private = re.findall(r"capscope(?:\.[a-z]\w*)*\._[a-z]\w*", text)
+        assert private == [], (page, sorted(set(private)))

@@ -82,7 +82,7 @@ start to end in one thread of one process). `gevent` and `eventlet` give
 each task its own greenlet and context and should work too, but are not
 tested.
 
-Example:
+Examples:
     >>> import capscope as cs
     >>> from celery import Celery
     >>> from capscope.contrib.celery import install
@@ -276,7 +276,7 @@ class Installation:
     What `install` returns: `uninstall()` undoes it (also usable as a
     context manager). Uninstall only while none of the app's tasks runs.
 
-    Example:
+    Examples:
         >>> from celery import Celery
         >>> from capscope.contrib.celery import install
         >>> app = Celery("doc_undo", set_as_current=False)

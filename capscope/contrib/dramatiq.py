@@ -32,7 +32,7 @@ runs in the thread, and the context, the middleware installed the scope
 in). An `async def` actor runs on the `AsyncIO` middleware's event loop
 thread, where no scope is installed, so its tools fail closed.
 
-Example:
+Examples:
     >>> import dramatiq
     >>> from dramatiq.brokers.stub import StubBroker
     >>> from capscope.contrib.dramatiq import install
@@ -69,7 +69,7 @@ class EnvelopeRefused(EnvelopeError, SkipMessage):  # type: ignore[misc]
     A message's scope envelope was refused: the message is failed, not
     retried, and its actor does not run.
 
-    Example:
+    Examples:
         >>> from capscope import EnvelopeError
         >>> from capscope.contrib.dramatiq import EnvelopeRefused
         >>> issubclass(EnvelopeRefused, EnvelopeError)
@@ -83,7 +83,7 @@ class NotSent(MiddlewareError):
     (`__cause__` says why: no worker depth left, a scope that cannot
     travel, no signing key).
 
-    Example:
+    Examples:
         >>> from capscope.contrib.dramatiq import NotSent
         >>> str(NotSent("not sent"))
         'not sent'
@@ -116,7 +116,7 @@ class CapscopeMiddleware(Middleware):
     """
     The middleware `install` adds; its options are `install`'s.
 
-    Example:
+    Examples:
         >>> from capscope.contrib.dramatiq import CapscopeMiddleware
         >>> CapscopeMiddleware(key=b"k" * 32).max_age
         3600.0
@@ -281,7 +281,7 @@ def install(  # noqa: PLR0913 - keyword-only options
     string, a function of the message, or `None` for
     `"dramatiq:<message id>"`).
 
-    Example:
+    Examples:
         >>> from dramatiq.brokers.stub import StubBroker
         >>> from capscope.contrib.dramatiq import install
         >>> broker = StubBroker()

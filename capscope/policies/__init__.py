@@ -7,7 +7,7 @@ evaluation functions and a codec (`to_dict()` / `from_dict()`). In a policy
 a field that is `None` is unset (no limit; the outer value when narrowing)
 and an empty tuple means nothing.
 
-Example:
+Examples:
     >>> from capscope.policies import CapabilityPolicy
     >>> CapabilityPolicy(tools=("fs.*",)).allows_tool("fs.read")
     True

@@ -58,7 +58,7 @@ class Level(enum.StrEnum):
     Side-effect levels, ranked: `none < read_only < workspace_write <
     process_exec < network`.
 
-    Example:
+    Examples:
         >>> from capscope.policies import Level
         >>> Level("network") > Level.READ_ONLY
         True
@@ -144,7 +144,7 @@ def glob_match(pattern: str, text: str) -> bool:
     Whether *text* matches the glob *pattern* (case-sensitive; `*` also
     crosses `/`; a pattern without metacharacters must match exactly).
 
-    Example:
+    Examples:
         >>> from capscope.policies._common import glob_match
         >>> glob_match("fs.*", "fs.write"), glob_match("fs.read", "fs.reader")
         (True, False)
@@ -204,8 +204,8 @@ class FrozenMap(Mapping[K, V]):
     An immutable, hashable mapping, for the mapping fields of frozen
     policies (so policies compare, hash and dedupe like values).
 
-    Example:
-        >>> from capscope.policies._common import FrozenMap
+    Examples:
+        >>> from capscope.policies import FrozenMap
         >>> m = FrozenMap({"b": 1, "a": 2})
         >>> m == {"a": 2, "b": 1}, hash(m) == hash(FrozenMap(a=2, b=1))
         (True, True)
@@ -251,7 +251,7 @@ class ToolCall:
     evaluation functions read. Fields that a decorator does not know are
     `None` or empty.
 
-    Example:
+    Examples:
         >>> from capscope.policies import ToolCall
         >>> ToolCall("fs.write", {"path": "/ws/a"}, paths=("/ws/a",), write=True).tool
         'fs.write'
@@ -280,7 +280,7 @@ class ToolCall:
         """
         `physical_path` of each path: *resolved* when given, else now.
 
-        Example:
+        Examples:
             >>> from capscope.policies import ToolCall
             >>> ToolCall("fs.read", paths=("/tmp/../tmp", "")).physical_paths()[1] is None
             True
@@ -300,7 +300,7 @@ def physical_path(path: object) -> str | None:
     kernel (`_kernel_path`: three system calls); else one `realpath`, one
     `lstat` per component of the path, no more.
 
-    Example:
+    Examples:
         >>> from capscope.policies._common import physical_path
         >>> physical_path("/tmp/../tmp") == physical_path("/tmp"), physical_path("a\0b")
         (True, None)
@@ -351,7 +351,7 @@ def within_roots(path: str, roots: Iterable[str]) -> bool:
     Whether *path* is one of *roots* or under one, component-wise (root
     `/a/ws` does not hold `/a/ws2`). Both sides resolved already.
 
-    Example:
+    Examples:
         >>> from capscope.policies._common import within_roots
         >>> within_roots("/a/ws/x", ["/a/ws"]), within_roots("/a/ws2", ["/a/ws"])
         (True, False)

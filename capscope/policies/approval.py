@@ -228,7 +228,7 @@ class ApprovalAction(enum.StrEnum):
     """
     What a rule (or the evaluation) says about a call.
 
-    Example:
+    Examples:
         >>> from capscope.policies.approval import ApprovalAction
         >>> ApprovalAction("ask") == "ask", ApprovalAction.DENY.value
         (True, 'deny')
@@ -245,7 +245,7 @@ class RuleSource(enum.StrEnum):
     default), `user` (an answer a person gave, persisted), `mode` (derived
     from a mode; ranks lowest).
 
-    Example:
+    Examples:
         >>> from capscope.policies.approval import RuleSource
         >>> RuleSource("user") is RuleSource.USER
         True
@@ -464,7 +464,7 @@ class ApprovalRule:
         reason: why; shown in the evaluation's reason.
         id: a name for the rule, shown in reasons and denials.
 
-    Example:
+    Examples:
         >>> from capscope.policies import ToolCall
         >>> from capscope.policies.approval import ApprovalRule
         >>> rule = ApprovalRule("ask", tool="fs.write*", path="/ws/deploy/*")
@@ -512,7 +512,7 @@ class ApprovalRule:
         Whether this rule selects *call* (see the class docstring for how
         several paths or URLs are matched).
 
-        Example:
+        Examples:
             >>> from capscope.policies import ToolCall
             >>> from capscope.policies.approval import ApprovalRule
             >>> rule = ApprovalRule("deny", domain="*.evil.example")
@@ -570,7 +570,7 @@ class ApprovalRule:
         """
         This rule as JSON-able data (fields that differ from the default).
 
-        Example:
+        Examples:
             >>> from capscope.policies.approval import ApprovalRule
             >>> ApprovalRule("deny", tool="shell", reason="no shell").to_dict()
             {'action': 'deny', 'tool': 'shell', 'reason': 'no shell'}
@@ -583,7 +583,7 @@ class ApprovalRule:
         A rule from data; unknown keys and bad values raise
         `PolicyConfigError` naming the key path under *path*.
 
-        Example:
+        Examples:
             >>> from capscope.policies.approval import ApprovalRule
             >>> ApprovalRule.from_dict({"action": "ask", "tool": "fs.*"})
             <ApprovalRule ask tool='fs.*'>
@@ -621,7 +621,7 @@ class ApprovalEvaluation:
             `"rule"`, `"remembered"`, `"repeat_limit"`, `"implicit"` or
             `"default"`.
 
-    Example:
+    Examples:
         >>> from capscope.policies import ToolCall
         >>> from capscope.policies.approval import ToolApprovalPolicy
         >>> e = ToolApprovalPolicy().evaluate(ToolCall("fs.read"))
@@ -861,7 +861,7 @@ class ToolApprovalPolicy:
             raise, and only the root frame's allow settles the implicit
             ask of a `needs_approval` tool.
 
-    Example:
+    Examples:
         >>> from capscope.policies import ToolCall
         >>> from capscope.policies.approval import ToolApprovalPolicy
         >>> p = ToolApprovalPolicy(rules=[{"action": "ask", "tool": "fs.write*"}])
@@ -908,7 +908,7 @@ class ToolApprovalPolicy:
         Every handler an ask is put to, outermost first: `outer_handlers`,
         then `handler` if set. All must grant.
 
-        Example:
+        Examples:
             >>> from capscope.policies.approval import ToolApprovalPolicy
             >>> def org(request): return True
             >>> def mine(request): return True
@@ -926,7 +926,7 @@ class ToolApprovalPolicy:
         The rules of every frame in force, outermost (the root) first:
         `(*outer_rules, rules)`.
 
-        Example:
+        Examples:
             >>> from capscope.policies.approval import ToolApprovalPolicy
             >>> root = ToolApprovalPolicy(rules=[{"action": "ask", "tool": "deploy"}])
             >>> both = root.intersect(ToolApprovalPolicy(rules=[{"action": "allow", "tool": "deploy"}]))
@@ -943,7 +943,7 @@ class ToolApprovalPolicy:
         The sensitive-path patterns in force: `sensitive_paths`, or the
         defaults while it is unset.
 
-        Example:
+        Examples:
             >>> from capscope.policies.approval import ToolApprovalPolicy
             >>> ToolApprovalPolicy(sensitive_paths=["*.secret"]).effective_sensitive_paths
             ('*.secret',)
@@ -967,7 +967,7 @@ class ToolApprovalPolicy:
         (`handlers`: an ask must be granted by every one, so a handler
         pushed inside never answers for one outside).
 
-        Example:
+        Examples:
             >>> from capscope.policies.approval import ToolApprovalPolicy
             >>> outer = ToolApprovalPolicy(rules=[{"action": "deny", "tool": "shell"}])
             >>> both = outer.intersect(ToolApprovalPolicy(timeout=5, repeat_limit=3))
@@ -1061,7 +1061,7 @@ class ToolApprovalPolicy:
         Returns:
             The decision, with the gate, source and a reason.
 
-        Example:
+        Examples:
             >>> from capscope.policies import ToolCall
             >>> from capscope.policies.approval import ToolApprovalPolicy, remember_key
             >>> call = ToolCall("deploy", {"env": "prod"})
@@ -1189,7 +1189,7 @@ class ToolApprovalPolicy:
         `path`, `url` or `domain`). The enforcement engine then decides
         the tool once per frame, not once per call.
 
-        Example:
+        Examples:
             >>> from capscope.policies import ToolCall
             >>> from capscope.policies.approval import ApprovalRule, ToolApprovalPolicy
             >>> p = ToolApprovalPolicy(rules=[ApprovalRule("ask", tool="fs.write*"), ApprovalRule("deny", tool="net.*", domain="*.evil")])
@@ -1212,7 +1212,7 @@ class ToolApprovalPolicy:
         """
         `intersect`, under the `Policy` protocol's name.
 
-        Example:
+        Examples:
             >>> from capscope.policies.approval import ToolApprovalPolicy
             >>> ToolApprovalPolicy(timeout=9).narrow(ToolApprovalPolicy(timeout=5)).timeout
             5.0
@@ -1223,7 +1223,7 @@ class ToolApprovalPolicy:
         """
         `evaluate(call)` as a verdict; `None` where only the default allows.
 
-        Example:
+        Examples:
             >>> from capscope.policies import ToolCall
             >>> from capscope.policies.approval import ToolApprovalPolicy
             >>> p = ToolApprovalPolicy(rules=[{"action": "ask", "tool": "deploy"}])
@@ -1241,7 +1241,7 @@ class ToolApprovalPolicy:
         """
         The rules, who answers asks and the path guard, in a sentence.
 
-        Example:
+        Examples:
             >>> from capscope.policies.approval import ToolApprovalPolicy
             >>> ToolApprovalPolicy(rules=[{"action": "ask", "tool": "shell"}]).describe()
             'Approval: ask shell; asks are refused (no handler); sensitive files (keys, .env, credentials) are refused.'
@@ -1279,7 +1279,7 @@ class ToolApprovalPolicy:
         Raises:
             PolicyConfigError: on `handler` when one is set.
 
-        Example:
+        Examples:
             >>> from capscope.policies.approval import ToolApprovalPolicy
             >>> ToolApprovalPolicy(rules=[{"action": "deny", "tool": "shell"}], timeout=None).to_dict()
             {'rules': [{'action': 'deny', 'tool': 'shell'}], 'timeout': None}
@@ -1292,7 +1292,7 @@ class ToolApprovalPolicy:
         A policy from data; unknown keys and bad values raise
         `PolicyConfigError` naming the key path under *path*.
 
-        Example:
+        Examples:
             >>> from capscope import PolicyConfigError
             >>> from capscope.policies.approval import ToolApprovalPolicy
             >>> try:
@@ -1419,7 +1419,7 @@ def remember_key(tool: str, arguments: Mapping[str, Any]) -> str | None:
     `None`: such a call's answer is never remembered, it is asked every
     time.
 
-    Example:
+    Examples:
         >>> from capscope.policies.approval import remember_key
         >>> remember_key("fs.write", {"a": 1, "b": 2}) == remember_key("fs.write", {"b": 2, "a": 1})
         True

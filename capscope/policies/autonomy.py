@@ -58,7 +58,7 @@ class AutonomyTier(enum.StrEnum):
     - `suggest`: the action does not run; a proposal is emitted for a human.
     - `shadow`: the action does not run; it is only recorded.
 
-    Example:
+    Examples:
         >>> from capscope.policies.autonomy import AutonomyTier
         >>> AutonomyTier("suggest") < AutonomyTier.ACT_AUTO
         True
@@ -246,7 +246,7 @@ class AutonomyPolicy:
         PolicyConfigError: Bad input, naming the field or key
             (`action_tiers['fs.write']: 'act_sometimes' is not one of ...`).
 
-    Example:
+    Examples:
         >>> from capscope.policies.autonomy import AutonomyPolicy
         >>> policy = AutonomyPolicy(tier="suggest", action_tiers={"fs.*": "shadow"})
         >>> policy
@@ -287,7 +287,7 @@ class AutonomyPolicy:
         `narrow_autonomy(self, inner)`: a push may lower tiers, never raise
         them (`CeilingExceeded`).
 
-        Example:
+        Examples:
             >>> from capscope.policies import AutonomyPolicy
             >>> AutonomyPolicy(tier="act_auto").narrow(AutonomyPolicy(tier="suggest")).tier
             <AutonomyTier.SUGGEST: 'suggest'>
@@ -300,7 +300,7 @@ class AutonomyPolicy:
         or a proposal (`shadow`, `suggest`) does not run (deny);
         `act_with_approval` asks; `act_auto` has no objection.
 
-        Example:
+        Examples:
             >>> from capscope.policies import AutonomyPolicy, ToolCall
             >>> AutonomyPolicy(tier="act_with_approval").verdict(ToolCall("deploy")).action.value
             'ask'
@@ -330,7 +330,7 @@ class AutonomyPolicy:
         """
         The tier, its overrides and who must act in person.
 
-        Example:
+        Examples:
             >>> from capscope.policies import AutonomyPolicy
             >>> AutonomyPolicy(tier="suggest").describe()
             'Autonomy: suggest.'
@@ -355,7 +355,7 @@ class AutonomyPolicy:
         The policy as JSON-able data, holding only the fields that differ
         from their defaults.
 
-        Example:
+        Examples:
             >>> from capscope.policies.autonomy import AutonomyPolicy
             >>> AutonomyPolicy(agent_tiers={"bot": "suggest"}, requires_human_actions=["process.*"]).to_dict()
             {'agent_tiers': {'bot': 'suggest'}, 'requires_human_actions': ['process.*']}
@@ -377,7 +377,7 @@ class AutonomyPolicy:
             PolicyConfigError: Bad data or an unknown key, naming its key
                 path.
 
-        Example:
+        Examples:
             >>> from capscope.policies.autonomy import AutonomyPolicy
             >>> AutonomyPolicy.from_dict({"tier": "act_with_approval"})
             AutonomyPolicy(tier='act_with_approval')
@@ -457,7 +457,7 @@ def resolve_tier(
         action: A dotted action name (`fs.write`).
         agent: The agent acting, if the check knows it.
 
-    Example:
+    Examples:
         >>> from capscope.policies.autonomy import AutonomyPolicy, resolve_tier
         >>> policy = AutonomyPolicy(
         ...     tier="act_with_approval",
@@ -488,7 +488,7 @@ def needs_human(
     `requires_human_agents`, or the action or its class is listed in
     `requires_human_actions`.
 
-    Example:
+    Examples:
         >>> from capscope.policies.autonomy import AutonomyPolicy, needs_human
         >>> policy = AutonomyPolicy(requires_human_actions=["process.*"], requires_human_agents=["intern"])
         >>> needs_human(policy, "process.exec"), needs_human(policy, "fs.write")
@@ -678,7 +678,7 @@ def narrow_autonomy(
         CeilingExceeded: Naming the field (`"action_tiers['fs.write']"`),
             the outer tier and the requested one.
 
-    Example:
+    Examples:
         >>> from capscope.policies.autonomy import AutonomyPolicy, narrow_autonomy
         >>> outer = AutonomyPolicy(tier="act_with_approval", requires_human_actions=["process.*"])
         >>> narrow_autonomy(outer, AutonomyPolicy(action_tiers={"fs.write": "suggest"}))

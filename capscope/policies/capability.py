@@ -53,7 +53,7 @@ def resolve_path(path: str | os.PathLike[str]) -> Path:
     resolved as far as the path exists: the form every containment check
     compares.
 
-    Example:
+    Examples:
         >>> from capscope.policies import resolve_path
         >>> str(resolve_path("/tmp/../tmp")) == str(resolve_path("/tmp"))
         True
@@ -103,7 +103,7 @@ class ArgConstraint:
     An argument constraint: for calls of tools matching *tool*, the argument
     *arg* must be a string matching one of *patterns*.
 
-    Example:
+    Examples:
         >>> from capscope.policies import ArgConstraint
         >>> ArgConstraint("shell", "cmd", ("git *",))
         <ArgConstraint shell(cmd=git *)>
@@ -233,7 +233,7 @@ class CapabilityPolicy:
         tool_arg_constraints: `ArgConstraint`s (or their dicts).
         tool_annotations: `{tool: {...}}` metadata, kept for granted tools.
 
-    Example:
+    Examples:
         >>> from capscope.policies import CapabilityPolicy
         >>> outer = CapabilityPolicy(tools=("fs.*",), side_effect_level="workspace_write")
         >>> inner = outer.intersect(CapabilityPolicy(tools=("fs.read",)))
@@ -279,7 +279,7 @@ class CapabilityPolicy:
         application's root (DESIGN.md section 5: tool checks fail closed
         without any execution policy).
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy
             >>> CapabilityPolicy.unrestricted().allows_tool("anything")
             True
@@ -297,7 +297,7 @@ class CapabilityPolicy:
             CeilingExceeded: naming the field, this policy's value and the
                 requested one.
 
-        Example:
+        Examples:
             >>> from capscope import CeilingExceeded
             >>> from capscope.policies import CapabilityPolicy
             >>> try:
@@ -420,7 +420,7 @@ class CapabilityPolicy:
         Raises:
             CeilingExceeded: `recursion_limit` is 0, no worker depth left.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy
             >>> CapabilityPolicy(recursion_limit=2).to_worker().recursion_limit
             1
@@ -457,7 +457,7 @@ class CapabilityPolicy:
         """
         Whether *tool* is within the tool ceiling.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy
             >>> CapabilityPolicy(tools=()).allows_tool("fs.read")
             False
@@ -471,7 +471,7 @@ class CapabilityPolicy:
         Whether `"cap.op"` is within the capability ceiling
         (`workspace.exists` is implied by `read_text` or `list`).
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy
             >>> p = CapabilityPolicy(capabilities={"workspace": ("read_text",)})
             >>> p.allows_capability("workspace.exists"), p.allows_capability("workspace.delete")
@@ -491,7 +491,7 @@ class CapabilityPolicy:
         """
         Whether a side effect of *level* is within the ceiling.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy
             >>> CapabilityPolicy(side_effect_level="read_only").allows_level("network")
             False
@@ -509,7 +509,7 @@ class CapabilityPolicy:
         Whether *path* may be read (or written, with *write*): always while
         no root is set; otherwise it must resolve under a root.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy
             >>> p = CapabilityPolicy(workspace_roots=("/srv/ws",), read_only_roots=("/srv/data",))
             >>> p.allows_path("/srv/data/x", write=False), p.allows_path("/srv/data/x", write=True)
@@ -530,7 +530,7 @@ class CapabilityPolicy:
         """
         The first argument constraint a call breaks, or `None`.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy
             >>> p = CapabilityPolicy(tool_arg_constraints=[{"tool": "shell", "arg": "cmd", "patterns": ["git *"]}])
             >>> p.violated_constraint("shell", {"cmd": "rm -rf /"})
@@ -547,7 +547,7 @@ class CapabilityPolicy:
         effect, paths, argument constraints); the first refusal as
         `(gate, reason)`, or `None` when every gate passes.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy, ToolCall
             >>> CapabilityPolicy(tools=("fs.*",)).check(ToolCall("shell"))
             ('tool_ceiling', "tool 'shell' exceeds the tool ceiling ('fs.*',)")
@@ -599,7 +599,7 @@ class CapabilityPolicy:
         """
         `intersect`, under the `Policy` protocol's name.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy
             >>> CapabilityPolicy(tools=("fs.*",)).narrow(CapabilityPolicy(tools=("fs.read",))).tools
             ('fs.read',)
@@ -610,7 +610,7 @@ class CapabilityPolicy:
         """
         The ceiling's refusal of *call* (`check`) as a deny, else `None`.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy, ToolCall
             >>> CapabilityPolicy(tools=("fs.*",)).verdict(ToolCall("shell")).gate
             'tool_ceiling'
@@ -626,7 +626,7 @@ class CapabilityPolicy:
         """
         The ceiling in a sentence, for a log or a model's prompt.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy
             >>> CapabilityPolicy(tools=("fs.read",), side_effect_level="read_only").describe()
             'Tools: only fs.read; side effects up to read_only.'
@@ -666,7 +666,7 @@ class CapabilityPolicy:
         """
         This policy as JSON-able data (fields at their default are left out).
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy
             >>> CapabilityPolicy(tools=("fs.*",), recursion_limit=2).to_dict()
             {'tools': ['fs.*'], 'recursion_limit': 2}
@@ -678,7 +678,7 @@ class CapabilityPolicy:
         """
         Build a policy from data; errors name the key path under *path*.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CapabilityPolicy
             >>> try:
             ...     CapabilityPolicy.from_dict({"side_effect_level": "everything"})

@@ -50,7 +50,7 @@ class CommandLabel(enum.StrEnum):
     """
     The risk labels the command analysis puts on a command.
 
-    Example:
+    Examples:
         >>> from capscope.policies.command import CommandLabel
         >>> CommandLabel("sudo") == "sudo", CommandLabel.GIT_FORCE_PUSH.value
         (True, 'git_force_push')
@@ -128,7 +128,7 @@ class CommandDefault(enum.StrEnum):
     What a frame does with a command that no label decides and no allow
     pattern matches; also what `CommandPolicy.label_action` returns.
 
-    Example:
+    Examples:
         >>> from capscope.policies.command import CommandDefault
         >>> CommandDefault("deny") is CommandDefault.DENY
         True
@@ -315,7 +315,7 @@ class CommandPolicy:
     - `allow_recursive`: whether a hook may itself run commands.
     - `workspace_roots`: absolute paths; `None` means the execution root.
 
-    Example:
+    Examples:
         >>> from capscope.policies.command import CommandPolicy
         >>> p = CommandPolicy(allow=["git status *"], deny_labels=["sudo"])
         >>> p.label_action(["sudo"]), p.label_action(["catastrophic"])
@@ -383,7 +383,7 @@ class CommandPolicy:
         """
         The labels this frame denies: its deny tier plus `catastrophic`.
 
-        Example:
+        Examples:
             >>> from capscope.policies.command import CommandPolicy
             >>> sorted(CommandPolicy(deny_labels=[]).effective_deny_labels)
             [<CommandLabel.CATASTROPHIC: 'catastrophic'>]
@@ -396,7 +396,7 @@ class CommandPolicy:
         The labels this frame asks about: its approval tier plus
         `ALWAYS_ASK_LABELS`, minus whatever it denies.
 
-        Example:
+        Examples:
             >>> from capscope.policies.command import CommandPolicy
             >>> sorted(CommandPolicy(approval_labels=[]).effective_approval_labels)
             [<CommandLabel.CODE_EXECUTION: 'code_execution'>, <CommandLabel.EXECUTION_SEMANTICS_UNRESOLVED: 'execution_semantics_unresolved'>]
@@ -419,7 +419,7 @@ class CommandPolicy:
             any is in the effective approval tier, else `None`: the labels
             decide nothing, and the allow patterns and `default` apply.
 
-        Example:
+        Examples:
             >>> from capscope.policies.command import CommandPolicy
             >>> CommandPolicy().label_action(["sudo", "destructive"])
             <CommandDefault.DENY: 'deny'>
@@ -437,7 +437,7 @@ class CommandPolicy:
         and each must allow, so the stack's verdict is the strongest over
         its frames and a frame pushed inside only adds one.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CommandPolicy
             >>> CommandPolicy(default="deny").narrow(CommandPolicy()) == CommandPolicy()
             True
@@ -450,7 +450,7 @@ class CommandPolicy:
         line), the catastrophic floor included; `None` for a call that is
         not a command.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CommandPolicy, ToolCall
             >>> p = CommandPolicy(allow=["ls *"], default="deny")
             >>> p.verdict(ToolCall("shell", command="ls -la")).action.value, p.verdict(ToolCall("shell", command="rm -rf /")).action.value
@@ -466,7 +466,7 @@ class CommandPolicy:
         """
         What this frame allows, and what happens to anything else.
 
-        Example:
+        Examples:
             >>> from capscope.policies import CommandPolicy
             >>> CommandPolicy(allow=["git status *"], default="deny").describe()
             'allowed: git status *; anything else refused'
@@ -492,7 +492,7 @@ class CommandPolicy:
             PolicyConfigError: the policy holds a hook (`consent`, `pre`,
                 `post`), which is not data; the error names the field.
 
-        Example:
+        Examples:
             >>> from capscope.policies.command import CommandPolicy
             >>> CommandPolicy(approval_labels=["sudo", "process_kill"]).to_dict()
             {'approval_labels': ['process_kill', 'sudo']}
@@ -514,7 +514,7 @@ class CommandPolicy:
             PolicyConfigError: bad input or an unknown key; the field is the
                 key path under *path* (`command.deny_labels[1]`).
 
-        Example:
+        Examples:
             >>> from capscope.policies.command import CommandPolicy
             >>> CommandPolicy.from_dict({"allow": ["pytest *"], "default": "deny"})
             CommandPolicy(allow=('pytest *',), deny_patterns=(), deny_labels=None, approval_labels=None, default=<CommandDefault.DENY: 'deny'>, consent=None, pre=None, post=None, allow_recursive=False, workspace_roots=None)

@@ -57,7 +57,7 @@ class ConnectorCtx:
     Raises:
         PolicyConfigError: A `name` that is not a string.
 
-    Example:
+    Examples:
         >>> from capscope.policies.connector import ConnectorCtx
         >>> events = []
         >>> ctx = ConnectorCtx(name="github", event_log=events, secrets={"token": "s3cret"})
@@ -80,7 +80,7 @@ class ConnectorCtx:
         """
         *inner*: a new connector context replaces the outer one.
 
-        Example:
+        Examples:
             >>> from capscope.policies.connector import ConnectorCtx
             >>> inner = ConnectorCtx(name="gitlab")
             >>> ConnectorCtx(name="github").narrow(inner) is inner
@@ -92,7 +92,7 @@ class ConnectorCtx:
         """
         `None`: a connector context decides nothing about calls.
 
-        Example:
+        Examples:
             >>> from capscope.policies import ToolCall
             >>> from capscope.policies.connector import ConnectorCtx
             >>> ConnectorCtx().verdict(ToolCall("shell")) is None
@@ -104,7 +104,7 @@ class ConnectorCtx:
         """
         The connector this code runs for.
 
-        Example:
+        Examples:
             >>> from capscope.policies.connector import ConnectorCtx
             >>> ConnectorCtx(name="github").describe()
             'Connector: github.'

@@ -99,7 +99,7 @@ class RuntimeContextOverlay:
         PolicyConfigError: A field of the wrong type, naming the field
             (`attributes['team']` for a bad attribute value).
 
-    Example:
+    Examples:
         >>> from capscope.policies.overlay import RuntimeContextOverlay
         >>> overlay = RuntimeContextOverlay(run_id="r-1", attributes={"team": "infra"})
         >>> overlay
@@ -124,7 +124,7 @@ class RuntimeContextOverlay:
         The ids that are set, by field name: what to stamp on a log record
         or an event.
 
-        Example:
+        Examples:
             >>> from capscope.policies.overlay import RuntimeContextOverlay
             >>> RuntimeContextOverlay(run_id="r-1", worker_id="w-2").ids()
             {'run_id': 'r-1', 'worker_id': 'w-2'}
@@ -148,7 +148,7 @@ class RuntimeContextOverlay:
             CeilingExceeded: *inner* sets a *fixed* field (or, for
                 `"attributes"`, an attribute) to another value.
 
-        Example:
+        Examples:
             >>> from capscope.policies.overlay import RuntimeContextOverlay as O
             >>> O(run_id="r1").refined_by(O(worker_id="w1")).ids()
             {'run_id': 'r1', 'worker_id': 'w1'}
@@ -179,7 +179,7 @@ class RuntimeContextOverlay:
         `refined_by`, under the `Policy` protocol's name: attribution is
         layered, and a run's ids cannot change.
 
-        Example:
+        Examples:
             >>> from capscope.policies import RuntimeContextOverlay as O
             >>> O(run_id="r1").narrow(O(worker_id="w1")).ids()
             {'run_id': 'r1', 'worker_id': 'w1'}
@@ -190,7 +190,7 @@ class RuntimeContextOverlay:
         """
         `None`: attribution decides nothing, it is stamped on decisions.
 
-        Example:
+        Examples:
             >>> from capscope.policies import RuntimeContextOverlay, ToolCall
             >>> RuntimeContextOverlay(run_id="r1").verdict(ToolCall("shell")) is None
             True
@@ -201,7 +201,7 @@ class RuntimeContextOverlay:
         """
         The ids and attributes in force.
 
-        Example:
+        Examples:
             >>> from capscope.policies import RuntimeContextOverlay
             >>> RuntimeContextOverlay(run_id="r1", attributes={"team": "blue"}).describe()
             'Attribution: run_id=r1; team=blue.'
@@ -214,7 +214,7 @@ class RuntimeContextOverlay:
         """
         The overlay as JSON-able data, holding only the fields that are set.
 
-        Example:
+        Examples:
             >>> from capscope.policies.overlay import RuntimeContextOverlay
             >>> RuntimeContextOverlay(stage_id="s", attributes={"k": "v"}).to_dict()
             {'stage_id': 's', 'attributes': {'k': 'v'}}
@@ -236,7 +236,7 @@ class RuntimeContextOverlay:
             PolicyConfigError: Bad data or an unknown key, naming its key
                 path (`overlay.attributes['team']`).
 
-        Example:
+        Examples:
             >>> from capscope.policies.overlay import RuntimeContextOverlay
             >>> RuntimeContextOverlay.from_dict({"run_id": "r-1"})
             RuntimeContextOverlay(run_id='r-1')
@@ -262,7 +262,7 @@ def merge_overlays(
     merged key by key, the innermost frame's value winning. No frames give
     the empty overlay.
 
-    Example:
+    Examples:
         >>> from capscope.policies.overlay import RuntimeContextOverlay, merge_overlays
         >>> parent = RuntimeContextOverlay(run_id="r-1", worker_id="main", attributes={"a": "1", "b": "1"})
         >>> child = RuntimeContextOverlay(worker_id="w-7", attributes={"b": "2"})

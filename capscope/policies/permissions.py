@@ -231,8 +231,8 @@ class PermissionRule:
       is a string (or a path-like) matching one of its globs.
     - a callable: a predicate on the arguments mapping; truthy matches.
 
-    Example:
-        >>> from capscope.policies._common import ToolCall
+    Examples:
+        >>> from capscope.policies import ToolCall
         >>> from capscope.policies.permissions import PermissionRule
         >>> rule = PermissionRule("fs.*", {"path": "/etc/*"})
         >>> rule
@@ -252,8 +252,8 @@ class PermissionRule:
         Whether *call* is to a tool this rule names, with arguments its
         matcher accepts. A predicate's exception propagates.
 
-        Example:
-            >>> from capscope.policies._common import ToolCall
+        Examples:
+            >>> from capscope.policies import ToolCall
             >>> from capscope.policies.permissions import PermissionRule
             >>> rule = PermissionRule("shell.*", "*rm -rf*")
             >>> rule.matches(ToolCall("shell.run", {"argv": ["sh", "-c", "rm -rf /"]}))
@@ -289,7 +289,7 @@ class PermissionRule:
             PolicyConfigError: the matcher is a predicate, which is not data
                 (field `matcher`).
 
-        Example:
+        Examples:
             >>> from capscope.policies.permissions import PermissionRule
             >>> PermissionRule("fs.write", {"path": ["/ws/*"]}).to_dict()
             {'tool': 'fs.write', 'matcher': {'path': ['/ws/*']}}
@@ -318,7 +318,7 @@ class PermissionRule:
         Build a rule from `to_dict()` data; errors name the key path under
         *path*.
 
-        Example:
+        Examples:
             >>> from capscope.policies.permissions import PermissionRule
             >>> PermissionRule.from_dict({"tool": "net.*", "matcher": False})
             <rule 'net.*': never>
@@ -389,8 +389,8 @@ class PermissionVerdict:
     `rule` is the rule that decided (`None` when no rule did: an empty
     allow list, or a non-empty one that nothing matched).
 
-    Example:
-        >>> from capscope.policies._common import ToolCall
+    Examples:
+        >>> from capscope.policies import ToolCall
         >>> from capscope.policies.permissions import DynamicPermissionPolicy
         >>> verdict = DynamicPermissionPolicy(deny=["net.*"]).evaluate(ToolCall("net.get"))
         >>> verdict.allowed, verdict.reason
@@ -419,8 +419,8 @@ class DynamicPermissionPolicy:
     `on_escalation` is the callable the enforcement layer asks when this
     frame denies; `parse_escalation_answer` reads its answer.
 
-    Example:
-        >>> from capscope.policies._common import ToolCall
+    Examples:
+        >>> from capscope.policies import ToolCall
         >>> from capscope.policies.permissions import DynamicPermissionPolicy
         >>> p = DynamicPermissionPolicy(allow=["fs.read*"], deny={"fs.*": {"path": "/etc/*"}})
         >>> p.evaluate(ToolCall("fs.read", {"path": "/ws/a"})).allowed
@@ -450,8 +450,8 @@ class DynamicPermissionPolicy:
         allowed. A predicate that raises denies (fail closed), naming the
         rule and the error.
 
-        Example:
-            >>> from capscope.policies._common import ToolCall
+        Examples:
+            >>> from capscope.policies import ToolCall
             >>> from capscope.policies.permissions import DynamicPermissionPolicy
             >>> DynamicPermissionPolicy(allow=["fs.*"]).evaluate(ToolCall("net.get")).reason
             "net.get is not allowed by this policy's permissions"
@@ -488,8 +488,8 @@ class DynamicPermissionPolicy:
         its arguments: every rule naming the tool matches any arguments
         or none.
 
-        Example:
-            >>> from capscope.policies._common import ToolCall
+        Examples:
+            >>> from capscope.policies import ToolCall
             >>> from capscope.policies.permissions import DynamicPermissionPolicy
             >>> from capscope.policies.permissions import PermissionRule
             >>> p = DynamicPermissionPolicy(deny=["net.*", PermissionRule("fs.*", {"path": "/etc/*"})])
@@ -509,7 +509,7 @@ class DynamicPermissionPolicy:
         *inner* as it is: the "permissions" stack checks every
         frame and any deny wins, so a frame pushed inside only adds one.
 
-        Example:
+        Examples:
             >>> from capscope.policies import DynamicPermissionPolicy
             >>> DynamicPermissionPolicy(deny=["net.*"]).narrow(DynamicPermissionPolicy()) == DynamicPermissionPolicy()
             True
@@ -520,7 +520,7 @@ class DynamicPermissionPolicy:
         """
         This frame's refusal of *call* as a deny, else `None`.
 
-        Example:
+        Examples:
             >>> from capscope.policies import DynamicPermissionPolicy, ToolCall
             >>> DynamicPermissionPolicy(deny=["net.*"]).verdict(ToolCall("net.get")).gate
             'dynamic_permission'
@@ -536,7 +536,7 @@ class DynamicPermissionPolicy:
         """
         The allow and deny rules in a sentence.
 
-        Example:
+        Examples:
             >>> from capscope.policies import DynamicPermissionPolicy
             >>> DynamicPermissionPolicy(allow=["fs.*"], deny=["fs.delete"]).describe()
             'Permissions: allow fs.*; deny fs.delete.'
@@ -560,7 +560,7 @@ class DynamicPermissionPolicy:
             PolicyConfigError: a predicate matcher (`allow[0].matcher`) or
                 an `on_escalation` callable, which are not data.
 
-        Example:
+        Examples:
             >>> from capscope.policies.permissions import DynamicPermissionPolicy
             >>> DynamicPermissionPolicy(allow=["fs.*"], deny={"fs.*": False}).to_dict()
             {'allow': ['fs.*'], 'deny': [{'tool': 'fs.*', 'matcher': False}]}
@@ -591,7 +591,7 @@ class DynamicPermissionPolicy:
         errors name the key path under *path*
         (`permissions.deny['fs.*']['path']`), unknown keys included.
 
-        Example:
+        Examples:
             >>> from capscope.policies.permissions import DynamicPermissionPolicy
             >>> DynamicPermissionPolicy.from_dict({"deny": {"net.*": True}}).deny
             (<rule 'net.*': any arguments>,)
@@ -642,8 +642,8 @@ def check_permissions(
         `(index, verdict)` for the first frame that denies, or `None` when
         every frame allows (also when there are no frames).
 
-    Example:
-        >>> from capscope.policies._common import ToolCall
+    Examples:
+        >>> from capscope.policies import ToolCall
         >>> from capscope.policies.permissions import (
         ...     DynamicPermissionPolicy, check_permissions)
         >>> outer = DynamicPermissionPolicy(deny=["shell.*"])
@@ -669,7 +669,7 @@ class EscalationAnswer(enum.StrEnum):
     """
     A grant from an `on_escalation` callable.
 
-    Example:
+    Examples:
         >>> from capscope.policies.permissions import EscalationAnswer
         >>> EscalationAnswer.FRAME == "frame"
         True
@@ -702,7 +702,7 @@ def parse_escalation_answer(value: object) -> EscalationAnswer | None:
 
     Only exactly `True` counts as a bool grant; strings match exactly.
 
-    Example:
+    Examples:
         >>> from capscope.policies.permissions import parse_escalation_answer
         >>> parse_escalation_answer("session"), parse_escalation_answer("yes")
         (<EscalationAnswer.FRAME: 'frame'>, None)

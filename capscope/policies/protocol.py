@@ -7,7 +7,7 @@ and combining them takes the strongest (`strongest`): so adding a frame, a
 file layer or a plugin's opinion can only make a decision stronger, never
 weaker. That is the one rule all narrowing follows.
 
-Example:
+Examples:
     >>> from capscope.policies.protocol import Verdict, strongest
     >>> strongest([None, Verdict.allow(), Verdict.ask("costly")]).action
     <ApprovalAction.ASK: 'ask'>
@@ -65,7 +65,7 @@ class Verdict:
         reason: a sentence for the person reading the decision.
         gate: a short name (`"over_limit"`), lower case.
 
-    Example:
+    Examples:
         >>> from capscope.policies.protocol import Verdict
         >>> v = Verdict.deny("spent 12 of 10 credits", gate="over_limit")
         >>> v.action.value, v.gate, v.strength
@@ -102,7 +102,7 @@ def strongest(verdicts: Iterable[Verdict | None]) -> Verdict | None:
     The strongest of *verdicts* (deny > ask > allow > `None`), the first
     on a tie: what several frames or stacks decide together.
 
-    Example:
+    Examples:
         >>> from capscope.policies.protocol import Verdict, strongest
         >>> strongest([Verdict.allow(), Verdict.deny("no")]).reason
         'no'
@@ -126,7 +126,7 @@ class Policy(Protocol):
     third-party kind that implements it gets a stack from
     `AmbientStack.for_policy` with no hook to write.
 
-    Example:
+    Examples:
         >>> import attrs
         >>> from capscope.policies.protocol import Policy, Verdict
         >>> @attrs.frozen

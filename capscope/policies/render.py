@@ -107,7 +107,7 @@ class LlmRenderContext:
         PolicyConfigError: A field that is not a string or not JSON data,
             naming the field or key (`capabilities['limits'][0]`).
 
-    Example:
+    Examples:
         >>> from capscope.policies.render import LlmRenderContext
         >>> ctx = LlmRenderContext(provider="acme", model="acme-large", capabilities={"vision": True, "context": 200000})
         >>> ctx
@@ -129,7 +129,7 @@ class LlmRenderContext:
         """
         *inner*: a new model call context replaces the outer one.
 
-        Example:
+        Examples:
             >>> from capscope.policies.render import LlmRenderContext
             >>> LlmRenderContext(model="m1").narrow(LlmRenderContext(model="m2")) == LlmRenderContext(model="m2")
             True
@@ -140,7 +140,7 @@ class LlmRenderContext:
         """
         `None`: a model call context decides nothing about calls.
 
-        Example:
+        Examples:
             >>> from capscope.policies import ToolCall
             >>> from capscope.policies.render import LlmRenderContext
             >>> LlmRenderContext().verdict(ToolCall("shell")) is None
@@ -152,7 +152,7 @@ class LlmRenderContext:
         """
         The model call this code runs for.
 
-        Example:
+        Examples:
             >>> from capscope.policies.render import LlmRenderContext
             >>> LlmRenderContext(model="m1").describe()
             'Model call: m1.'
@@ -167,7 +167,7 @@ class LlmRenderContext:
         The context as JSON-able data, holding only the fields that are set
         (what a template's `llm` variable holds).
 
-        Example:
+        Examples:
             >>> from capscope.policies.render import LlmRenderContext
             >>> LlmRenderContext(model="m", capabilities={"modes": ("chat", "tools")}).to_dict()
             {'model': 'm', 'capabilities': {'modes': ['chat', 'tools']}}
@@ -189,7 +189,7 @@ class LlmRenderContext:
             PolicyConfigError: Bad data or an unknown key, naming its key
                 path.
 
-        Example:
+        Examples:
             >>> from capscope.policies.render import LlmRenderContext
             >>> LlmRenderContext.from_dict({"provider": "acme"})
             LlmRenderContext(provider='acme')

@@ -24,7 +24,7 @@ once per kind, in the kind.
 Each stack takes only its own policy class: anything else is a
 `TypeError` at the push, never a silent allow.
 
-Example:
+Examples:
     >>> from capscope.stacks import execution
     >>> execution.inherit
     <Inherit.TOP: 'top'>

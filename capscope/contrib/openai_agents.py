@@ -1,0 +1,721 @@
+"""
+capscope for the OpenAI Agents SDK (`openai-agents`, imported as `agents`).
+
+- `guarded_tool(fn)` makes a capscope-decorated function a `FunctionTool`
+  with the schema the SDK would give it anyway. capscope still decides
+  where the body runs (the decorator checks every call); the adapter only
+  maps the answers onto the SDK:
+
+  - an **ask** becomes the SDK's own human-in-the-loop approval: the tool's
+    `needs_approval` dry-runs the call (`capscope.check_tool`) and, when
+    capscope would ask, the run stops with a `ToolApprovalItem` in
+    `result.interruptions`. `state.approve(item)` and
+    `Runner.run(agent, state)` run the call with that answer as the
+    approval handler's, for that call only (that tool, those arguments,
+    that call id, once); `state.reject(item)` never runs the body, and the
+    model sees the SDK's rejection message. An application's own approval
+    handlers are still asked too: every handler in force must grant.
+  - a **denial** (`capscope.PolicyDenied`) reaches the model as the tool's
+    result, `"capscope denied <tool>: <reason> (gate <gate>)"`, and the run
+    goes on. Other exceptions go to the SDK's failure handling as usual.
+  - every decision made while a guarded tool runs is reported as a custom
+    span (`agents.tracing.custom_span`) named `capscope.decision`, under
+    the tool's span, with the decision's JSON form as its data.
+
+- `run(agent, input, push=..., run_id=..., worker_id=...)` runs one agent
+  run as a capscope worker (`capscope.worker`) with its own narrowed
+  policy and attribution.
+- `agent_tool(agent, push=...)` is `agent.as_tool(...)` whose nested run is
+  a capscope worker with its own narrowed policy: a sub-agent.
+- `narrowed_agent(agent, push=...)` is a copy of an agent (and of every
+  agent it hands off to) whose tools run under a narrower policy: for
+  handoffs, where the next agent carries on in the same run.
+- `policy_instructions(base)` is a dynamic `instructions` that adds
+  `capscope.describe_policy()` (as in force for that run) to the prompt.
+
+Pushes only narrow: a push wider than what is in force raises
+`capscope.CeilingExceeded` where it is applied (before the run starts for
+`run`, and as an error of the run for a sub-agent or handoff), never a
+silent widening.
+
+Examples:
+    >>> import capscope as cs
+    >>> from capscope.contrib.openai_agents import guarded_tool
+    >>> @cs.requires_tool("fs.read", side_effect="read_only")
+    ... def read_file(path: str) -> str:
+    ...     '''Read a file.'''
+    ...     return "..."
+    >>> tool = guarded_tool(read_file)
+    >>> tool.name, tool.params_json_schema["required"]
+    ('read_file', ['path'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import inspect
+import json
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
+
+from agents import Agent, FunctionTool, RunContextWrapper, Runner, RunResult
+from agents import function_tool as sdk_function_tool
+from agents.function_schema import function_schema
+from agents.tool import default_tool_error_function
+from agents.tool_context import ToolContext
+from agents.tracing import custom_span
+
+from .. import (
+    Action,
+    ApprovalDecision,
+    ApprovalRequest,
+    Decision,
+    PolicyDenied,
+    check_tool,
+    describe_policy,
+    events,
+    tool_spec,
+    using,
+    worker,
+)
+from ..audit import decision_record
+from ..policies import RuntimeContextOverlay, ToolApprovalPolicy
+
+__all__ = [
+    "SPAN_NAME",
+    "agent_tool",
+    "denial_message",
+    "guarded_tool",
+    "narrowed_agent",
+    "policy_instructions",
+    "run",
+]
+
+#: The name of the custom spans that carry capscope's decisions.
+SPAN_NAME = "capscope.decision"
+
+Push = Mapping[Any, Any]
+
+
+# -- attribution and layers ---------------------------------------------------
+
+
+def _with_overlay(
+    push: Push | None,
+    *,
+    run_id: str | None = None,
+    worker_id: str | None = None,
+) -> dict[Any, Any]:
+    """*push* with a `RuntimeContextOverlay` for the ids, when any is given."""
+    pushes = dict(push or {})
+    if run_id is None and worker_id is None:
+        return pushes
+    if "overlay" in pushes:
+        msg = "push: give the ids as run_id=/worker_id=, or an 'overlay' push, not both"
+        raise ValueError(msg)
+    pushes["overlay"] = RuntimeContextOverlay(
+        run_id=run_id, worker_id=worker_id
+    )
+    return pushes
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layer:
+    """One narrowing around a tool call: pushed inline, or as a worker."""
+
+    push: Mapping[Any, Any]
+    as_worker: bool = False
+
+
+def _by_name(push: Mapping[Any, Any]) -> dict[str, Any]:
+    """`cs.using` takes stack names: a stack object becomes its name."""
+    return {getattr(key, "name", key): value for key, value in push.items()}
+
+
+async def _under(
+    layers: tuple[_Layer, ...], make: Callable[[], Awaitable[Any]]
+) -> Any:
+    """Await `make()` under *layers*, outermost first; each is narrowed
+    where it is applied, so a widening raises `CeilingExceeded` there.
+    """
+    if not layers:
+        return await make()
+    layer, rest = layers[0], layers[1:]
+    if layer.as_worker:
+        return await worker(_under(rest, make), push=layer.push)
+    with using(**_by_name(layer.push)):
+        return await _under(rest, make)
+
+
+@contextlib.contextmanager
+def _inline(layers: tuple[_Layer, ...]) -> Iterator[None]:
+    """The inline equivalent of `_under`, for a synchronous dry run: a
+    worker layer is pushed inline (its frame state is not read by a dry
+    run, only its policies).
+    """
+    with contextlib.ExitStack() as stack:
+        for layer in layers:
+            stack.enter_context(using(**_by_name(layer.push)))
+        yield
+
+
+# -- denials and tracing ------------------------------------------------------
+
+
+def denial_message(denied: PolicyDenied) -> str:
+    """
+    What the model reads when capscope refuses a call: the tool, the
+    reason and the gate.
+
+    Examples:
+        >>> import capscope as cs
+        >>> from capscope.contrib.openai_agents import denial_message
+        >>> @cs.requires_tool("fs.write")
+        ... def write(path: str) -> None: ...
+        >>> with cs.using(execution=cs.policies.CapabilityPolicy(tools=("fs.read",))):
+        ...     try:
+        ...         write("a.txt")
+        ...     except cs.PolicyDenied as denied:
+        ...         print(denial_message(denied))
+        capscope denied fs.write: tool 'fs.write' exceeds the tool ceiling ('fs.read',) (gate tool_ceiling)
+    """
+    decision = denied.decision
+    if not isinstance(decision, Decision):  # raised without one
+        return f"capscope denied the call: {denied}"
+    gate = decision.gate.value if decision.gate is not None else "none"
+    return f"capscope denied {decision.tool}: {decision.reason} (gate {gate})"
+
+
+#: Set while a guarded tool's call runs: its decisions become spans.
+_TRACING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "capscope.contrib.openai_agents.tracing", default=False
+)
+_subscribed = False
+_subscribe_lock = threading.Lock()
+
+
+def _span(decision: Decision, **extra: Any) -> None:
+    data = {**decision_record(decision), **extra}
+    with custom_span(SPAN_NAME, data=data):
+        pass
+
+
+def _trace(decision: Decision) -> None:
+    if _TRACING.get():
+        _span(decision)
+
+
+def _ensure_tracing() -> None:
+    """Subscribe the span reporter once, when the first tool is guarded."""
+    global _subscribed  # noqa: PLW0603 - one process-wide subscriber
+    with _subscribe_lock:
+        if not _subscribed:
+            events.subscribe(_trace)
+            _subscribed = True
+
+
+# -- approvals ----------------------------------------------------------------
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), default=repr
+    )
+
+
+class _Ledger:
+    """
+    The calls this adapter stopped for a human, by call id, tool and
+    arguments. An SDK approval becomes capscope's grant only for a call
+    found here, once: a call id approved for other arguments, a replayed
+    call id, a standing `always_approve`, or a call the SDK held without
+    asking this adapter is not proven to be what the human saw.
+    """
+
+    def __init__(self) -> None:
+        self._asked: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def record(self, call_id: str, arguments: str) -> None:
+        with self._lock:
+            self._asked[call_id, arguments] += 1
+
+    def take(self, call_id: str, arguments: str) -> bool:
+        with self._lock:
+            if self._asked[call_id, arguments] <= 0:
+                self._asked.pop((call_id, arguments), None)
+                return False
+            self._asked[call_id, arguments] -= 1
+            if not self._asked[call_id, arguments]:
+                del self._asked[call_id, arguments]
+            return True
+
+
+def _parse(arguments: str) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(arguments or "{}")
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+class _Grant:
+    """
+    The approval handler for one call the SDK approved: it grants exactly
+    one ask, for this tool with these arguments, when the adapter itself
+    held this call for that human (`proven`), and refuses everything else
+    (an ask the body makes for another call, a second ask, an approval
+    that is not proven to be for this call).
+    """
+
+    def __init__(
+        self, tool: str, arguments: str, *, proven: bool, context: str | None
+    ) -> None:
+        self.tool = tool
+        self.arguments = arguments
+        self.context = context
+        self.proven = proven
+        self.used = False
+        self._lock = threading.Lock()
+
+    def __call__(self, request: ApprovalRequest) -> ApprovalDecision:
+        with self._lock:
+            fresh, self.used = not self.used, True
+        if not self.proven:
+            return ApprovalDecision.deny(_UNPROVEN)
+        if (
+            fresh
+            and request.tool == self.tool
+            and _canonical(
+                {
+                    k: v
+                    for k, v in request.arguments.items()
+                    if k != self.context
+                }
+            )
+            == self.arguments
+        ):
+            return ApprovalDecision.allow()
+        return ApprovalDecision.deny(
+            "the approval given through the Agents SDK was for another call"
+        )
+
+
+_UNPROVEN = (
+    "the Agents SDK approval does not cover this call (capscope asks for "
+    "each call: a standing always_approve, a reused call id, or a call held "
+    "without capscope's question is not an answer to it)"
+)
+
+
+# -- guarded function tools ---------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Guard:
+    """What a guarded tool needs to rebuild itself under more layers."""
+
+    fn: Callable[..., Any] | None
+    agent: Any
+    options: Mapping[str, Any]
+    layers: tuple[_Layer, ...]
+
+
+#: The attribute of a guarded `FunctionTool` that holds its `_Guard`.
+_GUARD = "_capscope_guard"
+
+
+def _failure(
+    user: Callable[[RunContextWrapper[Any], Exception], Any] | None,
+) -> Callable[[RunContextWrapper[Any], Exception], Any]:
+    async def on_failure(ctx: RunContextWrapper[Any], error: Exception) -> Any:
+        if isinstance(error, PolicyDenied):
+            return denial_message(error)
+        if user is None:
+            return None  # the SDK re-raises
+        answer = user(ctx, error)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return answer
+
+    return on_failure
+
+
+def _bound_arguments(
+    signature: inspect.Signature,
+    params: Mapping[str, Any],
+    *,
+    takes_context: bool,
+) -> str | None:
+    """The call's arguments as capscope binds them (defaults included), as
+    canonical JSON; `None` when they do not bind.
+    """
+    parameters = list(signature.parameters.values())
+    if takes_context:
+        parameters = parameters[1:]
+    try:
+        bound = signature.replace(parameters=parameters).bind(**params)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    return _canonical(dict(bound.arguments))
+
+
+def _build(  # noqa: C901 - one closure per SDK hook
+    fn: Callable[..., Any],
+    options: Mapping[str, Any],
+    layers: tuple[_Layer, ...],
+) -> FunctionTool:
+    spec = tool_spec(fn)
+    takes_context = function_schema(fn).takes_context
+    signature = inspect.signature(fn)
+    context_name = next(iter(signature.parameters)) if takes_context else None
+    ledger = _Ledger()
+    kwargs = dict(options)
+    user_needs_approval = kwargs.pop("needs_approval", False)
+    user_failure = kwargs.pop(
+        "failure_error_function", default_tool_error_function
+    )
+
+    def dry_run(
+        ctx: RunContextWrapper[Any], params: Mapping[str, Any]
+    ) -> Decision | None:
+        args = (ctx,) if takes_context else ()
+        with _inline(layers):
+            try:
+                return check_tool(fn, *args, **params)
+            except TypeError:  # does not bind: the call itself will say so
+                return None
+
+    async def needs_approval(
+        ctx: RunContextWrapper[Any], params: dict[str, Any], call_id: str
+    ) -> bool:
+        decision = dry_run(ctx, params)
+        if decision is not None and decision.action is Action.ASK:
+            arguments = _bound_arguments(
+                signature, params, takes_context=takes_context
+            )
+            if arguments is not None:
+                ledger.record(call_id, arguments)
+            _span(decision, call_id=call_id, stage="approval_requested")
+            return True
+        if callable(user_needs_approval):
+            return bool(await user_needs_approval(ctx, params, call_id))
+        return bool(user_needs_approval)
+
+    tool = sdk_function_tool(
+        fn,
+        needs_approval=needs_approval,
+        failure_error_function=_failure(user_failure),
+        **kwargs,
+    )
+    inner = tool.on_invoke_tool
+
+    async def on_invoke_tool(ctx: ToolContext[Any], raw: str) -> Any:
+        grant = None
+        params = _parse(raw)
+        arguments = (
+            None
+            if params is None
+            else _bound_arguments(
+                signature, params, takes_context=takes_context
+            )
+        )
+        if ctx.is_tool_approved(ctx.tool_name, ctx.tool_call_id) is True:
+            proven = arguments is not None and ledger.take(
+                ctx.tool_call_id, arguments
+            )
+            grant = _Grant(
+                spec.name, arguments or "", proven=proven, context=context_name
+            )
+
+        async def call() -> Any:
+            token = _TRACING.set(True)
+            try:
+                if grant is None:
+                    return await inner(ctx, raw)
+                answered = ToolApprovalPolicy(
+                    handler=grant, timeout=None, allow_external_paths=True
+                )
+                with using(approval=answered):
+                    return await inner(ctx, raw)
+            finally:
+                _TRACING.reset(token)
+
+        return await _under(layers, call)
+
+    tool.on_invoke_tool = on_invoke_tool
+    setattr(tool, _GUARD, _Guard(fn, None, options, layers))
+    _ensure_tracing()
+    return tool
+
+
+def guarded_tool(fn: Callable[..., Any], **options: Any) -> FunctionTool:
+    """
+    A `FunctionTool` for *fn*, a function decorated with
+    `capscope.requires_tool` or `capscope.needs_approval` (sync or async).
+
+    *options* are `agents.function_tool`'s (`name_override`,
+    `description_override`, `strict_mode`, `timeout`, ...). The schema the
+    model sees is the one `agents.function_tool(fn)` gives. Two options
+    combine with capscope rather than replace it:
+
+    - `needs_approval`: the call is held for a human when capscope asks,
+      or when this says so (a held call capscope does not ask about runs
+      once approved; capscope still checks it);
+    - `failure_error_function`: formats the errors that are not capscope's
+      refusals (`None`: they fail the run); a `capscope.PolicyDenied` is
+      always returned to the model as `denial_message(denied)`.
+
+    Raises:
+        TypeError: *fn* is not decorated with capscope.
+
+    Examples:
+        >>> import capscope as cs
+        >>> from capscope.contrib.openai_agents import guarded_tool
+        >>> @cs.needs_approval(reason="ships code")
+        ... async def deploy(env: str) -> str:
+        ...     '''Deploy to an environment.'''
+        ...     return f"deployed to {env}"
+        >>> guarded_tool(deploy).description
+        'Deploy to an environment.'
+    """
+    try:
+        tool_spec(fn)
+    except (TypeError, KeyError) as exc:
+        msg = (
+            f"{fn!r} is not a capscope tool: decorate it with "
+            "@capscope.requires_tool or @capscope.needs_approval first"
+        )
+        raise TypeError(msg) from exc
+    return _build(fn, options, ())
+
+
+# -- sub-agents, handoffs and runs -------------------------------------------
+
+
+def _agent_tool(
+    agent: Any, options: Mapping[str, Any], layers: tuple[_Layer, ...]
+) -> FunctionTool:
+    tool: FunctionTool = agent.as_tool(**options)
+    inner = tool.on_invoke_tool
+
+    async def on_invoke_tool(ctx: ToolContext[Any], raw: str) -> Any:
+        return await _under(layers, lambda: inner(ctx, raw))
+
+    tool.on_invoke_tool = on_invoke_tool
+    setattr(tool, _GUARD, _Guard(None, agent, options, layers))
+    return tool
+
+
+def agent_tool(
+    agent: Agent[Any],
+    *,
+    push: Push | None = None,
+    worker_id: str | None = None,
+    tool_name: str | None = None,
+    tool_description: str | None = None,
+    **options: Any,
+) -> FunctionTool:
+    """
+    `agent.as_tool(...)`, whose nested run is a capscope worker: it starts
+    from the calling run's policy, narrowed by *push* (a mapping of stack
+    names to policies, as for `capscope.spawn`), with `worker_id` in its
+    attribution; it remembers no approval of its caller's. *options* are
+    `Agent.as_tool`'s.
+
+    A push wider than the caller's policy raises `capscope.CeilingExceeded`
+    when the tool is called, which fails the run (a configuration error,
+    not something for the model to work around).
+
+    Examples:
+        >>> from agents import Agent
+        >>> from capscope.contrib.openai_agents import agent_tool
+        >>> from capscope.policies import CapabilityPolicy
+        >>> reader = Agent(name="reader", instructions="Read files.")
+        >>> tool = agent_tool(reader, push={"execution": CapabilityPolicy(tools=("fs.read",))}, worker_id="reader", tool_description="Reads files.")
+        >>> tool.name
+        'reader'
+    """
+    layer = _Layer(_with_overlay(push, worker_id=worker_id), as_worker=True)
+    options = {
+        "tool_name": tool_name,
+        "tool_description": tool_description,
+        **options,
+    }
+    return _agent_tool(agent, options, (layer,))
+
+
+#: What the adapter adds to `describe_policy()`: its asks go to a person.
+_ASKED = (
+    "Tool calls that need approval pause the run until a person answers "
+    "through the application."
+)
+
+
+class _PolicyInstructions:
+    """Dynamic instructions: the base text, then the policy in force."""
+
+    def __init__(self, base: Any, layers: tuple[_Layer, ...] = ()) -> None:
+        self.base = base
+        self.layers = layers
+
+    async def __call__(
+        self, ctx: RunContextWrapper[Any], agent: Agent[Any]
+    ) -> str:
+        base = self.base
+        if callable(base):
+            base = base(ctx, agent)
+            if inspect.isawaitable(base):
+                base = await base
+        with _inline(self.layers):
+            policy = describe_policy()
+        text = f"The limits on your tools:\n{policy}\n{_ASKED}"
+        return f"{base}\n\n{text}" if base else text
+
+
+def policy_instructions(base: Any = "") -> Callable[..., Awaitable[str]]:
+    """
+    Dynamic `instructions` for an `Agent`: *base* (a string, or the SDK's
+    `(context, agent) -> str` function), then `capscope.describe_policy()`
+    as in force where the model is called, so each run's model reads its
+    own limits.
+
+    Examples:
+        >>> import asyncio
+        >>> import capscope as cs
+        >>> from agents import Agent, RunContextWrapper
+        >>> from capscope.contrib.openai_agents import policy_instructions
+        >>> from capscope.policies import CapabilityPolicy
+        >>> agent = Agent(name="a", instructions=policy_instructions("Be brief."))
+        >>> with cs.using(execution=CapabilityPolicy(tools=("fs.read",))):
+        ...     text = asyncio.run(agent.get_system_prompt(RunContextWrapper(None)))
+        >>> print(text.splitlines()[0], "|", text.splitlines()[3])
+        Be brief. | Tools: only fs.read.
+    """
+    return _PolicyInstructions(base)
+
+
+def _narrow_tool(tool: Any, layer: _Layer) -> Any:
+    guard = (
+        getattr(tool, _GUARD, None) if isinstance(tool, FunctionTool) else None
+    )
+    if guard is None:
+        if isinstance(tool, FunctionTool):
+            msg = (
+                f"tool {tool.name!r} is not guarded by capscope, so a narrowed "
+                "agent cannot narrow it: make it with guarded_tool or agent_tool"
+            )
+            raise TypeError(msg)
+        return tool  # a hosted tool: it does not run here
+    layers = (layer, *guard.layers)
+    if guard.fn is not None:
+        return _build(guard.fn, guard.options, layers)
+    return _agent_tool(guard.agent, guard.options, layers)
+
+
+def _narrow_agent(
+    agent: Agent[Any], layer: _Layer, done: dict[int, Agent[Any]]
+) -> Agent[Any]:
+    if id(agent) in done:
+        return done[id(agent)]
+    if agent.mcp_servers:
+        msg = (
+            f"agent {agent.name!r} has MCP servers, whose tools capscope does "
+            "not guard, so it cannot be narrowed"
+        )
+        raise TypeError(msg)
+    instructions = agent.instructions
+    if isinstance(instructions, _PolicyInstructions):
+        instructions = _PolicyInstructions(
+            instructions.base, (*instructions.layers, layer)
+        )
+    copy = agent.clone(instructions=instructions, tools=[], handoffs=[])
+    done[id(agent)] = copy
+    copy.tools = [_narrow_tool(tool, layer) for tool in agent.tools]
+    handoffs: list[Any] = []
+    for target in agent.handoffs:
+        if not isinstance(target, Agent):
+            msg = (
+                f"agent {agent.name!r}: a Handoff object cannot be narrowed; "
+                "list the agent itself in handoffs"
+            )
+            raise TypeError(msg)
+        handoffs.append(_narrow_agent(target, layer, done))
+    copy.handoffs = handoffs
+    return copy
+
+
+def narrowed_agent(
+    agent: Agent[Any],
+    *,
+    push: Push | None = None,
+    worker_id: str | None = None,
+) -> Agent[Any]:
+    """
+    A copy of *agent* whose tools run under a narrower policy: each call of
+    its guarded tools (and of its agent tools) is made inside
+    `capscope.using(**push)` with `worker_id` in the attribution. Every
+    agent it hands off to is narrowed the same way (recursively, cycles
+    included), so a handoff cannot step outside the narrowing.
+
+    For a handoff target: `handoffs=[narrowed_agent(billing, push=...)]`.
+    The narrowing is pushed in the run's own task, so the run's remembered
+    approvals and repeat counts carry on.
+
+    Raises:
+        TypeError: a tool is a `FunctionTool` not made by `guarded_tool` or
+            `agent_tool`, an agent has MCP servers, or a handoff is a
+            `Handoff` object: their calls could not be narrowed.
+
+    Examples:
+        >>> from agents import Agent
+        >>> from capscope.contrib.openai_agents import narrowed_agent
+        >>> from capscope.policies import CapabilityPolicy
+        >>> billing = Agent(name="billing", instructions="Answer billing questions.")
+        >>> narrowed = narrowed_agent(billing, push={"execution": CapabilityPolicy(tools=("billing.*",))}, worker_id="billing")
+        >>> narrowed.name, narrowed is billing
+        ('billing', False)
+    """
+    layer = _Layer(_with_overlay(push, worker_id=worker_id))
+    return _narrow_agent(agent, layer, {})
+
+
+async def run(
+    agent: Agent[Any],
+    input: Any,  # noqa: A002 - Runner.run's name for it
+    *,
+    push: Push | None = None,
+    run_id: str | None = None,
+    worker_id: str | None = None,
+    **options: Any,
+) -> RunResult:
+    """
+    `Runner.run(agent, input, **options)` as a capscope worker: the run
+    starts from the caller's policy, narrowed by *push* (stack names to
+    policies, as for `capscope.spawn`), with `run_id` and `worker_id` in
+    its attribution, and sees no sibling run's stacks. *input* may be a
+    `RunState` to resume after approvals: pass the same *push* and ids.
+
+    Raises:
+        CeilingExceeded: *push* asks for more than the caller has; raised
+            before the run starts.
+
+    Examples:
+        >>> import asyncio
+        >>> from agents import Agent, RunConfig
+        >>> from agents.testing import ScriptedModel, assistant_message
+        >>> from capscope.contrib.openai_agents import run
+        >>> from capscope.policies import CapabilityPolicy
+        >>> agent = Agent(name="a", model=ScriptedModel([[assistant_message("hi")]]))
+        >>> local = RunConfig(tracing_disabled=True)
+        >>> result = asyncio.run(run(agent, "hello", push={"execution": CapabilityPolicy.unrestricted()}, run_id="r-1", run_config=local))
+        >>> result.final_output
+        'hi'
+    """
+    pushes = _with_overlay(push, run_id=run_id, worker_id=worker_id)
+    return await worker(Runner.run(agent, input, **options), push=pushes)
