@@ -228,3 +228,31 @@ def test_api_pages_render_examples_as_code(built_site: Path) -> None:
         text = re.sub(r"<[^>]+>", " ", html)
         private = re.findall(r"capscope(?:\.[a-z]\w*)*\._[a-z]\w*", text)
         assert private == [], (page, sorted(set(private)))
+
+
+def test_the_site_needs_no_other_host(built_site: Path) -> None:
+    """Scripts, styles and fonts are served by the site itself, so it works
+    offline: Mermaid is vendored (Material would fetch it from a CDN when
+    `window.mermaid` is missing) and fonts are the system's."""
+    pages = sorted(built_site.rglob("*.html"))
+    diagrams = 0
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        loads = re.findall(
+            r"<(?:script|link)\b[^>]*?(?:src|href)=\"([^\"]+)\"", html
+        )
+        remote = [
+            url
+            for url in loads
+            if re.match(r"(?:https?:)?//", url)
+            and not url.startswith("http://127.0.0.1")
+        ]
+        assert remote == [], (page, remote)
+        if 'class="mermaid"' in html:
+            diagrams += 1
+            assert "assets/vendor/mermaid.min.js" in html, page
+    assert diagrams > 0
+    assert (
+        built_site / "assets" / "vendor" / "mermaid.min.js"
+    ).stat().st_size > 10**6
+    assert "fonts.googleapis" not in (built_site / "index.html").read_text()
