@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any
 
+import attrs
+
 from ._ambient import AmbientStack
 from ._exceptions import PolicyConfigError, RegistryError
 from ._registry import registry
@@ -117,33 +119,43 @@ def _load(paths: Sequence[str]) -> Any:
         raise _BadInput(str(exc)) from None
 
 
-def _arguments(pairs: Sequence[str]) -> dict[str, Any]:
-    """`k=v` pairs; a value that parses as JSON is that value, else text."""
-    arguments: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            msg = f"--arg expects NAME=VALUE, got {pair!r}"
-            raise _BadInput(msg)
-        try:
-            arguments[key] = json.loads(text)
-        except ValueError:
-            arguments[key] = text
-    return arguments
+def _pair(text: str) -> tuple[str, Any]:
+    """`--arg NAME=VALUE`: a value that parses as JSON is that value, else
+    text. Anything else is a usage error (exit code 2).
+    """
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        msg = f"expected NAME=VALUE, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def _side_effect(text: str) -> str:
+    """`--side-effect`: one of the levels, else a usage error."""
+    from .policies import Level
+
+    if text not in {level.value for level in Level}:
+        levels = ", ".join(level.value for level in Level)
+        msg = f"expected one of {levels}, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return text
 
 
 def _check(args: argparse.Namespace) -> int:
     from . import _decorators
     from ._commands import check_command
     from .audit import decision_record
-    from .events import Action, CommandDecision
+    from .events import Action, CommandDecision, Gate
 
     scope = _load(args.policy)
     if args.target == "command":
         decision = scope.run(check_command, args.subject, cwd=args.cwd)
     else:
         spec, guard = _tool_spec(args)
-        arguments = _arguments(args.arg)
+        arguments = dict(args.arg)
         try:
             decisions = [scope.run(_decorators.check_tool, spec, **arguments)]
             if guard is not None:  # every gate the real call runs
@@ -151,6 +163,15 @@ def _check(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as exc:
             raise _BadInput(str(exc)) from None
         decision = _decorators.strongest(decisions)
+        if decision.gate is Gate.NO_POLICY:
+            # Not a thread boundary here: the files hold no ceiling.
+            files = ", ".join(args.policy)
+            reason = (
+                f"{files} ha{'ve' if len(args.policy) > 1 else 's'} no "
+                "[execution] table, so no tool is allowed: add one (tools = "
+                '["*"] allows every tool)'
+            )
+            decision = attrs.evolve(decision, reason=reason)
     if args.json:
         print(json.dumps(decision_record(decision), default=str))
     else:
@@ -439,12 +460,14 @@ def _parser() -> argparse.ArgumentParser:
         "--arg",
         action="append",
         default=[],
+        type=_pair,
         metavar="NAME=VALUE",
         help="an argument (VALUE is parsed as JSON when it parses)",
     )
     tool.add_argument("--capability", help="the tool's capability (op.name)")
     tool.add_argument(
         "--side-effect",
+        type=_side_effect,
         help="none, read_only, workspace_write, process_exec or network",
     )
     tool.add_argument(

@@ -663,3 +663,23 @@ class TestAttributionIsFixedByLayers:
             overlay.worker_id,
             dict(overlay.attributes),
         )
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [
+        ("approval", "handler"),
+        ("command", "consent"),
+        ("command", "pre"),
+        ("permissions", "on_escalation"),
+    ],
+)
+def test_a_handler_named_in_a_file_says_handlers_are_set_in_code(table, field):
+    """`handler = "mymod:approve"` is not imported (a file never names code
+    to run): the error says where handlers are set."""
+    with pytest.raises(cs.PolicyConfigError) as raised:
+        cs.load_policy_data({table: {field: "mymod:approve"}})
+
+    message = str(raised.value)
+    assert f"{table}.{field}" in message
+    assert "set in code" in message

@@ -117,6 +117,30 @@ def enum_value(enum_type: type[E], value: object, field: str) -> E:
 _GLOB_META = re.compile(r"[*?\[]")
 
 
+def check_callable(value: object, field: str) -> None:
+    """
+    *value* is a callable or None (a handler or hook): else a
+    `PolicyConfigError` naming *field*. A string (`"mymod:approve"` in a
+    policy file) is told that handlers are set in code.
+
+    Examples:
+        >>> from capscope.policies._common import check_callable
+        >>> check_callable("mymod:approve", "handler")
+        Traceback (most recent call last):
+        capscope.PolicyConfigError: handler: 'mymod:approve' is text: handlers and hooks are set in code (a callable passed to the policy), never named in a policy file
+    """
+    if value is None or callable(value):
+        return
+    if isinstance(value, str):
+        msg = (
+            f"{value!r} is text: handlers and hooks are set in code (a "
+            "callable passed to the policy), never named in a policy file"
+        )
+    else:
+        msg = f"expected a callable or None, got {value!r}"
+    raise PolicyConfigError(field, msg)
+
+
 def check_glob(pattern: object, field: str) -> str:
     """
     Check that *pattern* is a usable glob: a non-empty string with balanced

@@ -53,6 +53,7 @@ from .._exceptions import PolicyConfigError
 from ._common import (
     Level,
     ToolCall,
+    check_callable,
     check_glob,
     enum_value,
     from_mapping,
@@ -685,10 +686,8 @@ def _outer_handlers(value: object) -> tuple[Callable[..., Any], ...]:
 
 
 def _handler(value: object) -> Callable[..., Any] | None:
-    if value is None or callable(value):
-        return value
-    msg = f"expected a callable or None, got {value!r}"
-    raise PolicyConfigError("handler", msg)
+    check_callable(value, "handler")
+    return value  # type: ignore[return-value]  # checked just above
 
 
 def _timeout(value: object) -> float | None:

@@ -25,6 +25,7 @@ import attrs
 
 from .._exceptions import PolicyConfigError
 from ._common import (
+    check_callable,
     check_glob,
     enum_value,
     from_mapping,
@@ -245,9 +246,7 @@ def _default(value: CommandDefault | str) -> CommandDefault:
 def _check_hook(
     _: object, attribute: attrs.Attribute[Any], value: Any
 ) -> None:
-    if value is not None and not callable(value):
-        msg = f"expected a callable or None, got {value!r}"
-        raise PolicyConfigError(attribute.name, msg)
+    check_callable(value, attribute.name)
 
 
 def _check_bool(

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, final
 import attrs
 
 from .._exceptions import PolicyConfigError
-from ._common import ToolCall, check_glob, from_mapping, glob_match, str_tuple
+from ._common import (
+    ToolCall,
+    check_callable,
+    check_glob,
+    from_mapping,
+    glob_match,
+    str_tuple,
+)
 
 if TYPE_CHECKING:
     from .protocol import Verdict
@@ -376,9 +383,7 @@ def _deny(value: _RulesInput) -> tuple[PermissionRule, ...]:
 def _check_callable(
     _: object, attribute: attrs.Attribute[Any], value: Any
 ) -> None:
-    if value is not None and not callable(value):
-        msg = f"expected a callable or None, got {value!r}"
-        raise PolicyConfigError(attribute.name, msg)
+    check_callable(value, attribute.name)
 
 
 @attrs.frozen
