@@ -802,44 +802,49 @@ class Gatekeeper:
         chain.reverse()
         policies = [f[0] for f in chain]
 
+        escalated: set[int] = set()  # frames whose escalation granted
+
         def granted(index: int, _policy: object) -> bool:
+            if index in escalated:
+                return True
             grants = state_of(chain[index]).get(GRANTS)
             return key is not None and grants is not None and key in grants
 
-        denial = check_permissions(policies, call, granted=granted)
-        if denial is None:
-            return
-        index, verdict = denial
-        policy = policies[index]
-        if policy.on_escalation is not None and not dry_run:
-            answer = parse_escalation_answer(
-                _safe_call(policy.on_escalation, call)
-            )
-            if answer is not None:
-                if answer is EscalationAnswer.FRAME and key is not None:
-                    state_of(chain[index]).setdefault(GRANTS, set()).add(key)
-                if events.has_subscribers():
-                    events.emit(
-                        _decision(
-                            Action.GRANTED,
-                            Gate.DYNAMIC_PERMISSION,
-                            call.tool,
-                            f"escalation granted ({answer.value})",
-                            rule=verdict.rule,
-                            key=key,
-                            arguments=call.arguments,
-                        )
+        # Any deny wins: a frame's escalation answers for that frame only,
+        # and every other frame, inner ones included, is still asked.
+        while denial := check_permissions(policies, call, granted=granted):
+            index, verdict = denial
+            policy = policies[index]
+            answer = None
+            if policy.on_escalation is not None and not dry_run:
+                answer = parse_escalation_answer(
+                    _safe_call(policy.on_escalation, call)
+                )
+            if answer is None:
+                raise _refuse(
+                    ToolDenied,
+                    Gate.DYNAMIC_PERMISSION,
+                    call.tool,
+                    verdict.reason,
+                    rule=verdict.rule,
+                    key=key,
+                    arguments=call.arguments,
+                )
+            escalated.add(index)
+            if answer is EscalationAnswer.FRAME and key is not None:
+                state_of(chain[index]).setdefault(GRANTS, set()).add(key)
+            if events.has_subscribers():
+                events.emit(
+                    _decision(
+                        Action.GRANTED,
+                        Gate.DYNAMIC_PERMISSION,
+                        call.tool,
+                        f"escalation granted ({answer.value})",
+                        rule=verdict.rule,
+                        key=key,
+                        arguments=call.arguments,
                     )
-                return
-        raise _refuse(
-            ToolDenied,
-            Gate.DYNAMIC_PERMISSION,
-            call.tool,
-            verdict.reason,
-            rule=verdict.rule,
-            key=key,
-            arguments=call.arguments,
-        )
+                )
 
     def _check_approval(
         self,

@@ -296,6 +296,68 @@ class TestPermissions:
         ):
             tool()
 
+    @pytest.mark.parametrize("answer", ["once", "frame"])
+    def test_an_escalation_answers_for_its_own_frame_only(self, answer):
+        """
+        Any deny wins: the outer frame's escalation grants the outer deny,
+        and the inner frame (a worker's own, stricter one) still denies,
+        on the first call and every later one.
+        """
+        escalations = []
+        ran = []
+
+        def escalate(call):
+            escalations.append(call.tool)
+            return answer
+
+        def write():
+            ran.append(1)
+
+        tool = gated(write, "fs.write")
+        with (
+            execution.pushed(UNRESTRICTED),
+            cs.using(
+                permissions=DynamicPermissionPolicy(
+                    deny=["fs.write"], on_escalation=escalate
+                )
+            ),
+            cs.using(permissions=DynamicPermissionPolicy(deny=["fs.*"])),
+        ):
+            for _ in range(2):
+                with pytest.raises(cs.ToolDenied) as info:
+                    tool()
+                assert "fs.*" in info.value.decision.reason
+        assert ran == []
+        assert escalations  # the outer frame was asked, and granted
+
+    def test_each_denying_frame_escalates_in_turn(self):
+        """Two frames that deny, both escalating: both must grant."""
+        asked = []
+
+        def grant(name):
+            def escalate(call):
+                asked.append(name)
+                return "once"
+
+            return escalate
+
+        tool = gated(read, "fs.read")
+        with (
+            execution.pushed(UNRESTRICTED),
+            cs.using(
+                permissions=DynamicPermissionPolicy(
+                    deny=["fs.*"], on_escalation=grant("outer")
+                )
+            ),
+            cs.using(
+                permissions=DynamicPermissionPolicy(
+                    deny=["fs.read"], on_escalation=grant("inner")
+                )
+            ),
+        ):
+            tool()
+        assert asked == ["outer", "inner"]
+
 
 class TestApprovalFlow:
     def deploy(self, env: str = "prod") -> str:

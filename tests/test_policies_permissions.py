@@ -701,3 +701,57 @@ class TestProperties:
         if result is not None:
             index = next(i for i, v in enumerate(verdicts) if not v.allowed)
             assert (index, verdicts[index]) == result
+
+
+class TestPathForms:
+    """
+    A value that is one of the call's paths is matched as the kernel sees
+    it too: a deny catches any spelling of a denied file, an allow holds
+    only when the file opened is allowed as well.
+    """
+
+    @pytest.fixture
+    def tree(self, tmp_path):
+        ws = tmp_path / "ws"
+        secret = tmp_path / "secret"
+        ws.mkdir()
+        secret.mkdir()
+        (secret / "key").write_text("k")
+        (ws / "link").symlink_to(secret)
+        return tmp_path
+
+    def call(self, path):
+        return ToolCall("fs.read", {"path": path}, paths=(path,))
+
+    def test_a_deny_catches_dotdot(self, tree):
+        policy = DynamicPermissionPolicy(
+            deny={"fs.*": {"path": f"{tree}/secret/*"}}
+        )
+        sneaky = f"{tree}/ws/../secret/key"
+        assert not policy.evaluate(self.call(sneaky)).allowed
+        # ...and a string matcher, over every string argument, too
+        anywhere = DynamicPermissionPolicy(deny={"fs.*": f"{tree}/secret/*"})
+        assert not anywhere.evaluate(self.call(sneaky)).allowed
+
+    def test_a_deny_catches_a_symlink(self, tree):
+        policy = DynamicPermissionPolicy(
+            deny={"fs.*": {"path": f"{tree}/secret/*"}}
+        )
+        assert not policy.evaluate(self.call(f"{tree}/ws/link/key")).allowed
+
+    def test_an_allow_does_not_follow_a_link_out(self, tree):
+        policy = DynamicPermissionPolicy(
+            allow={"fs.*": {"path": f"{tree}/ws/*"}}
+        )
+        assert policy.evaluate(self.call(f"{tree}/ws/notes.txt")).allowed
+        assert not policy.evaluate(self.call(f"{tree}/ws/link/key")).allowed
+        assert not policy.evaluate(
+            self.call(f"{tree}/ws/../secret/key")
+        ).allowed
+
+    def test_a_value_that_is_not_a_path_argument_is_matched_as_text(self):
+        """Only the tool's path arguments are resolved: other strings are
+        matched as they are."""
+        policy = DynamicPermissionPolicy(deny={"net.*": "*/../*"})
+        call = ToolCall("net.get", {"url": "http://h/a/../b"})
+        assert not policy.evaluate(call).allowed

@@ -370,6 +370,40 @@ def _kernel_path(text: str) -> str | None:
     return named
 
 
+def lexical_path(path: str) -> str:
+    """
+    *path* made absolute with `~` expanded and `..` removed as text,
+    without following symlinks (the spelling, where `physical_path` is the
+    file).
+
+    Examples:
+        >>> from capscope.policies._common import lexical_path
+        >>> lexical_path("/srv/ws/../etc/hosts")
+        '/srv/etc/hosts'
+    """
+    return os.path.abspath(os.path.expanduser(path))  # noqa: PTH100, PTH111
+
+
+def path_forms(path: object, physical: str | None) -> tuple[str, ...]:
+    """
+    The forms a rule about paths must see of *path*: its `lexical_path`
+    and *physical*, the file it opens (`physical_path`), last; `()` for an
+    unusable path. A deny matches when any form does; an allow only when
+    every form does.
+
+    Examples:
+        >>> from capscope.policies._common import path_forms
+        >>> path_forms("/srv/ws/../etc/hosts", "/srv/etc/hosts")
+        ('/srv/etc/hosts',)
+        >>> path_forms("/srv/ws/link", "/etc/passwd")
+        ('/srv/ws/link', '/etc/passwd')
+    """
+    if physical is None:
+        return ()
+    absolute = lexical_path(os.fsdecode(os.fspath(path)))  # type: ignore[call-overload]
+    return (absolute,) if physical == absolute else (absolute, physical)
+
+
 def within_roots(path: str, roots: Iterable[str]) -> bool:
     """
     Whether *path* is one of *roots* or under one, component-wise (root

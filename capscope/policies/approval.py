@@ -58,7 +58,9 @@ from ._common import (
     enum_value,
     from_mapping,
     glob_match,
+    lexical_path,
     opt_str_tuple,
+    path_forms,
     to_mapping,
     within_roots,
 )
@@ -337,24 +339,6 @@ _URL = re.compile(r"https?://[^\s\"'<>`]+", re.IGNORECASE)
 _MCP_PREFIX = "mcp__"
 
 
-def _absolute(path: str) -> str:
-    # Lexical: `..` is removed without following symlinks (Path.resolve
-    # would follow them, and the unresolved form is matched too).
-    return os.path.abspath(os.path.expanduser(path))  # noqa: PTH100, PTH111
-
-
-def _path_forms(path: object, physical: str | None) -> tuple[str, ...]:
-    """
-    The absolute form of *path* (`~` expanded, `..` removed as text) and
-    *physical*, the file it opens (`physical_path`: symlinks and `..`
-    followed as the kernel does), last; `()` for an unusable path.
-    """
-    if physical is None:
-        return ()
-    absolute = _absolute(os.fsdecode(os.fspath(path)))  # type: ignore[call-overload]
-    return (absolute,) if physical == absolute else (absolute, physical)
-
-
 def _walk_strings(value: object) -> Iterator[str]:
     """Every string among *value*'s values, recursively (cycles skipped)."""
     seen: set[int] = set()
@@ -399,7 +383,7 @@ class _Facts:
         """Each path as given, with its forms (`()` if unusable)."""
         call = self.call
         return tuple(
-            (p, _path_forms(p, real))
+            (p, path_forms(p, real))
             for p, real in zip(call.paths, call.physical_paths(), strict=True)
         )
 
@@ -777,7 +761,7 @@ def _resolved_root(root: str) -> str:
     # Roots are configuration: resolved once per process, as a ceiling's
     # are when it is built (a call's own paths, never cached, are
     # resolved on every call).
-    return os.path.realpath(_absolute(root))
+    return os.path.realpath(lexical_path(root))
 
 
 _N = TypeVar("_N", int, float)

@@ -27,6 +27,7 @@ from ._common import (
     check_glob,
     from_mapping,
     glob_match,
+    path_forms,
     str_tuple,
 )
 
@@ -220,6 +221,39 @@ def _one_of(globs: tuple[str, ...]) -> str:
     return "matches one of " + ", ".join(map(repr, globs))
 
 
+class _Forms:
+    """How one call's argument values are matched: a path value in its
+    forms (any form for a deny, *every* form for an allow).
+    """
+
+    def __init__(self, call: ToolCall, *, every: bool) -> None:
+        self.every = every
+        self._paths: dict[str, tuple[str, ...]] | None = None
+        self._call = call
+
+    def _of(self, value: str) -> tuple[str, ...] | None:
+        if self._paths is None:
+            call = self._call
+            self._paths = {
+                path: path_forms(path, real)
+                for path, real in zip(
+                    call.paths, call.physical_paths(), strict=True
+                )
+            }
+        return self._paths.get(value)
+
+    def match(self, globs: tuple[str, ...], value: str) -> bool:
+        def hit(text: str) -> bool:
+            return any(glob_match(glob, text) for glob in globs)
+
+        forms = self._of(value) if self._call.paths else None
+        if forms is None:
+            return hit(value)
+        if self.every:
+            return bool(forms) and all(map(hit, forms))
+        return hit(value) or any(map(hit, forms))
+
+
 @attrs.frozen
 class PermissionRule:
     """
@@ -254,16 +288,27 @@ class PermissionRule:
     def __repr__(self) -> str:
         return f"<rule {self.tool!r}: {_describe(self.matcher)}>"
 
-    def matches(self, call: ToolCall) -> bool:
+    def matches(self, call: ToolCall, *, every_form: bool = False) -> bool:
         """
         Whether *call* is to a tool this rule names, with arguments its
         matcher accepts. A predicate's exception propagates.
+
+        A value that is one of the call's paths (`ToolCall.paths`) is
+        matched in its forms too (`path_forms`: as spelled, made absolute
+        with `..` removed, and the file the kernel opens): by default
+        (deny rules) when any form matches, so `/srv/ws/../etc/hosts` is
+        caught by `/etc/*`; with *every_form* (allow rules) only when
+        both the absolute spelling and the file opened match, so a link
+        inside an allowed folder to a file outside it is not allowed.
 
         Examples:
             >>> from capscope.policies import ToolCall
             >>> from capscope.policies.permissions import PermissionRule
             >>> rule = PermissionRule("shell.*", "*rm -rf*")
             >>> rule.matches(ToolCall("shell.run", {"argv": ["sh", "-c", "rm -rf /"]}))
+            True
+            >>> call = ToolCall("fs.read", {"path": "/tmp/../etc/hosts"}, paths=("/tmp/../etc/hosts",))
+            >>> PermissionRule("fs.*", {"path": "/etc/*"}).matches(call)
             True
         """
         if not glob_match(self.tool, call.tool):
@@ -272,20 +317,17 @@ class PermissionRule:
         if matcher is None or isinstance(matcher, bool):
             return matcher is None
         arguments = call.arguments
+        if not isinstance(matcher, tuple | Mapping):
+            return bool(matcher(arguments))
+        forms = _Forms(call, every=every_form)
         if isinstance(matcher, tuple):
             values = _string_values(arguments) or [_json_text(arguments)]
-            return any(
-                glob_match(glob, value) for value in values for glob in matcher
-            )
-        if isinstance(matcher, Mapping):
-            for name, globs in matcher.items():
-                value = _text(arguments.get(name))
-                if value is None or not any(
-                    glob_match(g, value) for g in globs
-                ):
-                    return False
-            return True
-        return bool(matcher(arguments))
+            return any(forms.match(matcher, value) for value in values)
+        for name, globs in matcher.items():
+            value = _text(arguments.get(name))
+            if value is None or not forms.match(globs, value):
+                return False
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         """
@@ -476,7 +518,7 @@ class DynamicPermissionPolicy:
             return PermissionVerdict(allowed=True, reason=reason)
         for rule in self.allow:
             try:
-                hit = rule.matches(call)
+                hit = rule.matches(call, every_form=True)
             except Exception as exc:  # noqa: BLE001 -- fail closed, say why
                 return _raised(call, rule, exc)
             if hit:
