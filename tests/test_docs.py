@@ -16,6 +16,14 @@ How a page's blocks are run (write docs to these rules):
 - A block that cannot run in tests starts with `# not run: <reason>`
   (the marker is visible on the page); each is reported as a skip with
   its reason, so `pytest -ra` counts and lists them.
+- A block right after an `<!-- file: PATH -->` comment (any language) is
+  written to PATH (relative to the page's directory) instead of run: the
+  files a page's commands read.
+- ```console blocks run too, in page order with the Python blocks and in
+  the same directory: their `$ ` lines as one bash script (the installed
+  `capscope` first on the PATH), whose output, stdout and stderr merged,
+  must be the block's other lines. A line `...` stands for any number of
+  lines, and `...` within a line for any text.
 """
 
 from __future__ import annotations
@@ -30,7 +38,10 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).parent.parent / "docs"
-_FENCE = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(
+    r"(?:^<!-- file: (?P<file>\S+) -->\n)?^```(?P<lang>[\w-]*)\n(?P<code>.*?)^```$",
+    re.MULTILINE | re.DOTALL,
+)
 _RAISES = re.compile(r"^# raises: (\w+)\s*$")
 _NOT_RUN = re.compile(r"^# not run: (.+)$")
 
@@ -40,6 +51,8 @@ class Block:
     page: str
     line: int
     code: str
+    kind: str = "python"  # or "console", or "file"
+    file: str | None = None  # where a "file" block is written
 
     @property
     def first(self) -> str:
@@ -65,16 +78,72 @@ class Block:
         return list(reversed(trailing)) or None
 
 
-def _blocks(page: Path) -> list[Block]:
+def _blocks(page: Path, kinds: tuple[str, ...] = ("python",)) -> list[Block]:
     text = page.read_text(encoding="utf-8")
-    return [
-        Block(
-            page.relative_to(DOCS).as_posix(),
-            text.count("\n", 0, match.start()) + 2,
-            match.group(1),
+    blocks = []
+    for match in _FENCE.finditer(text):
+        kind = "file" if match["file"] else match["lang"]
+        if kind not in kinds:
+            continue
+        fence = match.start("lang") - 3
+        blocks.append(
+            Block(
+                page.relative_to(DOCS).as_posix(),
+                text.count("\n", 0, fence) + 2,
+                match["code"],
+                kind,
+                match["file"],
+            )
         )
-        for match in _FENCE.finditer(text)
-    ]
+    return blocks
+
+
+def _every_block(page: Path) -> list[Block]:
+    return _blocks(page, ("python", "console", "file"))
+
+
+def _matches(expected: list[str], actual: list[str]) -> bool:
+    """*actual* against *expected*: `...` alone is any lines, within a
+    line any text."""
+    if not expected:
+        return not actual
+    head, rest = expected[0], expected[1:]
+    if head.strip() == "...":
+        return any(_matches(rest, actual[i:]) for i in range(len(actual) + 1))
+    if not actual:
+        return False
+    pattern = ".*".join(map(re.escape, head.split("...")))
+    return bool(re.fullmatch(pattern, actual[0])) and _matches(
+        rest, actual[1:]
+    )
+
+
+def _run_console(block: Block, cwd: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    lines = block.code.rstrip("\n").splitlines()
+    script = "\n".join(line[2:] for line in lines if line.startswith("$ "))
+    expected = [line.rstrip() for line in lines if not line.startswith("$ ")]
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["COLUMNS"] = "80"
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    actual = [line.rstrip() for line in done.stdout.rstrip("\n").splitlines()]
+    where = f"{block.page}:{block.line}"
+    assert _matches(expected, actual), (
+        f"{where}: the commands printed\n" + "\n".join(actual)
+    )
 
 
 PAGES = sorted(DOCS.rglob("*.md"))
@@ -110,7 +179,13 @@ def _run(block: Block, namespace: dict[str, object]) -> None:
 
 @pytest.mark.parametrize(
     "page",
-    [p for p in PAGES if any(b.not_run is None for b in _blocks(p))],
+    [
+        p
+        for p in PAGES
+        if any(
+            b.kind == "console" or b.not_run is None for b in _every_block(p)
+        )
+    ],
     ids=lambda p: p.relative_to(DOCS).as_posix(),
 )
 def test_page_examples_run(
@@ -118,9 +193,25 @@ def test_page_examples_run(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
-    for block in _blocks(page):
-        if block.not_run is None:
+    for block in _every_block(page):
+        if block.kind == "file":
+            path = tmp_path / str(block.file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(block.code, encoding="utf-8")
+        elif block.kind == "console":
+            _run_console(block, tmp_path)
+        elif block.not_run is None:
             _run(block, namespace)
+
+
+def test_the_console_matcher() -> None:
+    """`...` lines and `...` within a line, and a mismatch."""
+    assert _matches(["a", "...", "z"], ["a", "b", "c", "z"])
+    assert _matches(["a", "...", "z"], ["a", "z"])
+    assert _matches(["run demo-..."], ["run demo-1234"])
+    assert not _matches(["a", "z"], ["a", "b", "z"])
+    assert not _matches(["a"], ["a", "b"])
+    assert not _matches(["x...y"], ["xz"])
 
 
 @pytest.mark.parametrize(
