@@ -736,3 +736,72 @@ async def test_model_supplied_arguments_cannot_forge_lines_of_the_question() -> 
     assert asked[0].count("\n") == 2  # tool, arguments (escaped), reason
     assert "Why this asks: ships code" in asked[0].splitlines()[2]
     assert ran == []
+
+
+# -- adversarial review ---------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_resources_and_prompts_run_under_the_sessions_policy() -> None:
+    # A resource or prompt function that is a capscope tool must be checked
+    # under the session's narrowed policy, not the server's wider root.
+    ran: list[str] = []
+    server: MCPServer[Any] = MCPServer("files")
+
+    @server.resource("secret://{name}")
+    @cs.requires_tool("fs.secret", side_effect="read_only")
+    def secret(name: str) -> str:
+        ran.append(f"resource {name}")
+        return "s3cret"
+
+    @server.prompt()
+    @cs.requires_tool("fs.secret", side_effect="read_only")
+    def leak(name: str) -> str:
+        ran.append(f"prompt {name}")
+        return "s3cret"
+
+    guard_server(
+        server, policy={"execution": CapabilityPolicy(tools=["fs.read"])}
+    )
+    with cs.using(execution=ROOT), Recorder() as rec:
+        async with legacy(server) as client:
+            with pytest.raises(MCPError):
+                await client.read_resource("secret://x")
+            with pytest.raises(MCPError):
+                await client.get_prompt("leak", {"name": "y"})
+            await client.list_tools()  # the rest still works
+    assert ran == []
+    assert [d.action for d in rec.for_tool("fs.secret")] == [
+        cs.Action.DENY
+    ] * 2
+    assert all(d.overlay.worker_id for d in rec.for_tool("fs.secret"))
+
+
+@pytest.mark.asyncio
+async def test_guarded_client_forwarders_stay_bounded() -> None:
+    # Tool names are the model's: one forwarder per name must not pile up.
+    ran: list[str] = []
+    server = make_server(ran, decorated=False)
+    async with legacy(server) as client:
+        session = guard_client(client, "files")
+        with cs.using(execution=CapabilityPolicy(tools=["mcp__files__read"])):
+            for i in range(3000):
+                result = await session.call_tool(f"t{i}", {})
+                assert result.is_error
+    assert len(session._forwarders) <= 1024
+    assert ran == []
+
+
+@pytest.mark.asyncio
+async def test_guarded_client_a_bad_tool_name_is_a_refusal_not_a_crash() -> (
+    None
+):
+    ran: list[str] = []
+    server = make_server(ran, decorated=False)
+    async with legacy(server) as client:
+        session = guard_client(client, "files")
+        with cs.using(execution=ROOT):
+            result = await session.call_tool("", {})
+    assert result.is_error
+    assert text(result).startswith("capscope denied")
+    assert ran == []

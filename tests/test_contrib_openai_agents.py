@@ -818,3 +818,60 @@ async def test_the_users_needs_approval_adds_to_capscopes() -> None:
         state.approve(result.interruptions[0])
         await Runner.run(agent, state)
     assert calls == [("fs.read", "a")]
+
+
+# -- adversarial review ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "local",
+    [
+        pytest.param(
+            lambda: __import__("agents").LocalShellTool(executor=lambda r: ""),
+            id="local_shell",
+        ),
+        pytest.param(
+            lambda: __import__("agents").ShellTool(executor=lambda r: ""),
+            id="shell",
+        ),
+        pytest.param(
+            lambda: __import__("agents").CustomTool(
+                name="raw", description="d", on_invoke_tool=lambda c, i: ""
+            ),
+            id="custom",
+        ),
+    ],
+)
+def test_narrowed_agent_refuses_tools_that_run_here_unguarded(
+    local: Any,
+) -> None:
+    # These run in this process (a shell, a custom tool): a narrowed agent
+    # cannot push its narrowing around them, so it must not pretend to.
+    plain = Agent(name="a", tools=[local()])
+    with pytest.raises(TypeError, match="cannot narrow"):
+        narrowed_agent(plain, push={})
+
+
+def test_narrowed_agent_keeps_hosted_tools() -> None:
+    from agents import WebSearchTool
+
+    hosted = WebSearchTool()
+    narrowed = narrowed_agent(Agent(name="a", tools=[hosted]), push={})
+    assert narrowed.tools == [hosted]
+
+
+@pytest.mark.asyncio
+async def test_unanswered_asks_do_not_grow_without_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Call ids and arguments are the model's: an ask that is rejected or
+    # never answered must not stay in memory forever.
+    monkeypatch.setattr(oa, "_MAX_ASKED", 8, raising=False)
+    tool = guarded_tool(deploy)
+    ctx = RunContextWrapper(None)
+    with cs.using(execution=ROOT):
+        for i in range(50):
+            params = {"env": f"env-{i}"}
+            assert await tool.needs_approval(ctx, params, f"c{i}") is True
+    ledger = getattr(tool, "_capscope_ledger")  # noqa: B009
+    assert len(ledger) <= 8

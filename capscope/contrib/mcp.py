@@ -10,7 +10,10 @@ Three pieces, built on the `mcp` Python SDK (`pip install 'capscope[mcp]'`):
   with the session id as `worker_id`. A call that needs approval asks the
   client's user through MCP elicitation (`elicitation/create`) when the
   client declared the `elicitation` capability, and is refused when it did
-  not. A refused call returns an MCP tool error (`isError: true`) naming
+  not. Every other request that can run the server's code (a resource
+  read, a prompt) runs as the same worker, so a capscope-decorated
+  function behind it is checked under the session's policy too. A refused
+  call returns an MCP tool error (`isError: true`) naming
   the tool, the reason and the gate. `CapscopeMiddleware` is the same
   thing for a low-level `mcp.server.Server`.
 * **Client side**, `guard_client(session, server="github")`: every
@@ -70,6 +73,7 @@ from .. import (
     PolicyConfigError,
     PolicyDenied,
     Scope,
+    ToolDenied,
     requires_tool,
     tool_spec,
     using,
@@ -107,6 +111,12 @@ APPROVAL_SCHEMA: Final[dict[str, Any]] = {
 _STATE_KEY: Final = "capscope.contrib.mcp"
 #: Marks a tool function `guard_server` already wrapped.
 _GUARDED: Final = "_capscope_mcp_guarded"
+#: How many tool names' forwarders a `GuardedSession` keeps at once.
+_FORWARDERS: Final = 1024
+#: Requests that run no server code of the session's: not run as its worker.
+#: Every other request (a resource read or a prompt, whose functions may be
+#: capscope tools too) runs under the session's policy, never the server's.
+_OUTSIDE_SESSIONS: Final = frozenset({"initialize", "ping"})
 
 PolicyPush = Mapping[AmbientStack[Any] | str, Any]
 PolicyFor = Callable[["SessionInfo"], PolicyPush | None]
@@ -249,7 +259,8 @@ class _Session:
 
 class CapscopeMiddleware:
     """
-    An MCP server middleware that runs every `tools/call` as a capscope
+    An MCP server middleware that runs every `tools/call` (and every other
+    request but `initialize`, `ping` and notifications) as a capscope
     worker of its client session; `guard_server` installs one. Add it to a
     low-level `mcp.server.Server` yourself with
     `server.middleware.append(CapscopeMiddleware(...))` (and decorate the
@@ -336,10 +347,17 @@ class CapscopeMiddleware:
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
-        """Run a `tools/call` as its session's worker; pass the rest on."""
-        if ctx.method != "tools/call":
+        """
+        Run a request (`tools/call`, and any other that can run the
+        server's code: `resources/read`, `prompts/get`, ...) as its
+        session's worker; pass the handshake, pings and notifications on.
+        """
+        if ctx.method in _OUTSIDE_SESSIONS or ctx.method.startswith(
+            "notifications/"
+        ):
             return await call_next(ctx)
-        self.before_call(ctx)
+        if ctx.method == "tools/call":
+            self.before_call(ctx)
         session = self._session(ctx)
         approval = None
         if self.elicit:
@@ -571,6 +589,14 @@ class GuardedSession:
         forward = self._forwarders.get(tool)
         if forward is not None:
             return forward
+        if not isinstance(tool, str) or not tool:
+            # The model names the tool: a bad name is its refusal, not a
+            # crash of the agent.
+            msg = f"{tool!r} is not an MCP tool name"
+            raise ToolDenied(msg)
+        if len(self._forwarders) >= _FORWARDERS:
+            # Names come from the model: never an unbounded cache.
+            self._forwarders.clear()
         session = self._session
 
         async def call(**arguments: Any) -> Any:
@@ -601,9 +627,9 @@ class GuardedSession:
             PolicyDenied: only with `raise_denied=True`.
         """
         frozen = copy.deepcopy(dict(arguments or {}))
-        forward = self._forwarder(name)
         token = _EXTRA.set((args, kwargs))
         try:
+            forward = self._forwarder(name)
             return await forward(**frozen)
         except PolicyDenied as exc:
             if self._raise_denied:

@@ -58,14 +58,23 @@ import dataclasses
 import inspect
 import json
 import threading
-from collections import Counter
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from agents import Agent, FunctionTool, RunContextWrapper, Runner, RunResult
 from agents import function_tool as sdk_function_tool
 from agents.function_schema import function_schema
-from agents.tool import default_tool_error_function
+from agents.tool import (
+    CodeInterpreterTool,
+    FileSearchTool,
+    HostedMCPTool,
+    ImageGenerationTool,
+    ProgrammaticToolCallingTool,
+    ToolSearchTool,
+    WebSearchTool,
+    default_tool_error_function,
+)
 from agents.tool_context import ToolContext
 from agents.tracing import custom_span
 
@@ -227,6 +236,11 @@ def _canonical(value: Any) -> str:
     )
 
 
+#: How many unanswered questions one guarded tool remembers; the oldest is
+#: forgotten first (an approval of it is then refused, never assumed).
+_MAX_ASKED = 10_000
+
+
 class _Ledger:
     """
     The calls this adapter stopped for a human, by call id, tool and
@@ -234,24 +248,34 @@ class _Ledger:
     found here, once: a call id approved for other arguments, a replayed
     call id, a standing `always_approve`, or a call the SDK held without
     asking this adapter is not proven to be what the human saw.
+
+    Call ids and arguments are the model's, and a rejected or abandoned
+    question is never taken: at most `_MAX_ASKED` are kept, the oldest
+    forgotten first (fail closed: its approval is then refused).
     """
 
     def __init__(self) -> None:
-        self._asked: Counter[tuple[str, str]] = Counter()
+        self._asked: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._asked)
 
     def record(self, call_id: str, arguments: str) -> None:
         with self._lock:
-            self._asked[call_id, arguments] += 1
+            key = (call_id, arguments)
+            self._asked[key] = self._asked.pop(key, 0) + 1
+            while len(self._asked) > max(1, _MAX_ASKED):
+                self._asked.popitem(last=False)
 
     def take(self, call_id: str, arguments: str) -> bool:
         with self._lock:
-            if self._asked[call_id, arguments] <= 0:
-                self._asked.pop((call_id, arguments), None)
+            key = (call_id, arguments)
+            count = self._asked.pop(key, 0)
+            if count <= 0:
                 return False
-            self._asked[call_id, arguments] -= 1
-            if not self._asked[call_id, arguments]:
-                del self._asked[call_id, arguments]
+            if count > 1:
+                self._asked[key] = count - 1
             return True
 
 
@@ -450,6 +474,7 @@ def _build(  # noqa: C901 - one closure per SDK hook
 
     tool.on_invoke_tool = on_invoke_tool
     setattr(tool, _GUARD, _Guard(fn, None, options, layers))
+    setattr(tool, "_capscope_ledger", ledger)  # noqa: B010 - for tests
     _ensure_tracing()
     return tool
 
@@ -600,6 +625,18 @@ def policy_instructions(base: Any = "") -> Callable[..., Awaitable[str]]:
     return _PolicyInstructions(base)
 
 
+#: The SDK's hosted tools: they run at the model provider, not here.
+_HOSTED = (
+    FileSearchTool,
+    WebSearchTool,
+    CodeInterpreterTool,
+    HostedMCPTool,
+    ImageGenerationTool,
+    ProgrammaticToolCallingTool,
+    ToolSearchTool,
+)
+
+
 def _narrow_tool(tool: Any, layer: _Layer) -> Any:
     guard = (
         getattr(tool, _GUARD, None) if isinstance(tool, FunctionTool) else None
@@ -611,7 +648,16 @@ def _narrow_tool(tool: Any, layer: _Layer) -> Any:
                 "agent cannot narrow it: make it with guarded_tool or agent_tool"
             )
             raise TypeError(msg)
-        return tool  # a hosted tool: it does not run here
+        if isinstance(tool, _HOSTED):
+            return tool  # a hosted tool: it does not run here
+        # A shell, a computer, a patch editor, a custom tool...: it runs in
+        # this process, outside any narrowing the copy could push.
+        msg = (
+            f"tool {getattr(tool, 'name', tool)!r} ({type(tool).__name__}) "
+            "runs in this process and is not a capscope-guarded function "
+            "tool, so a narrowed agent cannot narrow it"
+        )
+        raise TypeError(msg)
     layers = (layer, *guard.layers)
     if guard.fn is not None:
         return _build(guard.fn, guard.options, layers)
@@ -669,8 +715,11 @@ def narrowed_agent(
 
     Raises:
         TypeError: a tool is a `FunctionTool` not made by `guarded_tool` or
-            `agent_tool`, an agent has MCP servers, or a handoff is a
-            `Handoff` object: their calls could not be narrowed.
+            `agent_tool`, or another tool that runs in this process (a
+            shell, a computer, a patch editor, a `CustomTool`), an agent
+            has MCP servers, or a handoff is a `Handoff` object: their
+            calls could not be narrowed. Hosted tools (web search, file
+            search, ...) run at the provider and are kept as they are.
 
     Examples:
         >>> from agents import Agent
