@@ -665,6 +665,31 @@ async def test_mcp_proxy_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
+async def test_mcp_proxy_forwards_only_names_the_server_lists(
+    tmp_path: Path,
+) -> None:
+    """A name the child does not list (another spelling of an allowed
+    tool, say) is refused by the proxy and never reaches the child."""
+    marker = tmp_path / "ran.txt"
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY.replace("mcp__files__echo", "mcp__files__*"))
+    audit = tmp_path / "audit.jsonl"
+    async with Client(
+        proxy_params(marker, policy, audit, "--name", "files"), mode="legacy"
+    ) as client:
+        results = [
+            await client.call_tool(name, {"text": "hi"})
+            for name in ("ECHO", "echo ", "nope", "echo")
+        ]
+    *refused, allowed = results
+    for result in refused:
+        assert result.is_error
+        assert "the server lists no tool by this name" in text(result)
+    assert text(allowed) == "echo: hi"
+    assert marker.read_text().split() == ["echo"]
+
+
+@pytest.mark.asyncio
 async def test_mcp_proxy_refuses_asks_it_cannot_put_to_anyone(
     tmp_path: Path,
 ) -> None:

@@ -15,8 +15,10 @@ client supports it, and is refused otherwise. Every decision is attributed
 to the client's session (`worker_id`): stdio carries one client, so the
 gateway mints one session id and reports it on stderr.
 
-Only tools pass through: the child's resources, prompts, and its own
-server-to-client requests (sampling, elicitation) do not.
+Only tools pass through, and only by the names the child lists (any
+other name is refused without reaching it): the child's resources,
+prompts, and its own server-to-client requests (sampling, elicitation)
+do not.
 
 Examples:
     >>> from capscope.contrib._mcp_proxy import server_name
@@ -88,6 +90,16 @@ class _Forwarders:
         return forward
 
 
+def _unlisted(tool: str) -> types.CallToolResult:
+    text = (
+        f"capscope denied {tool!r}: the server lists no tool by this name "
+        "(only listed names are forwarded)"
+    )
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)], is_error=True
+    )
+
+
 async def serve_proxy(  # noqa: PLR0913 - keyword-only options
     command: Sequence[str],
     *,
@@ -132,10 +144,30 @@ async def serve_proxy(  # noqa: PLR0913 - keyword-only options
                 tools=listed.tools, next_cursor=listed.next_cursor
             )
 
+        listed: set[str] = set()
+
+        async def lists(tool: str) -> bool:
+            """Whether the child lists *tool* (asked again on a miss)."""
+            if tool not in listed:
+                listed.clear()
+                cursor = None
+                while True:
+                    page = await client.list_tools(cursor=cursor)
+                    listed.update(t.name for t in page.tools)
+                    cursor = page.next_cursor
+                    if not cursor:
+                        break
+            return tool in listed
+
         async def call_tool(
             ctx: ServerRequestContext[Any, Any],  # noqa: ARG001 - the SDK's signature
             params: types.CallToolRequestParams,
         ) -> types.CallToolResult:
+            # Only names the child lists are forwarded: a server that
+            # matched names loosely ("ECHO", "echo ") would otherwise run a
+            # tool under a name no rule was written for.
+            if not await lists(params.name):
+                return _unlisted(params.name)
             arguments = dict(params.arguments or {})
             try:
                 result: types.CallToolResult = await forwarders[params.name](
