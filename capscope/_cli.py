@@ -245,6 +245,7 @@ def _manifest(args: argparse.Namespace) -> int:
             "CAPABILITY",
             "SIDE EFFECT",
             "APPROVAL",
+            "COMMAND",
             "PATHS",
         )
     ]
@@ -257,6 +258,7 @@ def _manifest(args: argparse.Namespace) -> int:
                 d["capability"] or "-",
                 d["side_effect"] or "-",
                 "yes" if d["needs_approval"] else "-",
+                "guarded" if d["command_guarded"] else "-",
                 ", ".join(d["paths"]) or "-",
             )
         )
@@ -486,7 +488,7 @@ def _parser() -> argparse.ArgumentParser:
         "--from",
         dest="source",
         action="append",
-        metavar="MODULE_OR_PATH",
+        metavar="MODULE",
         help="find the tool's spec among the decorated tools here",
     )
     command = what.add_parser(
@@ -512,14 +514,15 @@ def _parser() -> argparse.ArgumentParser:
         "manifest",
         help="list the decorated tools a codebase exposes",
         description=(
-            "Import the modules (names, .py files or directories; packages "
-            "with every module under them) and list every callable "
-            "decorated with requires_tool or needs_approval. Importing "
-            "runs their module-level code."
+            "Import the modules named (myapp.tools; myapp.* for a package "
+            "and every module under it; or a .py file) and list every "
+            "callable decorated with requires_tool or needs_approval, and "
+            "whether it is command-guarded. Importing runs their "
+            "module-level code; a directory is never walked."
         ),
         epilog=_EPILOG,
     )
-    manifest.add_argument("targets", nargs="+", metavar="MODULE_OR_PATH")
+    manifest.add_argument("targets", nargs="+", metavar="MODULE")
     manifest.add_argument("--json", action="store_true", help="print JSON")
     manifest.set_defaults(func=_manifest)
 
@@ -533,7 +536,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
     )
     _add_policy(lint)
-    lint.add_argument("targets", nargs="+", metavar="MODULE_OR_PATH")
+    lint.add_argument("targets", nargs="+", metavar="MODULE")
     lint.add_argument("--json", action="store_true", help="print JSON")
     lint.set_defaults(func=_lint)
 

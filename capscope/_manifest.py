@@ -1,11 +1,14 @@
 """
 Finding the decorated tools a codebase exposes (`capscope manifest`).
 
-Modules are imported, as `pytest` imports test files: module-level code
-runs. A path is imported under the package it belongs to (the directories
-up from it that hold an `__init__.py`), with that package's parent put on
-`sys.path`; a package, by name or by path, is imported with every module
-under it.
+Only what the user names is imported (its module-level code runs, as an
+import does): a module by its dotted name (`myapp.tools`, found from the
+current directory as `python -m` finds it), a package's every module when
+asked for with `.*` (`myapp.*`), or one `.py` file named by its path
+(imported under the package it belongs to: the directories up from it
+that hold an `__init__.py`, with that package's parent put on
+`sys.path`). A directory is never walked: files found on disk are never
+run because they are there.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -50,13 +54,15 @@ class ManifestEntry:
             "bridged": spec.bridged,
             "paths": list(spec.paths),
             "reason": spec.reason,
+            "command_guarded": self.command is not None,
         }
 
 
 def import_targets(targets: Iterable[str]) -> list[ModuleType]:
     """
-    Import each target (a module name, a `.py` file or a directory) and
-    every module of the packages among them, in a stable order.
+    Import each target (a module name, `package.*` for a package and every
+    module under it, or a `.py` file), in a stable order. A directory is
+    refused, never walked.
 
     Raises:
         ImportError: a target cannot be imported (the message names it);
@@ -69,23 +75,35 @@ def import_targets(targets: Iterable[str]) -> list[ModuleType]:
     return list(modules.values())
 
 
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
 def _import_target(target: str) -> Iterator[ModuleType]:
     path = Path(target)
-    if path.suffix == ".py" or path.is_dir():
-        if not path.exists():
+    if path.suffix == ".py":
+        if not path.is_file():
             msg = f"no such file or directory: {target!r}"
             raise ImportError(msg)
-        if path.is_dir() and not (path / "__init__.py").exists():
-            for file in sorted(path.rglob("*.py")):
-                if not any(p.startswith(".") for p in file.parts):
-                    yield from _import_target(str(file))
-            return
-        name = _module_name(path.resolve())
-    else:
-        name = target
+        yield _import(_module_name(path.resolve()), target)
+        return
+    walk = target.endswith(".*")
+    name = target.removesuffix(".*")
+    if not _MODULE_NAME.fullmatch(name):
+        what = "a directory" if path.is_dir() else "not a module name"
+        msg = (
+            f"{target!r} is {what}: name a module (myapp.tools), a package "
+            "and every module under it (myapp.*) or a .py file; a directory "
+            "is never walked"
+        )
+        raise ImportError(msg)
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:  # as `python -m` finds modules
+        sys.path.insert(0, cwd)
     module = _import(name, target)
     yield module
-    if hasattr(module, "__path__"):  # a package: everything under it
+    if walk and hasattr(
+        module, "__path__"
+    ):  # asked for: the package's modules
         for info in pkgutil.walk_packages(
             module.__path__, prefix=f"{name}.", onerror=_reraise
         ):
@@ -100,8 +118,6 @@ def _reraise(name: str) -> None:
 def _module_name(path: Path) -> str:
     """The dotted name of the module at *path*; its root goes on sys.path."""
     parts = [] if path.name == "__init__.py" else [path.stem]
-    if path.is_dir():
-        parts = [path.name]
     root = path.parent
     while (root / "__init__.py").exists():
         parts.insert(0, root.name)

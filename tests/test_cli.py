@@ -444,7 +444,7 @@ class TestCheck:
             "tool",
             "deploy",
             "--from",
-            "myapp",
+            "myapp.tools",
             "--arg",
             "env=prod",
         )
@@ -519,7 +519,7 @@ class TestCheck:
             "tool",
             "nope",
             "--from",
-            "myapp",
+            "myapp.tools",
         )
 
         assert (4, "") == (result.returncode, result.stdout)
@@ -609,7 +609,7 @@ class TestCheck:
 
 class TestManifest:
     def test_lists_every_decorated_callable(self, cli, project):
-        result = cli("manifest", "myapp", "--json")
+        result = cli("manifest", "myapp.*", "--json")
 
         entries = _json(result)
         assert 0 == result.returncode
@@ -624,14 +624,39 @@ class TestManifest:
             for e in entries
         }
 
-    @pytest.mark.parametrize("target", ["myapp/tools.py", "myapp", "."])
-    def test_paths_work_as_well_as_names(self, cli, project, target):
+    @pytest.mark.parametrize("target", ["myapp/tools.py", "myapp.tools"])
+    def test_a_file_works_as_well_as_a_name(self, cli, project, target):
         entries = _json(cli("manifest", target, "--json"))
 
         assert set(MANIFEST) == {e["tool"] for e in entries}
 
+    def test_a_package_name_imports_only_the_package(self, cli, project):
+        """`myapp` imports myapp/__init__.py (no tools there); `myapp.*`
+        asks for every module under it."""
+        assert _json(cli("manifest", "myapp", "--json")) == []
+        assert len(_json(cli("manifest", "myapp.*", "--json"))) == 6
+
+    @pytest.mark.parametrize("target", ["myapp", ".", "myapp/"])
+    def test_a_directory_is_never_walked(self, cli, project, target):
+        """Files found on disk never run because they are there: a
+        directory is refused, and a planted script is not executed."""
+        (project / "planted.py").write_text(
+            "import pathlib; pathlib.Path('PWNED').write_text('x')\n"
+        )
+        (project / "myapp" / "planted.py").write_text(
+            "import pathlib; pathlib.Path('PWNED').write_text('x')\n"
+        )
+        if target == "myapp":
+            target = "./myapp"  # a path, not a module name
+
+        result = cli("manifest", target)
+
+        assert 4 == result.returncode
+        assert "never walked" in result.stderr
+        assert not (project / "PWNED").exists()
+
     def test_the_table(self, cli, project):
-        result = cli("manifest", "myapp")
+        result = cli("manifest", "myapp.*")
 
         header, *rows, total = result.stdout.splitlines()
         assert 0 == result.returncode
@@ -641,6 +666,7 @@ class TestManifest:
             "CAPABILITY",
             "SIDE EFFECT",
             "APPROVAL",
+            "COMMAND",
             "PATHS",
         ]
         assert "6 decorated tools" == total
@@ -652,6 +678,7 @@ class TestManifest:
             "fs.write",
             "workspace.write_text",
             "workspace_write",
+            "-",
             "-",
             "path",
         ]
@@ -680,7 +707,7 @@ class TestManifest:
 
 class TestLint:
     def test_reports_each_kind_of_finding(self, cli, project):
-        result = cli("lint", "--policy", "policy.toml", "myapp", "--json")
+        result = cli("lint", "--policy", "policy.toml", "myapp.*", "--json")
 
         findings = {(f["kind"], f["where"]) for f in _json(result)}
         assert 1 == result.returncode
@@ -713,7 +740,7 @@ class TestLint:
             "policy.toml",
             "--policy",
             "later.toml",
-            "myapp",
+            "myapp.*",
             "--json",
         )
 
@@ -724,7 +751,7 @@ class TestLint:
         assert "outer_rules[0][2]" in read["message"]
 
     def test_the_text_report(self, cli, project):
-        result = cli("lint", "--policy", "policy.toml", "myapp")
+        result = cli("lint", "--policy", "policy.toml", "myapp.*")
 
         *lines, total = result.stdout.splitlines()
         assert 1 == result.returncode
@@ -740,7 +767,7 @@ class TestLint:
             '[command]\nallow = ["git status *"]\n'
         )
 
-        result = cli("lint", "--policy", "clean.toml", "myapp")
+        result = cli("lint", "--policy", "clean.toml", "myapp.*")
 
         assert (0, "") == (result.returncode, result.stderr)
         assert result.stdout.startswith("0 findings, 6 tools")
@@ -748,13 +775,13 @@ class TestLint:
     def test_a_malformed_policy_is_bad_input(self, cli, project):
         (project / "bad.toml").write_text("[execution]\ntools = 3\n")
 
-        result = cli("lint", "--policy", "bad.toml", "myapp")
+        result = cli("lint", "--policy", "bad.toml", "myapp.*")
 
         assert (4, "") == (result.returncode, result.stdout)
         assert "bad.toml:2: execution.tools" in result.stderr
 
     def test_no_policy_is_a_usage_error(self, cli, project):
-        result = cli("lint", "myapp")
+        result = cli("lint", "myapp.*")
 
         assert 2 == result.returncode
         assert "--policy" in result.stderr
