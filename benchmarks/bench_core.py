@@ -53,7 +53,7 @@ BUILTIN_STACKS = (
     stacks.connector,
 )
 #: Reads and pushes are "flat in depth" if depth 1000 costs at most this
-#: much more than depth 1 (DESIGN.md 2.4; noise alone moves it a few %).
+#: much more than depth 1 (docs/concepts.md; noise alone moves it a few %).
 FLAT = 1.2
 
 

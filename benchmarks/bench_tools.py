@@ -13,7 +13,7 @@ authored allow rule, and a call with a path argument (which binds its
 arguments). Async calls are stepped to their end by hand, as an event
 loop's first step would, and compared with stepping a bare coroutine and
 one under the no-op wrapt decorator. No event subscriber is installed, so
-an allowed call builds no event (DESIGN.md 6).
+an allowed call builds no event (docs/audit.md).
 
 `run.py` times these in the same rounds as the alternatives
 (`bench_alternatives.py`). The exit status is 0 whatever the verdicts:

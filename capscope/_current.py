@@ -112,7 +112,7 @@ def trusted() -> Iterator[None]:
         1
     """
     if events.has_subscribers():
-        # Entering trusted() is an escape (DESIGN.md section 5): say so.
+        # Entering trusted() is an escape (docs/design.md, "Escapes are events"): say so.
         events.emit(
             events.Decision(
                 action=events.Action.GRANTED,

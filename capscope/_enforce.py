@@ -2,7 +2,7 @@
 The enforcement engine: the gates a decorated tool call passes, in order,
 and the approval flow.
 
-Gates (DESIGN.md section 6, the enforcement issue): no execution policy
+Gates (docs/design.md, "Decorators check where the body runs"): no execution policy
 (fail closed) -> bridged -> tool ceiling -> capability -> side-effect level
 -> paths -> argument constraints -> dynamic permissions (every frame) ->
 approval rules -> autonomy -> (ask the approval handler, if anything asked)

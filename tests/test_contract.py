@@ -36,7 +36,7 @@ class TestApproval(StackContract):
     stack = stacks.approval
     values = (ToolApprovalPolicy(timeout=30), ToolApprovalPolicy(timeout=5))
     invalid = "ask"
-    # The approval stack narrows by intersection (DESIGN.md section 3): a
+    # The approval stack narrows by intersection (docs/concepts.md, "What a worker inherits"): a
     # wider request never raises, it is clamped to the outer policy.
     test_widening_raises = None
 

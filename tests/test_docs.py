@@ -347,3 +347,36 @@ def test_the_site_needs_no_other_host(built_site: Path) -> None:
         built_site / "assets" / "vendor" / "mermaid.min.js"
     ).stat().st_size > 10**6
     assert "fonts.googleapis" not in (built_site / "index.html").read_text()
+
+
+def test_every_document_referenced_is_in_the_repository() -> None:
+    """References in code, tests, docs and configuration name documents
+    inside the repository (`docs/*.md`), never design notes kept elsewhere."""
+    root = DOCS.parent
+    files = [
+        p
+        for pattern in (
+            "capscope/**/*.py",
+            "tests/**/*.py",
+            "benchmarks/*.py",
+            "docs/**/*.md",
+            "changelog.d/*.md",
+            "*.md",
+            "*.toml",
+            "*.yml",
+        )
+        for p in root.glob(pattern)
+    ]
+    dangling = []
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        dangling += [
+            f"{path.relative_to(root)}: {name}"
+            for name in re.findall(r"\b(?:DESIGN|STYLE)\.md\b", text)
+        ]
+        dangling += [
+            f"{path.relative_to(root)}: docs/{name}"
+            for name in re.findall(r"(?<![\w/])docs/([\w/-]+\.md)\b", text)
+            if not (DOCS / name).exists()
+        ]
+    assert dangling == []

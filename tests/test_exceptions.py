@@ -43,7 +43,7 @@ SAMPLES = [
 class TestTree:
     @pytest.mark.parametrize(("child", "parent"), TREE.items())
     def test_direct_parent(self, child, parent):
-        """Each class sits where DESIGN.md section 4 draws it."""
+        """Each class sits where docs/exceptions.md draws it."""
         assert parent in child.__bases__
 
     def test_builtin_co_bases(self):

@@ -1,4 +1,4 @@
-"""The public surface: a list you can test (STYLE.md section 2)."""
+"""The public surface: a list you can test."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import capscope as cs
 from capscope import lowlevel, policies, stacks
 
-# DESIGN.md section 2 and the exception tree of section 4: names that users
+# The public API and the exception tree (docs/api.md, docs/exceptions.md): names that users
 # and other code rely on exactly.
 CORE_NAMES = {
     "AmbientCounter",
@@ -49,7 +49,7 @@ CORE_NAMES = {
     "trusted",
 }
 
-# DESIGN.md section 4: the policy classes other code imports by name.
+# The policy classes other code imports by name (docs/api-policies.md).
 POLICY_NAMES = {
     "CapabilityPolicy",
     "ToolApprovalPolicy",
@@ -95,17 +95,17 @@ def test_all_is_sorted_and_complete(module):
 
 
 def test_design_names_are_exported():
-    """Every name DESIGN.md promises is importable from capscope."""
+    """Every name the API reference promises is importable from capscope."""
     assert CORE_NAMES <= set(cs.__all__)
 
 
 def test_design_policy_names_are_exported():
-    """Every policy class DESIGN.md names is importable from capscope.policies."""
+    """Every policy class the API reference names is importable from capscope.policies."""
     assert POLICY_NAMES <= set(policies.__all__)
 
 
 def test_built_in_stacks_are_exported():
-    """capscope.stacks has the ten built-in stacks of DESIGN.md section 3."""
+    """capscope.stacks has the ten built-in stacks (docs/concepts.md)."""
     assert {
         "execution",
         "approval",

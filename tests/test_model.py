@@ -1,5 +1,5 @@
 """
-Model-based property tests of the core contract (DESIGN.md section 2,
+Model-based property tests of the core contract (docs/concepts.md,
 semantics 1-3 and 6).
 
 Hypothesis draws a *program*: for each of 8-12 concurrent tasks, a list of

@@ -53,7 +53,7 @@ def remembered(call: ToolCall, answer: str) -> dict[str, object]:
 
 class TestConstruction:
     def test_defaults(self):
-        """The defaults of DESIGN.md section 4."""
+        """The defaults the API reference documents."""
         p = ToolApprovalPolicy()
 
         assert (
@@ -254,7 +254,7 @@ class TestValidation:
         assert isinstance(info.value, ValueError)
 
     def test_from_dict_names_the_key_path(self):
-        """The exact message of DESIGN.md for a bad action deep in the data."""
+        """The exact message for a bad action deep in the data."""
         data = {
             "rules": [
                 {"action": "allow", "tool": "fs.read"},
@@ -745,7 +745,7 @@ CALL = ToolCall("deploy", {"env": "prod"})
 
 
 class TestRanking:
-    """DESIGN.md section 5, one test per adjacent pair of the ranking."""
+    """The ranking of docs/guide-approvals.md, one test per adjacent pair."""
 
     def test_authored_deny_beats_remembered_and_user_deny(self):
         """A policy deny outranks a remembered deny and a user deny rule."""

@@ -64,7 +64,7 @@ class TestBuiltins:
 
     @pytest.mark.parametrize("name", list(SAMPLES))
     def test_inherit_modes(self, name):
-        """Each stack has the inherit mode of DESIGN.md section 3."""
+        """Each stack has the inherit mode docs/concepts.md gives it."""
         assert MODES[name] is cs.registry.get(name).inherit
 
     @pytest.mark.parametrize("name", list(SAMPLES))

@@ -744,7 +744,7 @@ _ACTION_RANK = {
 
 def _source_rank(source: RuleSource, action: ApprovalAction) -> int:
     """
-    DESIGN.md section 5: authored deny 4 > user (remembered) deny 3 > any
+    docs/guide-approvals.md: authored deny 4 > user (remembered) deny 3 > any
     ask 2 > user (remembered) allow 1 > authored allow and mode rules 0.
     """
     if source is RuleSource.MODE:
@@ -1008,7 +1008,7 @@ class ToolApprovalPolicy:
         repeat-limit breach and the remembered answer.
 
         Within one frame (`rule_frames`), the strongest matching rule
-        decides, by rank (DESIGN.md section 5; on a full tie the first
+        decides, by rank (docs/guide-approvals.md; on a full tie the first
         rule wins):
 
         | rank | rules |

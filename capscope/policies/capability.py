@@ -276,7 +276,7 @@ class CapabilityPolicy:
     def unrestricted(cls) -> Self:
         """
         Every field unset: the readable way to say "no ceiling" at an
-        application's root (DESIGN.md section 5: tool checks fail closed
+        application's root (docs/design.md, "Fail closed": tool checks fail closed
         without any execution policy).
 
         Examples:

@@ -105,7 +105,7 @@ _narrow_ceiling = _narrowing(_Ceiling, "execution")
 def _narrow_execution(outer: _Ceiling | None, new: _Ceiling) -> _Ceiling:
     value = _narrow_ceiling(outer, new)
     if outer is None and events.has_subscribers():
-        # A root push is an escape (DESIGN.md section 5): say so.
+        # A root push is an escape (docs/design.md, "Escapes are events"): say so.
         events.emit(
             events.Decision(
                 action=events.Action.ALLOW,
