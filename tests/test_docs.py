@@ -380,3 +380,31 @@ def test_every_document_referenced_is_in_the_repository() -> None:
             if not (DOCS / name).exists()
         ]
     assert dangling == []
+
+
+def test_the_reference_pages_are_generated_whole(built_site: Path) -> None:
+    """The CLI reference has every subcommand with its every option, and
+    the policy-file reference every table and key of the shipped schema:
+    both generated, so neither can drift."""
+    import argparse
+
+    from capscope._cli import _parser
+
+    cli = (built_site / "reference-cli" / "index.html").read_text()
+    parser = _parser()
+    subparsers = next(
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    for name, sub in subparsers.choices.items():
+        assert f"capscope {name}" in cli, name
+        for action in sub._actions:
+            for option in action.option_strings:
+                assert option in cli, (name, option)
+    policy = (built_site / "reference-policy-file" / "index.html").read_text()
+    schema = json.loads(
+        (DOCS.parent / "capscope" / "policy.schema.json").read_text()
+    )
+    for name, definition in schema["$defs"].items():
+        assert f'id="{name.lower()}"' in policy, name
+        for key in definition.get("properties", {}):
+            assert f"<code>{key}</code>" in policy, (name, key)
