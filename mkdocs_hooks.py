@@ -67,8 +67,8 @@ def cli_reference() -> str:
     """The `capscope` command, from its argument parser."""
     import argparse
 
-    from capscope._cli import __doc__ as cli_doc
-    from capscope._cli import _parser
+    from capscope.cli._main import __doc__ as cli_doc
+    from capscope.cli._main import _parser
 
     parser = _parser()
     lines = [

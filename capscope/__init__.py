@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from . import audit, events, lowlevel, policies, propagation, stacks
 from ._ambient import AmbientCounter, AmbientStack, Inherit
-from ._commands import check_command, guards_command
 from ._current import (
     current_connector,
     current_overlay,
@@ -60,6 +59,7 @@ from ._tasks import (
     to_thread,
     worker,
 )
+from .commands._engine import check_command, guards_command
 from .events import Action, CommandDecision, Decision, Gate
 from .policies.protocol import Verdict
 

@@ -62,7 +62,6 @@ import wrapt
 from . import _enforce as _engine
 from . import events
 from ._ambient import CHECKING, checked_values
-from ._commands import _CommandLayer
 from ._enforce import (
     Gatekeeper,
     ToolSpec,
@@ -75,6 +74,7 @@ from ._enforce import (
 from ._exceptions import PolicyConfigError
 from ._scope import Scope
 from ._tasks import scoped_aiter, scoped_iter
+from .commands._engine import _CommandLayer
 from .events import Action, Decision
 from .policies._common import Level, enum_value, str_tuple
 

@@ -22,7 +22,9 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from capscope._commands import check_command  # until capscope exports it
+from capscope.commands._engine import (
+    check_command,
+)  # until capscope exports it
 from capscope.events import Action
 from capscope.policies import CommandPolicy
 from capscope.stacks import command
@@ -526,7 +528,7 @@ def corpus_summary() -> str:
         "outside the workspace, arguments for the program of a package "
         "script, a variable not on the harmless list).",
         (
-            f"- **Issue 5's bypass attempts** (`tests/data/command_bypass.txt`): "
+            f"- **Bypass attempts** (`tests/data/command_bypass.txt`): "
             f"{len(BYPASS)}, and {len(CATASTROPHIC)} spellings of the "
             "catastrophic floor, denied under any policy."
         ),

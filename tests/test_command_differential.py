@@ -506,7 +506,7 @@ def test_exact_words_are_what_bash_passes(
     Whenever the parser says every word of a line is exact, bash runs
     exactly those commands with exactly those words.
     """
-    from capscope._shell_parse import parse
+    from capscope.commands._parse import parse
 
     parsed = parse(line)
     if "||" in line:

@@ -738,7 +738,7 @@ _texts = st.lists(
 @settings(max_examples=500, deadline=None)
 @given(allow=_patterns, deny=_patterns, argv=_texts)
 def test_compiled_patterns_answer_as_each_pattern_would(allow, deny, argv):
-    from capscope._commands import (
+    from capscope.commands._engine import (
         _compiled,
         _deny_pattern,
         _matches_allow,

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import capscope as cs
-from capscope import _demo
+from capscope.cli import _demo
 from capscope.policies import CapabilityPolicy, RuntimeContextOverlay
 
 #: The console script pip installed beside this interpreter.

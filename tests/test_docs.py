@@ -388,7 +388,7 @@ def test_the_reference_pages_are_generated_whole(built_site: Path) -> None:
     both generated, so neither can drift."""
     import argparse
 
-    from capscope._cli import _parser
+    from capscope.cli._main import _parser
 
     cli = (built_site / "reference-cli" / "index.html").read_text()
     parser = _parser()

@@ -1,10 +1,10 @@
 """
-The risk labeller (`capscope._shell_label`, issues 5 and 13): the labels of
+The risk labeller (`capscope.commands._label`, issues 5 and 13): the labels of
 each command, program knowledge, the environment, sensitive paths, globs,
 the working directory, and the catastrophic floor behind unknown programs.
 
 Most cases build `SimpleCommand`s by hand so they do not depend on the
-parser; `TestEndToEnd` goes through `capscope._shell_parse.parse`.
+parser; `TestEndToEnd` goes through `capscope.commands._parse.parse`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,19 @@ from __future__ import annotations
 # ruff: noqa: S108 -- /tmp paths are data here: write targets outside the workspace
 import pytest
 
-from capscope._shell import GlobWord, OpaqueWord, Redirect, SimpleCommand
-from capscope._shell_label import label
-from capscope._shell_normalise import NormalCommand, normalise, normalise_all
-from capscope._shell_parse import parse
+from capscope.commands._label import label
+from capscope.commands._model import (
+    GlobWord,
+    OpaqueWord,
+    Redirect,
+    SimpleCommand,
+)
+from capscope.commands._normalise import (
+    NormalCommand,
+    normalise,
+    normalise_all,
+)
+from capscope.commands._parse import parse
 from capscope.policies.command import CommandLabel
 
 L = CommandLabel
@@ -393,7 +402,7 @@ class TestLabels:
 
 
 class TestEndToEnd:
-    """Through the parser (`capscope._shell_parse.parse`)."""
+    """Through the parser (`capscope.commands._parse.parse`)."""
 
     @staticmethod
     def labels(text: str) -> set[CommandLabel]:
@@ -959,13 +968,13 @@ class TestEmbeddedFloor:
 
 
 def test_the_docs_table_of_program_knowledge_is_current():
-    """docs/commands.md shows `capscope._shell_knowledge` as it is
-    (regenerate with `python -c "from capscope._shell_knowledge import
+    """docs/commands.md shows `capscope.commands._vocabulary` as it is
+    (regenerate with `python -c "from capscope.commands._vocabulary import
     knowledge_table; print(knowledge_table(), end='')"
     > docs/snippets/program-knowledge.md`)."""
     from pathlib import Path
 
-    from capscope._shell_knowledge import knowledge_table
+    from capscope.commands._vocabulary import knowledge_table
 
     snippet = (
         Path(__file__).parent.parent / "docs/snippets/program-knowledge.md"

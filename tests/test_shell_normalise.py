@@ -1,5 +1,5 @@
 """
-The command normaliser (`capscope._shell_normalise`): wrappers, `find
+The command normaliser (`capscope.commands._normalise`): wrappers, `find
 -exec`, flag splitting, long and short forms, git's global options,
 interpreters and shell scripts (issues 5 and 13). The labels are
 `test_shell_label.py`'s.
@@ -10,9 +10,9 @@ from __future__ import annotations
 # ruff: noqa: S108 -- /tmp paths are data here: write targets outside the workspace
 import pytest
 
-from capscope._shell import Redirect, SimpleCommand
-from capscope._shell_label import label
-from capscope._shell_normalise import (
+from capscope.commands._label import label
+from capscope.commands._model import Redirect, SimpleCommand
+from capscope.commands._normalise import (
     is_fork_bomb,
     normalise,
     normalise_all,

@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capscope._shell import (
+from capscope.commands._model import (
     GlobWord,
     OpaqueWord,
     ParsedCommand,
     Redirect,
     SimpleCommand,
 )
-from capscope._shell_parse import (
+from capscope.commands._parse import (
     MAX_CHARS,
     MAX_COMMANDS,
     MAX_NESTING,

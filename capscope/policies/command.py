@@ -455,7 +455,7 @@ class CommandPolicy:
             >>> p.verdict(ToolCall("shell", command="ls -la")).action.value, p.verdict(ToolCall("shell", command="rm -rf /")).action.value
             ('allow', 'deny')
         """
-        from .._commands import frame_verdict
+        from ..commands._engine import frame_verdict
 
         if call.command is None:
             return None

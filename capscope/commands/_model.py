@@ -1,8 +1,8 @@
 """
 The data model of a shell command as the command policy sees it.
 
-A command string is parsed (`capscope._shell_parse.parse`) into simple
-commands, each normalised (`capscope._shell_normalise.normalise`) into the
+A command string is parsed (`capscope.commands._parse.parse`) into simple
+commands, each normalised (`capscope.commands._normalise.normalise`) into the
 argv a policy matches, then labelled. This module holds only the shapes that
 pass between those steps, so each can be written and tested on its own.
 
@@ -10,7 +10,7 @@ The one rule every shape keeps: a word is either **exact** (what bash passes
 to the program, after quote removal, with nothing left to expand) or it is
 named in a reason (`SimpleCommand.unresolved`). Pathname expansion is the
 one expansion kept apart: an exact word with unquoted glob characters is a
-`capscope._shell_glob.GlobWord` (a `str` that carries its pattern), and the
+`capscope.commands._glob.GlobWord` (a `str` that carries its pattern), and the
 labeller decides where such a word is harmless.
 """
 
@@ -36,7 +36,7 @@ class GlobWord(str):  # noqa: SLOT000 - carries `pattern`; a str subclass has no
     characters that were quoted escaped (`[*]`).
 
     Examples:
-        >>> from capscope._shell import GlobWord
+        >>> from capscope.commands._model import GlobWord
         >>> word = GlobWord("*.py", "*.py")
         >>> word == "*.py", word.pattern
         (True, '*.py')
@@ -61,7 +61,7 @@ class OpaqueWord(str):
     dollar sign.
 
     Examples:
-        >>> from capscope._shell import OpaqueWord
+        >>> from capscope.commands._model import OpaqueWord
         >>> OpaqueWord("$HOME/x") == "$HOME/x"
         True
     """

@@ -60,14 +60,14 @@ from __future__ import annotations
 import itertools
 import re
 
-from ._shell import (
+from ._glob import bracket_end
+from ._model import (
     GlobWord,
     OpaqueWord,
     ParsedCommand,
     Redirect,
     SimpleCommand,
 )
-from ._shell_glob import bracket_end
 
 __all__ = [
     "MAX_CHARS",

@@ -4,11 +4,11 @@ Normalise parsed shell commands into the commands that actually run.
 A policy that matched the text an agent sent would be talked around by
 spelling: `/bin/rm -fr /`, `sudo env X=1 nice rm --recursive --force /`,
 `bash -lc 'rm -rf ~'`, `find / -exec rm -rf {} \\;`. So every simple command
-of `capscope._shell_parse.parse` is first *normalised* (`normalise`):
+of `capscope.commands._parse.parse` is first *normalised* (`normalise`):
 program by basename, wrappers unwrapped with their own options skipped,
 shell `-c` scripts parsed again, short flags split, `--opt=value` split, and
 the dangerous programs' long options replaced by their short equivalents.
-`capscope._shell_label.label` then reads the normalised commands.
+`capscope.commands._label.label` then reads the normalised commands.
 
 Everything here is static: no file is read, no symlink resolved. What
 cannot be known statically is a reason in `NormalCommand.unresolved` (it
@@ -27,8 +27,8 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ._shell import OpaqueWord, Redirect, SimpleCommand
-from ._shell_knowledge import HARMLESS_SET, STATE_BUILTINS, WRAPPERS, Wrapper
+from ._model import OpaqueWord, Redirect, SimpleCommand
+from ._vocabulary import HARMLESS_SET, STATE_BUILTINS, WRAPPERS, Wrapper
 
 __all__ = [
     "MAX_DEPTH",
@@ -254,8 +254,8 @@ class NormalCommand:
       nothing after it.
 
     Examples:
-        >>> from capscope._shell import SimpleCommand
-        >>> from capscope._shell_normalise import normalise
+        >>> from capscope.commands._model import SimpleCommand
+        >>> from capscope.commands._normalise import normalise
         >>> [c.argv for c in normalise(SimpleCommand(("sudo", "/bin/rm", "-rf", "/")))]
         [('rm', '-r', '-f', '/')]
     """
@@ -352,7 +352,7 @@ def family(program: str) -> str:
     A program's name without a version suffix.
 
     Examples:
-        >>> from capscope._shell_normalise import family
+        >>> from capscope.commands._normalise import family
         >>> family("python3.11"), family("perl5.36"), family("ls")
         ('python', 'perl', 'ls')
     """
@@ -375,8 +375,8 @@ def normalise(
     `sh` reading it runs code that cannot be seen); `normalise_all` sets it.
 
     Examples:
-        >>> from capscope._shell import SimpleCommand
-        >>> from capscope._shell_normalise import normalise
+        >>> from capscope.commands._model import SimpleCommand
+        >>> from capscope.commands._normalise import normalise
         >>> [c.argv for c in normalise(SimpleCommand(("nice", "-n", "5", "timeout", "10", "rm", "--recursive", "x")))]
         [('rm', '-r', 'x')]
     """
@@ -400,8 +400,8 @@ def normalise_all(
     whether its stdin is a pipe (the previous one's `piped`).
 
     Examples:
-        >>> from capscope._shell import SimpleCommand
-        >>> from capscope._shell_normalise import normalise_all
+        >>> from capscope.commands._model import SimpleCommand
+        >>> from capscope.commands._normalise import normalise_all
         >>> cmds = [SimpleCommand(("curl", "x"), piped=True), SimpleCommand(("sh",))]
         >>> normalise_all(cmds)[1].unresolved
         ('pipe into interpreter',)
@@ -724,7 +724,7 @@ def _script(
     script: str, ctx: _Ctx, argv: Sequence[str], *, posix: bool
 ) -> list[NormalCommand]:
     """Parse a `-c` script (or `eval`'s words) and normalise what it runs."""
-    from ._shell_parse import parse
+    from ._parse import parse
 
     reasons: list[str] = []
     if is_fork_bomb(script):
@@ -1034,7 +1034,7 @@ def is_fork_bomb(text: str) -> bool:
     `:(){ :|:& };:` and its renamings), whitespace ignored.
 
     Examples:
-        >>> from capscope._shell_normalise import is_fork_bomb
+        >>> from capscope.commands._normalise import is_fork_bomb
         >>> is_fork_bomb(":(){ :|:& };:"), is_fork_bomb("bomb() { bomb | bomb & }; bomb")
         (True, True)
         >>> is_fork_bomb("f() { echo hi; }; f")

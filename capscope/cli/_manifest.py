@@ -25,8 +25,8 @@ from typing import Any
 
 import attrs
 
-from ._decorators import command_guard, tool_spec
-from ._enforce import ToolSpec
+from .._decorators import command_guard, tool_spec
+from .._enforce import ToolSpec
 
 __all__ = ["ManifestEntry", "collect", "import_targets"]
 

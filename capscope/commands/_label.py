@@ -1,7 +1,7 @@
 r"""
 Put risk labels on normalised shell commands.
 
-`label` reads the commands of `capscope._shell_normalise` and says which
+`label` reads the commands of `capscope.commands._normalise` and says which
 `CommandLabel`\ s apply and why. It is where the soundness principle of the
 command policy is finished: the parser made every word exact or named why
 not; here every exact word is judged for what it makes the program do.
@@ -9,7 +9,7 @@ not; here every exact word is judged for what it makes the program do.
 - **Reasons become labels**: the parser's and normaliser's reasons are
   `execution_semantics_unresolved`; code the line does not show is
   `code_execution`.
-- **Program knowledge** (`capscope._shell_knowledge`): the options,
+- **Program knowledge** (`capscope.commands._vocabulary`): the options,
   variables and subcommands of known programs with an effect earn its label;
   their path operands are checked against the workspace.
 - **Environment**: a variable set in front of a command that is not on the
@@ -18,7 +18,7 @@ not; here every exact word is judged for what it makes the program do.
   checked, as written and as each value it holds (`--file=X`, `if=X`,
   `@X`, `file://X`), after `~`, `.` and `..` are resolved and `/proc` views
   (`/proc/self/root/...`) are seen through.
-- **Globs** (`capscope._shell_glob`): a pattern is allowed to stand only
+- **Globs** (`capscope.commands._glob`): a pattern is allowed to stand only
   where none of the names it could become is an option a program would
   misread, a path outside its directory, or a sensitive file it singles out.
 - **The catastrophic floor**: `rm -rf /` and its kin, devices, fork bombs,
@@ -41,14 +41,23 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ._shell import GlobWord, OpaqueWord
-from ._shell_glob import (
+from ..policies.approval import DEFAULT_SENSITIVE_PATHS
+from ..policies.command import CommandLabel
+from ._glob import (
     SensitiveMatcher,
     literal_directory,
     may_climb,
     may_start_with_dash,
 )
-from ._shell_knowledge import (
+from ._model import GlobWord, OpaqueWord
+from ._normalise import (
+    INTERPRETERS,
+    SHELLS,
+    NormalCommand,
+    family,
+    normalise,
+)
+from ._vocabulary import (
     CODE_FILES,
     NON_READING,
     PROGRAMS,
@@ -62,15 +71,6 @@ from ._shell_knowledge import (
     harmless_env,
     program,
 )
-from ._shell_normalise import (
-    INTERPRETERS,
-    SHELLS,
-    NormalCommand,
-    family,
-    normalise,
-)
-from .policies.approval import DEFAULT_SENSITIVE_PATHS
-from .policies.command import CommandLabel
 
 __all__ = ["label"]
 
@@ -572,9 +572,9 @@ def label(
     parser's reasons for the whole line (`ParsedCommand.unresolved`).
 
     Examples:
-        >>> from capscope._shell import SimpleCommand
-        >>> from capscope._shell_label import label
-        >>> from capscope._shell_normalise import normalise
+        >>> from capscope.commands._model import SimpleCommand
+        >>> from capscope.commands._label import label
+        >>> from capscope.commands._normalise import normalise
         >>> found = label(normalise(SimpleCommand(("rm", "-fr", "/"))), cwd="/ws", workspace_roots=["/ws"], home="/home/u")
         >>> sorted(found)
         [<CommandLabel.CATASTROPHIC: 'catastrophic'>]
@@ -1483,9 +1483,9 @@ def _floor_of(
             "too many embedded commands to check for the floor",
         )
         return False
-    from ._shell import SimpleCommand
-    from ._shell_normalise import normalise_all
-    from ._shell_parse import parse
+    from ._model import SimpleCommand
+    from ._normalise import normalise_all
+    from ._parse import parse
 
     if isinstance(candidate, str):
         parsed = parse(candidate)

@@ -21,7 +21,7 @@ default ask tier asks, and everything else is allowed. Labels beat allow
 rules: `cat ~/.ssh/id_rsa` is denied although `cat *` matches.
 
 **Soundness.** An allow rule can only let through a command every word of
-which the analysis proved exact: `capscope._shell_parse` names every
+which the analysis proved exact: `capscope.commands._parse` names every
 expansion bash could still evaluate, and a reason is the label
 `execution_semantics_unresolved`, which no policy can let an allow rule
 pass (`ALWAYS_ASK_LABELS`). A glob word matches only a rule's trailing
@@ -41,24 +41,24 @@ from typing import Any, ParamSpec, TypeVar
 import attrs
 import wrapt
 
-from . import events
-from ._ambient import CHECKING
-from ._asking import NOT_ANSWERED, call_async, call_sync
-from ._current import current_overlay
-from ._exceptions import CommandBlocked, PolicyConfigError
-from ._shell import GlobWord, ParsedCommand, SimpleCommand
-from .events import Action, CommandDecision, Gate
-from .policies import CommandPolicy
-from .policies._common import ToolCall, glob_match, is_glob
-from .policies.command import (
+from .. import events
+from .._ambient import CHECKING
+from .._asking import NOT_ANSWERED, call_async, call_sync
+from .._current import current_overlay
+from .._exceptions import CommandBlocked, PolicyConfigError
+from ..events import Action, CommandDecision, Gate
+from ..policies import CommandPolicy
+from ..policies._common import ToolCall, glob_match, is_glob
+from ..policies.command import (
     ALWAYS_ASK_LABELS,
     DEFAULT_APPROVAL_LABELS,
     DEFAULT_DENY_LABELS,
     CommandDefault,
     CommandLabel,
 )
-from .policies.protocol import Verdict
-from .stacks import approval, command, command_hook_depth
+from ..policies.protocol import Verdict
+from ..stacks import approval, command, command_hook_depth
+from ._model import GlobWord, ParsedCommand, SimpleCommand
 
 __all__ = ["check_command", "guards_command"]
 
@@ -124,7 +124,7 @@ def _check_type(cmd: object) -> None:
 
 
 def _parse(cmd: str | Sequence[str]) -> ParsedCommand:
-    from ._shell_parse import MAX_CHARS, MAX_WORDS, parse
+    from ._parse import MAX_CHARS, MAX_WORDS, parse
 
     if isinstance(cmd, str):
         return parse(cmd)
@@ -149,8 +149,8 @@ def _workspace_roots(
 def _analyse(
     cmd: str | Sequence[str], cwd: str | None, frames: Sequence[CommandPolicy]
 ) -> _Analysis:
-    from ._shell_label import label
-    from ._shell_normalise import normalise_all
+    from ._label import label
+    from ._normalise import normalise_all
 
     parsed = _parse(cmd)
     if parsed.refused is not None:
@@ -341,7 +341,7 @@ def _stacks_verdict(
     """The stacks' `check` hooks on a command: its line, simple commands
     and labels, as a `ToolCall` whose `command` is the line.
     """
-    from ._enforce import stack_checks
+    from .._enforce import stack_checks
 
     line = _line(cmd)
     call = ToolCall(
@@ -483,7 +483,7 @@ def _ask(
     policy = approval.top()
     if policy is None or not policy.handlers:
         return bool(consents)
-    from ._enforce import ApprovalRequest
+    from .._enforce import ApprovalRequest
 
     request = ApprovalRequest(
         decision.tool,
@@ -538,7 +538,7 @@ def _granted(answer: object) -> bool:
     """Whether a hook's or handler's answer is a clear grant (see
     `capscope._enforce.read_answer`: tools and commands read answers alike).
     """
-    from ._enforce import read_answer
+    from .._enforce import read_answer
 
     return read_answer(answer)[0]
 

@@ -101,7 +101,7 @@ def may_start_with_dash(pattern: str) -> bool:
     Whether a name *pattern* matches could start with `-`.
 
     Examples:
-        >>> from capscope._shell_glob import may_start_with_dash
+        >>> from capscope.commands._glob import may_start_with_dash
         >>> may_start_with_dash("*.py"), may_start_with_dash("src/*"), may_start_with_dash("-*")
         (True, False, True)
     """
@@ -115,7 +115,7 @@ def literal_directory(pattern: str) -> str:
     one that holds a wildcard (`""` for the working directory).
 
     Examples:
-        >>> from capscope._shell_glob import literal_directory
+        >>> from capscope.commands._glob import literal_directory
         >>> literal_directory("src/*/x.py"), literal_directory("*.py"), literal_directory("/etc/*")
         ('src', '', '/etc')
     """
@@ -137,7 +137,7 @@ def may_climb(pattern: str) -> bool:
     where it is followed by more components.
 
     Examples:
-        >>> from capscope._shell_glob import may_climb
+        >>> from capscope.commands._glob import may_climb
         >>> may_climb("*/../x"), may_climb("src/*.py"), may_climb("../*")
         (True, False, False)
     """
@@ -223,7 +223,7 @@ class SensitiveMatcher:
     approval policy matches them.
 
     Examples:
-        >>> from capscope._shell_glob import SensitiveMatcher
+        >>> from capscope.commands._glob import SensitiveMatcher
         >>> m = SensitiveMatcher([".env", "*.pem", "*/.ssh/*"])
         >>> m.matches("/ws/.env"), m.matches("/home/u/.ssh/id_rsa"), m.matches("/ws/x.py")
         (True, True, False)
@@ -331,7 +331,7 @@ def may_match(pattern: str, sensitive: SensitiveMatcher) -> bool:
     Whether the absolute bash *pattern* may expand to a sensitive path.
 
     Examples:
-        >>> from capscope._shell_glob import SensitiveMatcher, may_match
+        >>> from capscope.commands._glob import SensitiveMatcher, may_match
         >>> m = SensitiveMatcher(["id_rsa", "*/.aws/*"])
         >>> may_match("/home/u/.aws/*", m), may_match("/home/u/*/config", m)
         (True, False)

@@ -24,7 +24,7 @@ The tables:
 - `SAFE_BUILTINS` / `STATE_BUILTINS`: bash builtins with no effect beyond
   their output, and those that change how the rest of the line runs.
 
-Matching rules (`capscope._shell_normalise` applies them): a long option
+Matching rules (`capscope.commands._normalise` applies them): a long option
 matches its entry when written in full, with `=value`, or (for programs
 that accept abbreviations) as any prefix of it (`--outp=x` is
 `--output=x`); a short option matches anywhere in a bundle (`-vp x` holds
@@ -39,7 +39,7 @@ from types import MappingProxyType
 
 import attrs
 
-from .policies.command import CommandLabel
+from ..policies.command import CommandLabel
 
 __all__ = [
     "CODE_FILES",
@@ -1498,7 +1498,7 @@ def program(name: str) -> Program | None:
     `python`), or `None`.
 
     Examples:
-        >>> from capscope._shell_knowledge import program
+        >>> from capscope.commands._vocabulary import program
         >>> program("python3.11").summary, program("mytool")
         ('runs Python code', None)
     """
@@ -1530,7 +1530,7 @@ def harmless_env(name: str, value: str) -> bool:
     Whether `name=value` in front of a command is on the harmless list.
 
     Examples:
-        >>> from capscope._shell_knowledge import harmless_env
+        >>> from capscope.commands._vocabulary import harmless_env
         >>> harmless_env("LANG", "C.UTF-8"), harmless_env("LC_ALL", "/tmp/x")
         (True, False)
         >>> harmless_env("GIT_DIR", "x")
@@ -1593,7 +1593,7 @@ def knowledge_table() -> str:
     row per program, its other names beside it) and the environment lists.
 
     Examples:
-        >>> from capscope._shell_knowledge import knowledge_table
+        >>> from capscope.commands._vocabulary import knowledge_table
         >>> knowledge_table().splitlines()[0]
         '| Program | What it is | Options with an effect | Variables | Subcommands and always |'
     """

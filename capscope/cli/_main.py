@@ -25,9 +25,9 @@ from typing import Any
 
 import attrs
 
-from ._ambient import AmbientStack
-from ._exceptions import PolicyConfigError, RegistryError
-from ._registry import registry
+from .._ambient import AmbientStack
+from .._exceptions import PolicyConfigError, RegistryError
+from .._registry import registry
 
 __all__ = ["main"]
 
@@ -108,7 +108,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _load(paths: Sequence[str]) -> Any:
-    from ._policyfile import load_policy_files
+    from .._policyfile import load_policy_files
 
     try:
         return load_policy_files(*paths)
@@ -135,7 +135,7 @@ def _pair(text: str) -> tuple[str, Any]:
 
 def _side_effect(text: str) -> str:
     """`--side-effect`: one of the levels, else a usage error."""
-    from .policies import Level
+    from ..policies import Level
 
     if text not in {level.value for level in Level}:
         levels = ", ".join(level.value for level in Level)
@@ -145,10 +145,10 @@ def _side_effect(text: str) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from . import _decorators
-    from ._commands import check_command
-    from .audit import decision_record
-    from .events import Action, CommandDecision, Gate
+    from .. import _decorators
+    from ..audit import decision_record
+    from ..commands._engine import check_command
+    from ..events import Action, CommandDecision, Gate
 
     scope = _load(args.policy)
     if args.target == "command":
@@ -197,7 +197,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _tool_spec(args: argparse.Namespace) -> Any:
-    from ._enforce import ToolSpec
+    from .._enforce import ToolSpec
 
     if args.source:
         entries = [
@@ -290,8 +290,8 @@ def _lint(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from ._registry import BUILTIN
-    from ._schema import policy_schema
+    from .._registry import BUILTIN
+    from .._schema import policy_schema
 
     stacks = None
     if args.builtin:
@@ -314,8 +314,8 @@ def _mcp_proxy(args: argparse.Namespace) -> int:
     try:  # only this subcommand needs mcp
         import anyio
 
-        from .contrib import _mcp_proxy
-        from .contrib.mcp import mcp_tool_name
+        from ..contrib import _mcp_proxy
+        from ..contrib.mcp import mcp_tool_name
     except ImportError as exc:
         msg = f"{exc}; install it with: pip install 'capscope[mcp]'"
         raise _BadInput(msg) from None
@@ -324,7 +324,7 @@ def _mcp_proxy(args: argparse.Namespace) -> int:
             mcp_tool_name(args.name, "tool")
         except PolicyConfigError as exc:
             raise _BadInput(f"--name: {exc}") from None
-    from .audit import JsonlSink
+    from ..audit import JsonlSink
 
     sink = JsonlSink(args.audit) if args.audit else None
     if sink is not None:

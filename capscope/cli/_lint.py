@@ -24,24 +24,24 @@ from typing import Any
 
 import attrs
 
-from ._manifest import ManifestEntry
-from ._policyfile import load_policy_file, load_policy_files
-from ._scope import Scope
-from .policies import (
+from .._policyfile import load_policy_file, load_policy_files
+from .._scope import Scope
+from ..policies import (
     ApprovalRule,
     CapabilityPolicy,
     CommandPolicy,
     DynamicPermissionPolicy,
     ToolApprovalPolicy,
 )
-from .policies._common import ToolCall, glob_match
-from .policies.approval import (
+from ..policies._common import ToolCall, glob_match
+from ..policies.approval import (
     _ACTION_RANK,
     _MATCHERS,
     _frames,
     _source_rank,
 )
-from .policies.capability import _glob_within
+from ..policies.capability import _glob_within
+from ._manifest import ManifestEntry
 
 __all__ = ["Finding", "lint"]
 
