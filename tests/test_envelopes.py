@@ -481,3 +481,17 @@ def test_one_signature_has_one_spelling():
 def test_carriers_that_are_not_envelopes(carrier, message):
     with pytest.raises(cs.EnvelopeError, match=message):
         propagation.extract(carrier, key=KEY)
+
+
+def test_a_wrong_key_says_so_not_tampered():
+    """Verifying with another key than the signer's names the key and says
+    it may be another key, not that someone tampered with the envelope."""
+    headers: dict[str, str] = {}
+    with cs.using(execution=CapabilityPolicy(tools=["fs.read"])):
+        propagation.inject(headers, key=b"k" * 32)
+    with pytest.raises(cs.EnvelopeError) as refused:
+        propagation.verify(headers, key=b"x" * 32)
+    message = str(refused.value)
+    assert "signed with another key" in message
+    assert "'default'" in message
+    assert "tamper" not in message
