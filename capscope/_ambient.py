@@ -350,7 +350,14 @@ class AmbientStack(_Ambient, Generic[T]):
         True
     """
 
-    __slots__ = ("_inherit", "_to_worker", "check", "codec", "narrow")
+    __slots__ = (
+        "_inherit",
+        "_to_worker",
+        "check",
+        "codec",
+        "narrow",
+        "used",
+    )
 
     def __init__(  # noqa: PLR0913 - the contract's hooks, all keyword-only
         self,
@@ -364,6 +371,11 @@ class AmbientStack(_Ambient, Generic[T]):
         doc: str = "",
     ) -> None:
         super().__init__(name, doc)
+        #: Whether a frame was ever pushed on this stack, in any context:
+        #: until then `top()` is None everywhere (every frame is made by
+        #: `push`; workers, scopes and copies only carry frames made so),
+        #: so a hot path may skip reading it. Never goes back to False.
+        self.used = False
         try:
             self._inherit = Inherit(inherit)
         except ValueError:
@@ -495,6 +507,7 @@ class AmbientStack(_Ambient, Generic[T]):
             1 if parent is None else parent[_DEPTH] + 1,
             [],
         )
+        self.used = True  # before the frame exists anywhere
         self._set(frame)
         return frame
 

@@ -77,6 +77,7 @@ from ._tasks import scoped_aiter, scoped_iter
 from .commands._engine import _CommandLayer
 from .events import Action, Decision
 from .policies._common import Level, enum_value, str_tuple
+from .stacks import approval, autonomy, permissions
 
 __all__ = ["check_tool", "needs_approval", "requires_tool", "tool_spec"]
 
@@ -401,7 +402,9 @@ def _direct_call(
         emit_allowed = keeper.emit_allowed
 
         def call_sync(_self: object, /, *args: Any, **kwargs: Any) -> Any:
-            # `_in_force(keeper.allowed_under)`, written out.
+            # `_in_force(keeper.allowed_under)`, written out; a stack no
+            # frame was ever pushed on is None everywhere (`used`), so it
+            # is not read (`under` learned None for it then).
             under = keeper.allowed_under
             frame = execution_get()
             if (
@@ -409,9 +412,9 @@ def _direct_call(
                 and under is not None
                 and frame is not None
                 and under[0] is frame[0]
-                and under[1] is approval_get()
-                and under[2] is permissions_get()
-                and under[3] is autonomy_get()
+                and (not approval.used or under[1] is approval_get())
+                and (not permissions.used or under[2] is permissions_get())
+                and (not autonomy.used or under[3] is autonomy_get())
                 and (
                     under[1] is None
                     or (
@@ -423,7 +426,9 @@ def _direct_call(
             ):
                 if events._subscribers:  # noqa: SLF001 - has_subscribers()
                     emit_allowed()
-                return wrapped(*args, **kwargs)
+                if kwargs:
+                    return wrapped(*args, **kwargs)
+                return wrapped(*args)
             if not fast_allowed_call(args, kwargs):
                 check_gates(instance, args, kwargs)
             return wrapped(*args, **kwargs)

@@ -265,3 +265,55 @@ def test_plain_equal_values_of_other_types_are_other_arguments():
     assert _arguments_key((), {"a": 1, "b": 2}) == _arguments_key(
         (), {"b": 2, "a": 1}
     )
+
+
+def test_a_stack_first_used_after_the_fast_path_was_learned(tmp_path):
+    """
+    The fast path skips reading a stack no frame was ever pushed on
+    (`AmbientStack.used`): in a fresh process, learn the fast path with
+    only a ceiling, then push the first frame ever on each gating stack:
+    the next call must see it.
+    """
+    import subprocess
+    import sys
+
+    script = tmp_path / "first_use.py"
+    script.write_text(
+        """
+import capscope as cs
+from capscope.policies import (
+    ApprovalRule, AutonomyPolicy, CapabilityPolicy, DynamicPermissionPolicy,
+    ToolApprovalPolicy,
+)
+from capscope.stacks import approval, autonomy, permissions
+
+@cs.requires_tool("fs.write", side_effect="workspace_write")
+def write(x):
+    return x
+
+assert not (approval.used or permissions.used or autonomy.used)
+seen = []
+with cs.using(execution=CapabilityPolicy(tools=["fs.*"])):
+    write(1); write(2)  # learned: the fast path
+    for push in (
+        {"permissions": DynamicPermissionPolicy(deny=["fs.write"])},
+        {"approval": ToolApprovalPolicy(rules=[ApprovalRule("deny", tool="fs.write")])},
+        {"autonomy": AutonomyPolicy(tier="shadow")},
+    ):
+        with cs.using(**push):
+            try:
+                write(3)
+                seen.append("allowed")
+            except cs.PolicyDenied as exc:
+                seen.append(type(exc).__name__)
+        write(4)  # and the fast path again, once the frame is gone
+print(seen)
+"""
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "['ToolDenied', 'ApprovalDenied', 'ActionProposed']"
