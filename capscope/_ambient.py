@@ -353,10 +353,10 @@ class AmbientStack(_Ambient, Generic[T]):
     __slots__ = (
         "_inherit",
         "_to_worker",
+        "_used",
         "check",
         "codec",
         "narrow",
-        "used",
     )
 
     def __init__(  # noqa: PLR0913 - the contract's hooks, all keyword-only
@@ -375,7 +375,7 @@ class AmbientStack(_Ambient, Generic[T]):
         #: until then `top()` is None everywhere (every frame is made by
         #: `push`; workers, scopes and copies only carry frames made so),
         #: so a hot path may skip reading it. Never goes back to False.
-        self.used = False
+        self._used = False
         try:
             self._inherit = Inherit(inherit)
         except ValueError:
@@ -507,7 +507,7 @@ class AmbientStack(_Ambient, Generic[T]):
             1 if parent is None else parent[_DEPTH] + 1,
             [],
         )
-        self.used = True  # before the frame exists anywhere
+        self._used = True  # before the frame exists anywhere
         self._set(frame)
         return frame
 

@@ -403,7 +403,7 @@ def _direct_call(
 
         def call_sync(_self: object, /, *args: Any, **kwargs: Any) -> Any:
             # `_in_force(keeper.allowed_under)`, written out; a stack no
-            # frame was ever pushed on is None everywhere (`used`), so it
+            # frame was ever pushed on is None everywhere (`_used`), so it
             # is not read (`under` learned None for it then).
             under = keeper.allowed_under
             frame = execution_get()
@@ -412,9 +412,9 @@ def _direct_call(
                 and under is not None
                 and frame is not None
                 and under[0] is frame[0]
-                and (not approval.used or under[1] is approval_get())
-                and (not permissions.used or under[2] is permissions_get())
-                and (not autonomy.used or under[3] is autonomy_get())
+                and (not approval._used or under[1] is approval_get())  # noqa: SLF001
+                and (not permissions._used or under[2] is permissions_get())  # noqa: SLF001
+                and (not autonomy._used or under[3] is autonomy_get())  # noqa: SLF001
                 and (
                     under[1] is None
                     or (

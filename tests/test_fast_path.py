@@ -270,7 +270,7 @@ def test_plain_equal_values_of_other_types_are_other_arguments():
 def test_a_stack_first_used_after_the_fast_path_was_learned(tmp_path):
     """
     The fast path skips reading a stack no frame was ever pushed on
-    (`AmbientStack.used`): in a fresh process, learn the fast path with
+    (`AmbientStack._used`): in a fresh process, learn the fast path with
     only a ceiling, then push the first frame ever on each gating stack:
     the next call must see it.
     """
@@ -291,7 +291,7 @@ from capscope.stacks import approval, autonomy, permissions
 def write(x):
     return x
 
-assert not (approval.used or permissions.used or autonomy.used)
+assert not (approval._used or permissions._used or autonomy._used)
 seen = []
 with cs.using(execution=CapabilityPolicy(tools=["fs.*"])):
     write(1); write(2)  # learned: the fast path
