@@ -699,11 +699,13 @@ async def test_concurrent_runs_get_their_own_policy_and_attribution() -> None:
         agent_graph([g_read, g_aread], calls),
         push={"execution": CapabilityPolicy(workspace_roots=["/srv/a"])},
         worker_id="agent-a",
+        run_id="thread_id",  # our thread ids: the test chose them
     )
     only_b = as_worker(
         agent_graph([g_read, g_aread], calls),
         push={"execution": CapabilityPolicy(workspace_roots=["/srv/b"])},
         worker_id="agent-b",
+        run_id="thread_id",
     )
     with (
         cs.using(execution=CapabilityPolicy(workspace_roots=["/srv"])),
@@ -745,6 +747,7 @@ def test_sync_runs_in_threads_get_their_own_policy() -> None:
         graph = as_worker(
             agent_graph([g_read], calls),
             push={"execution": CapabilityPolicy(workspace_roots=roots)},
+            run_id=name,
         )
         results[name] = graph.invoke(
             {"messages": [HumanMessage("go")]}, thread(name)
@@ -830,7 +833,14 @@ def test_a_sub_graph_runs_narrowed_and_attributed() -> None:
         for d in recorder
         if d.tool == "fs.read"
     }
-    assert overlays == {("t9", "research")}
+    # the sub-graph keeps the run id its parent's invocation was given (a
+    # fresh one: the client's thread id is not taken as attribution)
+    [(run_id, worker_id)] = overlays
+    assert (worker_id, run_id is not None, run_id != "t9") == (
+        "research",
+        True,
+        True,
+    )
 
 
 def test_a_sub_graph_cannot_widen_its_parents_policy() -> None:
@@ -940,3 +950,46 @@ def test_approve_needs_a_capscope_request() -> None:
     with pytest.raises(ValueError, match="not a capscope approval request"):
         approve({"question": "deploy?"})
     assert isinstance(g_read, CapscopeTool)
+
+
+# --- run_id: the client's thread_id is not attribution unless asked ---------
+
+
+def _ids_of_each_call() -> Any:
+    from langchain_core.runnables import RunnableLambda
+
+    return RunnableLambda(lambda _: cs.current_overlay().ids())
+
+
+def test_run_id_is_minted_per_invocation_not_taken_from_thread_id() -> None:
+    import uuid
+
+    who = as_worker(_ids_of_each_call(), worker_id="w1")
+    first = who.invoke(None, thread("client-chosen"))
+    second = who.invoke(None, thread("client-chosen"))
+    unthreaded = who.invoke(None)
+    run_ids = [first["run_id"], second["run_id"], unthreaded["run_id"]]
+    assert "client-chosen" not in run_ids
+    assert len(set(run_ids)) == 3  # a fresh one for every invocation
+    for run_id in run_ids:
+        uuid.UUID(run_id)
+    assert first["worker_id"] == "w1"
+
+
+def test_thread_id_is_the_run_id_only_when_the_caller_opts_in() -> None:
+    by_name = as_worker(_ids_of_each_call(), run_id="thread_id")
+    assert by_name.invoke(None, thread("t1"))["run_id"] == "t1"
+    by_function = as_worker(
+        _ids_of_each_call(),
+        run_id=lambda config: (config or {})["configurable"]["thread_id"],
+    )
+    assert by_function.invoke(None, thread("t2"))["run_id"] == "t2"
+
+
+def test_a_callers_run_id_is_kept_by_default_and_by_thread_id() -> None:
+    from capscope.policies import RuntimeContextOverlay
+
+    with cs.using(overlay=RuntimeContextOverlay(run_id="mine")):
+        for run_id in (None, "thread_id"):
+            who = as_worker(_ids_of_each_call(), run_id=run_id)
+            assert who.invoke(None, thread("t"))["run_id"] == "mine"

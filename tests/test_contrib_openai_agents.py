@@ -1,7 +1,8 @@
 """
 capscope.contrib.openai_agents, with the real Agents SDK: runs are driven by
 the SDK's own offline model (`agents.testing.ScriptedModel`), approvals go
-through `RunState.approve`/`reject`, and spans go to a local tracing
+through the adapter's `approve`/`reject` (which record the human's answer
+and then call `RunState.approve`/`reject`), and spans go to a local tracing
 processor installed for this module (nothing is exported).
 """
 
@@ -229,7 +230,7 @@ async def test_ask_is_an_sdk_interruption_and_approve_runs_once(
         assert calls == []  # held: nothing ran
 
         state = result.to_state()
-        state.approve(result.interruptions[0])
+        oa.approve(state, result.interruptions[0])
         result = await Runner.run(agent, state)
 
     assert result.final_output == "done"
@@ -259,9 +260,7 @@ async def test_reject_never_runs_the_body(fn: Any, name: str) -> None:
     with cs.using(execution=ROOT):
         result = await Runner.run(agent, "ship it")
         state = result.to_state()
-        state.reject(
-            result.interruptions[0], rejection_message="not on a Friday"
-        )
+        oa.reject(state, result.interruptions[0], message="not on a Friday")
         result = await Runner.run(agent, state)
     assert calls == []
     assert outputs_seen(model) == ["not on a Friday"]
@@ -452,7 +451,7 @@ async def test_resume_with_run_keeps_the_runs_policy() -> None:
     with cs.using(execution=ROOT), Recorder() as rec:
         result = await run(agent, "ship", push=narrow, run_id="r-1")
         state = result.to_state()
-        state.approve(result.interruptions[0])
+        oa.approve(state, result.interruptions[0])
         await run(agent, state, push=narrow, run_id="r-1")
     assert calls == [("deploy", "prod")]
     [granted] = [
@@ -478,7 +477,7 @@ async def test_a_replayed_call_id_does_not_run_again() -> None:
     with cs.using(execution=ROOT):
         result = await Runner.run(agent, "ship")
         state = result.to_state()
-        state.approve(result.interruptions[0])
+        oa.approve(state, result.interruptions[0])
         await Runner.run(agent, state)
     assert calls == [("deploy", "prod")]
 
@@ -498,7 +497,7 @@ async def test_an_approved_call_id_reused_for_other_arguments_is_refused() -> (
     with cs.using(execution=ROOT):
         result = await Runner.run(agent, "ship")
         state = result.to_state()
-        state.approve(result.interruptions[0])
+        oa.approve(state, result.interruptions[0])
         # the SDK refuses the reuse itself; capscope's grant was used up
         with pytest.raises(ModelBehaviorError, match="reused"):
             await Runner.run(agent, state)
@@ -520,7 +519,7 @@ async def test_always_approve_does_not_answer_capscope_for_other_calls() -> (
     with cs.using(execution=ROOT):
         result = await Runner.run(agent, "ship")
         state = result.to_state()
-        state.approve(result.interruptions[0], always_approve=True)
+        oa.approve(state, result.interruptions[0], always=True)
         result = await Runner.run(agent, state)
     assert calls == [("deploy", "staging")]
     [seen] = outputs_seen(model)[-1:]
@@ -551,7 +550,7 @@ async def test_the_applications_own_handler_still_has_its_say() -> None:
     with cs.using(execution=ROOT, approval=ToolApprovalPolicy(handler=ops)):
         result = await Runner.run(agent, "ship")
         state = result.to_state()
-        state.approve(result.interruptions[0])  # the SDK's human says yes
+        oa.approve(state, result.interruptions[0])  # the SDK's human says yes
         await Runner.run(agent, state)
     assert calls == []  # ...but the application's handler said no
     assert asked == ["prod"]
@@ -570,7 +569,7 @@ async def test_the_applications_own_handler_still_has_its_say() -> None:
     with cs.using(execution=ROOT, approval=ToolApprovalPolicy(handler=ops)):
         result = await Runner.run(agent, "ship")
         state = result.to_state()
-        state.approve(result.interruptions[0])
+        oa.approve(state, result.interruptions[0])
         await Runner.run(agent, state)
     assert calls == [("deploy", "staging")]
 
@@ -591,7 +590,7 @@ async def test_an_approval_does_not_cover_what_the_body_asks_for() -> None:
     with cs.using(execution=ROOT):
         result = await Runner.run(agent, "ship")
         state = result.to_state()
-        state.approve(result.interruptions[0])
+        oa.approve(state, result.interruptions[0])
         await Runner.run(agent, state)
     assert calls == [("deploy_and_notify", "prod")]  # notify never ran
     assert outputs_seen(model) == [
@@ -799,7 +798,7 @@ async def test_a_tool_that_takes_the_context_is_approved_too() -> None:
     with cs.using(execution=ROOT):
         result = await Runner.run(agent, "ship")
         state = result.to_state()
-        state.approve(result.interruptions[0])
+        oa.approve(state, result.interruptions[0])
         await Runner.run(agent, state)
     assert calls == [("ship", "prod")]
 
@@ -815,7 +814,7 @@ async def test_the_users_needs_approval_adds_to_capscopes() -> None:
         assert [i.tool_name for i in result.interruptions] == ["read_file"]
         assert calls == []
         state = result.to_state()
-        state.approve(result.interruptions[0])
+        oa.approve(state, result.interruptions[0])
         await Runner.run(agent, state)
     assert calls == [("fs.read", "a")]
 
@@ -875,3 +874,213 @@ async def test_unanswered_asks_do_not_grow_without_bound(
             assert await tool.needs_approval(ctx, params, f"c{i}") is True
     ledger = getattr(tool, "_capscope_ledger")  # noqa: B009
     assert len(ledger) <= 8
+
+
+# -- the human's answer is the adapter's, not the RunState's --------------------
+
+
+async def _held(
+    agent: Agent[Any],
+) -> tuple[Any, list[Any]]:
+    """Run *agent* until it stops for approval: its state and what is held."""
+    result = await Runner.run(agent, "ship")
+    assert calls == []
+    return result.to_state(), list(result.interruptions)
+
+
+@pytest.mark.asyncio
+async def test_an_approval_set_on_the_run_state_directly_is_refused() -> None:
+    # The SDK's approved flag is data in the RunState: anyone who can write
+    # the state can set it. Alone it is not the human's yes.
+    model = ScriptedModel(
+        [step(function_call("deploy", {"env": "prod"}, call_id="c1")), done()]
+    )
+    agent = agent_with(model, guarded_tool(deploy))
+    with cs.using(execution=ROOT), Recorder() as rec:
+        state, [item] = await _held(agent)
+        state.approve(item)  # not through capscope's approve
+        result = await Runner.run(agent, state)
+    assert calls == []  # the body never ran
+    [seen] = outputs_seen(model)
+    assert seen.startswith("capscope denied deploy:")
+    assert "approve(state, item)" in seen
+    assert seen.endswith("(gate approval)")
+    assert [d.gate for d in rec.denied()] == [cs.Gate.APPROVAL]
+    assert result.final_output == "done"
+
+
+@pytest.mark.asyncio
+async def test_an_approval_for_one_call_does_not_approve_another() -> None:
+    # The same tool, the same arguments, two call ids: the human approved
+    # c1 through capscope; c2's approval was only written into the state.
+    model = ScriptedModel(
+        [
+            step(
+                function_call("deploy", {"env": "prod"}, call_id="c1"),
+                function_call("deploy", {"env": "prod"}, call_id="c2"),
+            ),
+            done(),
+        ]
+    )
+    agent = agent_with(model, guarded_tool(deploy))
+    with cs.using(execution=ROOT):
+        state, items = await _held(agent)
+        by_id = {item.raw_item.call_id: item for item in items}
+        assert sorted(by_id) == ["c1", "c2"]
+        oa.approve(state, by_id["c1"])
+        state.approve(by_id["c2"])
+        await Runner.run(agent, state)
+    assert calls == [("deploy", "prod")]  # c1 only
+    ran, refused = outputs_seen(model)
+    assert ran == "deployed latest to prod"
+    assert refused.startswith("capscope denied deploy:")
+    assert "approve(state, item)" in refused
+
+
+@pytest.mark.asyncio
+async def test_an_adapter_approval_is_bound_to_the_arguments_held() -> None:
+    # Approving c1 (staging) through capscope does not approve c2 (prod),
+    # even when c2's approval is set on the state too.
+    model = ScriptedModel(
+        [
+            step(
+                function_call("deploy", {"env": "staging"}, call_id="c1"),
+                function_call("deploy", {"env": "prod"}, call_id="c2"),
+            ),
+            done(),
+        ]
+    )
+    agent = agent_with(model, guarded_tool(deploy))
+    with cs.using(execution=ROOT):
+        state, items = await _held(agent)
+        by_id = {item.raw_item.call_id: item for item in items}
+        oa.approve(state, by_id["c1"])
+        state.approve(by_id["c2"])
+        await Runner.run(agent, state)
+    assert calls == [("deploy", "staging")]
+
+
+@pytest.mark.asyncio
+async def test_a_deserialized_state_with_approvals_is_refused() -> None:
+    from agents import RunState
+
+    def script() -> ScriptedModel:
+        return ScriptedModel(
+            [
+                step(function_call("deploy", {"env": "prod"}, call_id="c1")),
+                done(),
+            ]
+        )
+
+    # Approved in the serialized state, not through capscope: refused.
+    model = script()
+    agent = agent_with(model, guarded_tool(deploy))
+    with cs.using(execution=ROOT):
+        state, [item] = await _held(agent)
+        state.approve(item)
+        restored = await RunState.from_string(agent, state.to_string())
+        await Runner.run(agent, restored)
+    assert calls == []
+    [seen] = outputs_seen(model)
+    assert seen.startswith("capscope denied deploy:")
+    assert "approve(state, item)" in seen
+
+    # The same state, restored, then approved through capscope here: runs.
+    model = script()
+    agent = agent_with(model, guarded_tool(deploy))
+    with cs.using(execution=ROOT):
+        state, _ = await _held(agent)
+        restored = await RunState.from_string(agent, state.to_string())
+        [item] = restored.get_interruptions()
+        oa.approve(restored, item)
+        await Runner.run(agent, restored)
+    assert calls == [("deploy", "prod")]
+
+    # Approved through capscope in this process, then serialized and
+    # restored (the answer is in this process, bound to that call): runs.
+    calls.clear()
+    model = script()
+    agent = agent_with(model, guarded_tool(deploy))
+    with cs.using(execution=ROOT):
+        state, [item] = await _held(agent)
+        oa.approve(state, item)
+        restored = await RunState.from_string(agent, state.to_string())
+        await Runner.run(agent, restored)
+    assert calls == [("deploy", "prod")]
+
+
+@pytest.mark.asyncio
+async def test_an_adapter_approval_is_used_once() -> None:
+    # Approving twice records one answer: the call runs once, and the
+    # answer is not left over for a replay of the same call id.
+    replay = function_call("deploy", {"env": "prod"}, call_id="c1")
+    model = ScriptedModel(
+        [
+            step(function_call("deploy", {"env": "prod"}, call_id="c1")),
+            step(replay),
+            done(),
+        ]
+    )
+    agent = agent_with(model, guarded_tool(deploy))
+    with cs.using(execution=ROOT):
+        state, [item] = await _held(agent)
+        oa.approve(state, item)
+        oa.approve(state, item)
+        await Runner.run(agent, state)
+    assert calls == [("deploy", "prod")]
+
+
+@pytest.mark.asyncio
+async def test_reject_after_approve_withdraws_capscopes_record() -> None:
+    model = ScriptedModel(
+        [step(function_call("deploy", {"env": "prod"}, call_id="c1")), done()]
+    )
+    tool = guarded_tool(deploy)
+    agent = agent_with(model, tool)
+    with cs.using(execution=ROOT):
+        state, [item] = await _held(agent)
+        oa.approve(state, item)
+        oa.reject(state, item, message="changed my mind")
+        # a forged state that flips the answer back has no record to use
+        state.approve(item)
+        await Runner.run(agent, state)
+    assert calls == []
+    [seen] = outputs_seen(model)
+    assert seen.startswith("capscope denied deploy:")
+
+
+@pytest.mark.asyncio
+async def test_adapter_answers_do_not_grow_without_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agents.items import ToolApprovalItem
+    from openai.types.responses import ResponseFunctionToolCall
+
+    class State:
+        """Stands in for a RunState: records what the SDK was told."""
+
+        def __init__(self) -> None:
+            self.approved: list[str] = []
+
+        def approve(self, item: Any, always_approve: bool = False) -> None:
+            self.approved.append(item.raw_item.call_id)
+
+    monkeypatch.setattr(oa, "_MAX_ANSWERS", 8, raising=False)
+    tool = guarded_tool(deploy)
+    agent = agent_with(ScriptedModel([done()]), tool)
+    state = State()
+    ctx = RunContextWrapper(None)
+    with cs.using(execution=ROOT):
+        for i in range(50):
+            params = {"env": f"env-{i}"}
+            assert await tool.needs_approval(ctx, params, f"c{i}") is True
+            raw = ResponseFunctionToolCall(
+                type="function_call",
+                name="deploy",
+                call_id=f"c{i}",
+                arguments=json.dumps(params),
+            )
+            oa.approve(state, ToolApprovalItem(agent=agent, raw_item=raw))
+    assert len(state.approved) == 50
+    ledger = getattr(tool, "_capscope_ledger")  # noqa: B009
+    assert 0 < ledger.answered() <= 8

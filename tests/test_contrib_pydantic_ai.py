@@ -920,3 +920,54 @@ async def test_the_toolset_timeout_still_applies() -> None:
     with cs.using(execution=ROOT):
         result = await agent_for(Script(call("slow")), ts).run("go")
     assert result.output == "slow:retried:Timed out after 0.01 seconds."
+
+
+@pytest.mark.asyncio
+async def test_a_call_id_asked_twice_with_other_arguments_is_refused() -> None:
+    # The same conversation (a client may choose its id) and the same tool
+    # call id, asked about twice with different arguments: the earlier
+    # question is not overwritten; no approval for that call id is taken.
+    shared = toolset()
+    a = agent_for(Script(call("deploy", "c1", env="staging")), shared)
+    b = agent_for(Script(call("deploy", "c1", env="prod")), shared)
+    approve = DeferredToolResults(approvals={"c1": True})
+    with cs.using(execution=ROOT), Recorder() as rec:
+        first_a = await a.run("ship", conversation_id="conv-1")
+        first_b = await b.run("ship", conversation_id="conv-1")
+        assert isinstance(first_a.output, DeferredToolRequests)
+        assert isinstance(first_b.output, DeferredToolRequests)
+        # the later question's approval is refused...
+        second_b = await b.run(
+            message_history=first_b.all_messages(),
+            deferred_tool_results=approve,
+        )
+        # ...and so is the earlier one's
+        second_a = await a.run(
+            message_history=first_a.all_messages(),
+            deferred_tool_results=approve,
+        )
+        # and the call id stays refused: approving again does not re-ask
+        third_b = await b.run(
+            message_history=first_b.all_messages(),
+            deferred_tool_results=approve,
+        )
+    assert ran == []
+    for result in (second_a, second_b, third_b):
+        assert result.output.startswith("deploy:failed:capscope denied deploy")
+        assert "asked about twice" in result.output
+    assert {d.gate for d in rec.denied()} == {cs.Gate.APPROVAL}
+
+
+@pytest.mark.asyncio
+async def test_a_call_id_asked_twice_with_the_same_arguments_is_fine() -> None:
+    shared = toolset()
+    a = agent_for(Script(call("deploy", "c1", env="prod")), shared)
+    with cs.using(execution=ROOT):
+        first = await a.run("ship", conversation_id="conv-2")
+        await a.run("ship", conversation_id="conv-2")  # the same question
+        done = await a.run(
+            message_history=first.all_messages(),
+            deferred_tool_results=DeferredToolResults(approvals={"c1": True}),
+        )
+    assert done.output == "deploy:success:deployed latest to prod"
+    assert ran == ["deploy prod latest"]

@@ -22,7 +22,9 @@ Guard LangChain tools and run LangGraph graphs as capscope workers.
 - `as_worker(graph, push=..., worker_id=...)` runs each invocation of a
   graph (or of any runnable, a sub-graph used as a node included) as a
   capscope worker: its own narrowed policy and its own attribution
-  (`run_id` from the run's `thread_id`), never a sibling's.
+  (a fresh `run_id` for each invocation, unless its caller has one; the
+  run's `thread_id` only when asked for with `run_id="thread_id"`), never
+  a sibling's.
 - `policy_message()` is `describe_policy()` as a `SystemMessage`, to tell
   the model what it may do.
 
@@ -54,6 +56,7 @@ import functools
 import hashlib
 import json
 import threading
+import uuid
 from collections.abc import (
     AsyncIterator,
     Callable,
@@ -94,6 +97,7 @@ from ..policies import RuntimeContextOverlay, ToolApprovalPolicy
 
 __all__ = [
     "APPROVAL",
+    "THREAD_ID",
     "CapscopeTool",
     "WorkerRunnable",
     "approval_interrupts",
@@ -693,6 +697,15 @@ def guard_tool(  # noqa: PLR0913 - the decorators' options
 _Push = Mapping[Any, Any]
 _ConfigFn = Callable[[RunnableConfig | None], Any]
 
+#: `as_worker(..., run_id=THREAD_ID)`: the run's `thread_id` is its
+#: `run_id`. Opt in only when the thread id is yours, not the client's.
+THREAD_ID = "thread_id"
+
+
+def _fresh_run_id() -> str:
+    """A run id for one invocation that nobody outside chose."""
+    return str(uuid.uuid4())
+
 
 class WorkerRunnable(Runnable[Any, Any]):
     """
@@ -703,7 +716,8 @@ class WorkerRunnable(Runnable[Any, Any]):
         >>> from langchain_core.runnables import RunnableLambda
         >>> from capscope.contrib.langchain import as_worker
         >>> import capscope as cs
-        >>> who = as_worker(RunnableLambda(lambda _: cs.current_overlay().ids()), worker_id="w1")
+        >>> ids = RunnableLambda(lambda _: cs.current_overlay().ids())
+        >>> who = as_worker(ids, worker_id="w1", run_id="thread_id")
         >>> who.invoke(None, {"configurable": {"thread_id": "t1"}})
         {'run_id': 't1', 'worker_id': 'w1'}
     """
@@ -736,12 +750,7 @@ class WorkerRunnable(Runnable[Any, Any]):
         scope = Scope.capture_inherited()
         if push:
             scope = scope.pushing(dict(push))
-        thread = ((config or {}).get("configurable") or {}).get("thread_id")
-        run_id = self.run_id(config) if callable(self.run_id) else self.run_id
-        if run_id is None and thread is not None:
-            with scope.installed():
-                if current_overlay().run_id is None:
-                    run_id = str(thread)
+        run_id = self._run_id(scope, config)
         worker_id = (
             self.worker_id(config)
             if callable(self.worker_id)
@@ -754,6 +763,30 @@ class WorkerRunnable(Runnable[Any, Any]):
                 )
             }
         )
+
+    def _run_id(
+        self, scope: Scope, config: RunnableConfig | None
+    ) -> str | None:
+        """
+        The `run_id` one call carries: the caller's when it has one (a run
+        never changes its caller's; an explicit id that differs raises
+        `CeilingExceeded`), else the one given (a string, a function of the
+        config, or the config's `thread_id` for `THREAD_ID`), else a fresh
+        one. A `thread_id` is often the client's choice, so it is never the
+        run's id unless asked for.
+        """
+        with scope.installed():
+            inherited = current_overlay().run_id
+        if self.run_id == THREAD_ID:
+            if inherited is not None:
+                return None  # keeps the caller's
+            configurable = (config or {}).get("configurable") or {}
+            thread = configurable.get("thread_id")
+            return str(thread) if thread is not None else _fresh_run_id()
+        run_id = self.run_id(config) if callable(self.run_id) else self.run_id
+        if run_id is None and inherited is None:
+            return _fresh_run_id()
+        return None if run_id is None else str(run_id)
 
     def get_name(
         self, suffix: str | None = None, *, name: str | None = None
@@ -821,10 +854,17 @@ def as_worker(
     node, an agent) as a capscope worker: it starts from its caller's
     ceiling, *push* narrows it for that call only (`{"execution":
     CapabilityPolicy(...)}`, as `cs.spawn(push=...)`), and its decisions
-    carry `run_id` (default: the run's `thread_id`, unless the caller has a
-    `run_id` already: a sub-graph keeps its parent's) and `worker_id`
-    (default: the runnable's name). *push*, *worker_id* and *run_id* may be
-    functions of the call's config, for a policy per user or per thread.
+    carry `run_id` and `worker_id` (default: the runnable's name). *push*,
+    *worker_id* and *run_id* may be functions of the call's config, for a
+    policy per user or per thread.
+
+    `run_id`: when the caller already has one, the run keeps it (a
+    sub-graph keeps its parent's; an explicit id that differs raises
+    `CeilingExceeded`). Otherwise: the id given, or with
+    `run_id="thread_id"` (`THREAD_ID`) the config's `thread_id`, or by
+    default a fresh id (a UUID) for every invocation. A `thread_id` is
+    often chosen by the client, so it is the run's id only when asked for:
+    opt in when your application mints the thread ids.
 
     A push that asks for more than the caller has raises `CeilingExceeded`
     from the call, before the runnable starts.
@@ -839,6 +879,12 @@ def as_worker(
         >>> with cs.using(execution=CapabilityPolicy(tools=["fs.*"])):
         ...     reader.invoke(None)
         ('fs.read',)
+        >>> ids = RunnableLambda(lambda _: cs.current_overlay().run_id)
+        >>> thread = {"configurable": {"thread_id": "t-1"}}
+        >>> as_worker(ids).invoke(None, thread) == "t-1"
+        False
+        >>> as_worker(ids, run_id="thread_id").invoke(None, thread)
+        't-1'
     """
     return WorkerRunnable(
         runnable, push=push, worker_id=worker_id, run_id=run_id

@@ -9,12 +9,19 @@ capscope for the OpenAI Agents SDK (`openai-agents`, imported as `agents`).
   - an **ask** becomes the SDK's own human-in-the-loop approval: the tool's
     `needs_approval` dry-runs the call (`capscope.check_tool`) and, when
     capscope would ask, the run stops with a `ToolApprovalItem` in
-    `result.interruptions`. `state.approve(item)` and
-    `Runner.run(agent, state)` run the call with that answer as the
-    approval handler's, for that call only (that tool, those arguments,
-    that call id, once); `state.reject(item)` never runs the body, and the
-    model sees the SDK's rejection message. An application's own approval
-    handlers are still asked too: every handler in force must grant.
+    `result.interruptions`. The human answers through this module:
+    `approve(state, item)` then `Runner.run(agent, state)` runs the call
+    with that answer as the approval handler's, for that call only (that
+    tool, those arguments, that call id, once); `reject(state, item)`
+    never runs the body, and the model sees the SDK's rejection message.
+    An application's own approval handlers are still asked too: every
+    handler in force must grant.
+  - the answer capscope takes is the one `approve` recorded in this
+    process, not the `RunState`'s "approved" flag: a `RunState` is data
+    (serialised, stored, resumed), and whoever can write it can set that
+    flag. A call approved only with the SDK's `state.approve(item)`, or
+    carried as approved in a deserialized state, is refused, with a
+    reason that says to answer with `approve(state, item)`.
   - a **denial** (`capscope.PolicyDenied`) reaches the model as the tool's
     result, `"capscope denied <tool>: <reason> (gate <gate>)"`, and the run
     goes on. Other exceptions go to the SDK's failure handling as usual.
@@ -55,6 +62,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import hashlib
 import inspect
 import json
 import threading
@@ -62,7 +70,15 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
-from agents import Agent, FunctionTool, RunContextWrapper, Runner, RunResult
+from agents import (
+    Agent,
+    FunctionTool,
+    RunContextWrapper,
+    Runner,
+    RunResult,
+    RunState,
+    ToolApprovalItem,
+)
 from agents import function_tool as sdk_function_tool
 from agents.function_schema import function_schema
 from agents.tool import (
@@ -97,10 +113,12 @@ from ..policies import RuntimeContextOverlay, ToolApprovalPolicy
 __all__ = [
     "SPAN_NAME",
     "agent_tool",
+    "approve",
     "denial_message",
     "guarded_tool",
     "narrowed_agent",
     "policy_instructions",
+    "reject",
     "run",
 ]
 
@@ -203,7 +221,10 @@ def denial_message(denied: PolicyDenied) -> str:
 _TRACING: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "capscope.contrib.openai_agents.tracing", default=False
 )
-_subscribed = False
+#: The span reporter is subscribed while at least one guarded call runs,
+#: and only then: the rest of the process builds no decision for it.
+_reporting = 0
+_unsubscribe: Callable[[], None] | None = None
 _subscribe_lock = threading.Lock()
 
 
@@ -218,13 +239,23 @@ def _trace(decision: Decision) -> None:
         _span(decision)
 
 
-def _ensure_tracing() -> None:
-    """Subscribe the span reporter once, when the first tool is guarded."""
-    global _subscribed  # noqa: PLW0603 - one process-wide subscriber
+def _report_spans() -> None:
+    """One more guarded call runs: subscribe the span reporter if first."""
+    global _reporting, _unsubscribe  # noqa: PLW0603 - one process-wide count
     with _subscribe_lock:
-        if not _subscribed:
-            events.subscribe(_trace)
-            _subscribed = True
+        if _reporting == 0:
+            _unsubscribe = events.subscribe(_trace)
+        _reporting += 1
+
+
+def _stop_reporting() -> None:
+    """A guarded call ended: unsubscribe after the last one."""
+    global _reporting, _unsubscribe  # noqa: PLW0603 - one process-wide count
+    with _subscribe_lock:
+        _reporting -= 1
+        if _reporting == 0 and _unsubscribe is not None:
+            _unsubscribe()
+            _unsubscribe = None
 
 
 # -- approvals ----------------------------------------------------------------
@@ -240,26 +271,49 @@ def _canonical(value: Any) -> str:
 #: forgotten first (an approval of it is then refused, never assumed).
 _MAX_ASKED = 10_000
 
+#: How many answers given through `approve` and not yet used one guarded
+#: tool remembers; the oldest is forgotten first (its call is then
+#: refused, never assumed approved).
+_MAX_ANSWERS = 10_000
+
+
+def _digest(arguments: str) -> str:
+    return hashlib.sha256(arguments.encode("utf-8")).hexdigest()
+
 
 class _Ledger:
     """
     The calls this adapter stopped for a human, by call id, tool and
-    arguments. An SDK approval becomes capscope's grant only for a call
-    found here, once: a call id approved for other arguments, a replayed
-    call id, a standing `always_approve`, or a call the SDK held without
-    asking this adapter is not proven to be what the human saw.
+    arguments, and the answers the human gave through `approve`. An SDK
+    approval becomes capscope's grant only for a call found here, whose
+    answer `approve` recorded in this process, once: a call id approved for
+    other arguments, a replayed call id, a standing `always_approve`, an
+    approval written into the `RunState` (directly, or by whoever wrote a
+    serialized state), or a call the SDK held without asking this adapter
+    is not proven to be what the human saw.
 
     Call ids and arguments are the model's, and a rejected or abandoned
-    question is never taken: at most `_MAX_ASKED` are kept, the oldest
-    forgotten first (fail closed: its approval is then refused).
+    question is never taken: at most `_MAX_ASKED` questions and
+    `_MAX_ANSWERS` answers are kept, the oldest forgotten first (fail
+    closed: the call is then refused).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, tool: str, bind: Callable[[Mapping[str, Any]], str | None]
+    ) -> None:
+        self.tool = tool
+        self._bind = bind
         self._asked: OrderedDict[tuple[str, str], int] = OrderedDict()
+        #: (call id, tool, digest of the canonical arguments): one answer.
+        self._answered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._asked)
+
+    def answered(self) -> int:
+        """How many answers wait to be used."""
+        return len(self._answered)
 
     def record(self, call_id: str, arguments: str) -> None:
         with self._lock:
@@ -268,15 +322,56 @@ class _Ledger:
             while len(self._asked) > max(1, _MAX_ASKED):
                 self._asked.popitem(last=False)
 
-    def take(self, call_id: str, arguments: str) -> bool:
+    def _arguments(self, raw: str | None) -> str | None:
+        params = None if raw is None else _parse(raw)
+        return None if params is None else self._bind(params)
+
+    def answer(self, call_id: str, raw: str | None) -> bool:
+        """
+        Record the human's yes to the question asked about this call (its
+        call id, and the arguments *raw* binds to); `False`, recording
+        nothing, when no such question is remembered.
+        """
+        arguments = self._arguments(raw)
+        if arguments is None:
+            return False
+        key = (call_id, self.tool, _digest(arguments))
+        with self._lock:
+            if self._asked.get((call_id, arguments), 0) <= 0:
+                return False
+            self._answered.pop(key, None)
+            self._answered[key] = None  # one answer, however often given
+            while len(self._answered) > max(1, _MAX_ANSWERS):
+                self._answered.popitem(last=False)
+        return True
+
+    def withdraw(self, call_id: str, raw: str | None) -> None:
+        """Forget a yes recorded for this call (the human said no)."""
+        arguments = self._arguments(raw)
+        if arguments is None:
+            return
+        with self._lock:
+            self._answered.pop((call_id, self.tool, _digest(arguments)), None)
+
+    def take(self, call_id: str, arguments: str) -> str | None:
+        """
+        Use the question about this call and its answer: `None` when both
+        are here (the call is granted, once), else why it is not. The
+        question is used up either way.
+        """
+        answer = (call_id, self.tool, _digest(arguments))
         with self._lock:
             key = (call_id, arguments)
             count = self._asked.pop(key, 0)
             if count <= 0:
-                return False
+                self._answered.pop(answer, None)
+                return _UNPROVEN
             if count > 1:
                 self._asked[key] = count - 1
-            return True
+            if answer not in self._answered:
+                return _UNANSWERED
+            del self._answered[answer]
+            return None
 
 
 def _parse(arguments: str) -> dict[str, Any] | None:
@@ -291,26 +386,32 @@ class _Grant:
     """
     The approval handler for one call the SDK approved: it grants exactly
     one ask, for this tool with these arguments, when the adapter itself
-    held this call for that human (`proven`), and refuses everything else
-    (an ask the body makes for another call, a second ask, an approval
-    that is not proven to be for this call).
+    held this call for that human and `approve` recorded the human's yes
+    (`refusal` is `None`), and refuses everything else (an ask the body
+    makes for another call, a second ask, an approval that is not proven
+    to be the human's answer to this call: `refusal` says why).
     """
 
     def __init__(
-        self, tool: str, arguments: str, *, proven: bool, context: str | None
+        self,
+        tool: str,
+        arguments: str,
+        *,
+        refusal: str | None,
+        context: str | None,
     ) -> None:
         self.tool = tool
         self.arguments = arguments
         self.context = context
-        self.proven = proven
+        self.refusal = refusal
         self.used = False
         self._lock = threading.Lock()
 
     def __call__(self, request: ApprovalRequest) -> ApprovalDecision:
         with self._lock:
             fresh, self.used = not self.used, True
-        if not self.proven:
-            return ApprovalDecision.deny(_UNPROVEN)
+        if self.refusal is not None:
+            return ApprovalDecision.deny(self.refusal)
         if (
             fresh
             and request.tool == self.tool
@@ -331,9 +432,145 @@ class _Grant:
 
 _UNPROVEN = (
     "the Agents SDK approval does not cover this call (capscope asks for "
-    "each call: a standing always_approve, a reused call id, or a call held "
-    "without capscope's question is not an answer to it)"
+    "each call: a reused call id, a question forgotten or asked in another "
+    "process, or a call held without capscope's question is not an answer "
+    "to it)"
 )
+
+_UNANSWERED = (
+    "the Agents SDK approval does not come from capscope: answer each held "
+    "call with capscope.contrib.openai_agents.approve(state, item), in this "
+    "process (an approval set with state.approve, carried in a serialized "
+    "RunState, or a standing always_approve is not the human's answer to "
+    "this call)"
+)
+
+
+#: The attribute of a guarded `FunctionTool` that holds its `_Ledger`.
+_LEDGER = "_capscope_ledger"
+
+
+def _ledger_of(item: ToolApprovalItem) -> _Ledger | None:
+    """The ledger of the guarded tool that held *item*: found among the
+    tools of the agent whose call it is, by the tool's name.
+    """
+    try:
+        agent = item.agent
+    except Exception:  # noqa: BLE001 - a released agent: nothing to find
+        return None
+    name = item.tool_name or item.name
+    for tool in getattr(agent, "tools", None) or ():
+        if isinstance(tool, FunctionTool) and tool.name == name:
+            ledger = getattr(tool, _LEDGER, None)
+            if isinstance(ledger, _Ledger):
+                return ledger
+    return None
+
+
+def approve(
+    state: RunState[Any, Any],
+    item: ToolApprovalItem,
+    *,
+    always: bool = False,
+) -> None:
+    """
+    The human approves a held call: record that answer for capscope, in
+    this process, then `state.approve(item, always_approve=always)`.
+
+    The answer is bound to the question capscope asked about that exact
+    call (its call id, the tool and a digest of its canonical arguments)
+    and is used once. It is the only approval capscope takes: a call
+    approved with the SDK's `state.approve(item)` alone, or carried as
+    approved in a deserialized `RunState`, is refused when it runs. An
+    item capscope did not ask about (held by the tool's own
+    `needs_approval`, another kind of tool) is approved in the SDK only.
+
+    *always* is the SDK's `always_approve`: the SDK then skips its own
+    question for later calls of the tool, but capscope still asks about
+    each call, and refuses those not answered here.
+
+    Examples:
+        >>> import asyncio
+        >>> import capscope as cs
+        >>> from agents import Agent, RunConfig, Runner
+        >>> from agents.testing import ScriptedModel, assistant_message, function_call
+        >>> from capscope.contrib.openai_agents import approve, guarded_tool
+        >>> @cs.needs_approval(reason="ships code")
+        ... def deploy(env: str) -> str:
+        ...     '''Deploy to an environment.'''
+        ...     return f"deployed to {env}"
+        >>> model = ScriptedModel([[function_call("deploy", {"env": "prod"}, call_id="c1")], [assistant_message("Done.")]])
+        >>> agent = Agent(name="ops", model=model, tools=[guarded_tool(deploy)])
+        >>> local = RunConfig(tracing_disabled=True)
+        >>> async def main():
+        ...     with cs.using(execution=cs.policies.CapabilityPolicy.unrestricted()):
+        ...         result = await Runner.run(agent, "Ship it", run_config=local)
+        ...         state = result.to_state()
+        ...         for item in result.interruptions:
+        ...             approve(state, item)
+        ...         result = await Runner.run(agent, state, run_config=local)
+        ...     return [item.output for item in result.new_items if item.type == "tool_call_output_item"]
+        >>> asyncio.run(main())
+        ['deployed to prod']
+    """
+    ledger = _ledger_of(item)
+    call_id = item.call_id
+    recorded = (
+        ledger is not None
+        and call_id is not None
+        and ledger.answer(call_id, item.arguments)
+    )
+    try:
+        state.approve(item, always_approve=always)
+    except BaseException:
+        if recorded and ledger is not None and call_id is not None:
+            ledger.withdraw(call_id, item.arguments)
+        raise
+
+
+def reject(
+    state: RunState[Any, Any],
+    item: ToolApprovalItem,
+    *,
+    message: str | None = None,
+    always: bool = False,
+) -> None:
+    """
+    The human rejects a held call: forget any yes `approve` recorded for
+    it, then `state.reject(item, always_reject=always,
+    rejection_message=message)`. The body never runs, and the model reads
+    *message* (or the SDK's rejection message). The latest answer given
+    here is the one capscope takes.
+
+    Examples:
+        >>> import asyncio
+        >>> import capscope as cs
+        >>> from agents import Agent, RunConfig, Runner
+        >>> from agents.testing import ScriptedModel, assistant_message, function_call
+        >>> from capscope.contrib.openai_agents import guarded_tool, reject
+        >>> @cs.needs_approval(reason="ships code")
+        ... def deploy(env: str) -> str:
+        ...     '''Deploy to an environment.'''
+        ...     return f"deployed to {env}"
+        >>> model = ScriptedModel([[function_call("deploy", {"env": "prod"}, call_id="c1")], [assistant_message("Done.")]])
+        >>> agent = Agent(name="ops", model=model, tools=[guarded_tool(deploy)])
+        >>> local = RunConfig(tracing_disabled=True)
+        >>> async def main():
+        ...     with cs.using(execution=cs.policies.CapabilityPolicy.unrestricted()):
+        ...         result = await Runner.run(agent, "Ship it", run_config=local)
+        ...         state = result.to_state()
+        ...         for item in result.interruptions:
+        ...             reject(state, item, message="Not on a Friday.")
+        ...         result = await Runner.run(agent, state, run_config=local)
+        ...     return [item.output for item in result.new_items if item.type == "tool_call_output_item"]
+        >>> asyncio.run(main())
+        ['Not on a Friday.']
+    """
+    ledger = _ledger_of(item)
+    call_id = item.call_id
+    if ledger is not None and call_id is not None:
+        ledger.withdraw(call_id, item.arguments)
+    state.reject(item, always_reject=always, rejection_message=message)
 
 
 # -- guarded function tools ---------------------------------------------------
@@ -398,7 +635,12 @@ def _build(  # noqa: C901 - one closure per SDK hook
     takes_context = function_schema(fn).takes_context
     signature = inspect.signature(fn)
     context_name = next(iter(signature.parameters)) if takes_context else None
-    ledger = _Ledger()
+    ledger = _Ledger(
+        spec.name,
+        lambda params: _bound_arguments(
+            signature, params, takes_context=takes_context
+        ),
+    )
     kwargs = dict(options)
     user_needs_approval = kwargs.pop("needs_approval", False)
     user_failure = kwargs.pop(
@@ -450,15 +692,21 @@ def _build(  # noqa: C901 - one closure per SDK hook
             )
         )
         if ctx.is_tool_approved(ctx.tool_name, ctx.tool_call_id) is True:
-            proven = arguments is not None and ledger.take(
-                ctx.tool_call_id, arguments
+            refusal = (
+                _UNPROVEN
+                if arguments is None
+                else ledger.take(ctx.tool_call_id, arguments)
             )
             grant = _Grant(
-                spec.name, arguments or "", proven=proven, context=context_name
+                spec.name,
+                arguments or "",
+                refusal=refusal,
+                context=context_name,
             )
 
         async def call() -> Any:
             token = _TRACING.set(True)
+            _report_spans()
             try:
                 if grant is None:
                     return await inner(ctx, raw)
@@ -468,14 +716,14 @@ def _build(  # noqa: C901 - one closure per SDK hook
                 with using(approval=answered):
                     return await inner(ctx, raw)
             finally:
+                _stop_reporting()
                 _TRACING.reset(token)
 
         return await _under(layers, call)
 
     tool.on_invoke_tool = on_invoke_tool
     setattr(tool, _GUARD, _Guard(fn, None, options, layers))
-    setattr(tool, "_capscope_ledger", ledger)  # noqa: B010 - for tests
-    _ensure_tracing()
+    setattr(tool, _LEDGER, ledger)
     return tool
 
 
@@ -748,7 +996,8 @@ async def run(
     starts from the caller's policy, narrowed by *push* (stack names to
     policies, as for `capscope.spawn`), with `run_id` and `worker_id` in
     its attribution, and sees no sibling run's stacks. *input* may be a
-    `RunState` to resume after approvals: pass the same *push* and ids.
+    `RunState` to resume after approvals (answered with `approve` or
+    `reject`): pass the same *push* and ids.
 
     Raises:
         CeilingExceeded: *push* asks for more than the caller has; raised

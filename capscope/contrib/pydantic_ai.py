@@ -36,7 +36,10 @@ What the toolset adds around each call:
   `ToolApproved(override_args=...)`) is refused; an approved call the
   toolset never asked about, or already ran, is asked about again. So an
   approval is used once, for the call it was given for, and never for
-  another.
+  another. A tool call id asked about twice in one conversation, for
+  different calls (another tool or other arguments), is never approved:
+  neither question is overwritten by the other, and every approval for
+  that call id is refused.
 
 `run(agent, prompt, push=..., overlay=...)` runs one agent run as a
 capscope worker (`capscope.worker`): its own narrowed policies and its own
@@ -112,6 +115,14 @@ METADATA_KEY = "capscope"
 DEFAULT_MAX_PENDING = 10_000
 
 _NOT_THIS_CALL = "the approval given in Pydantic AI was for another call"
+
+#: What a call id asked about twice, for different calls, is remembered
+#: as: no call matches it, so no approval for that call id is taken.
+_ASKED_TWICE = ("", "asked twice")
+_TWICE = (
+    "this tool call id was asked about twice, for different calls, so an "
+    "approval for it cannot say which one it answers"
+)
 
 
 def refusal(denied: PolicyDenied) -> str:
@@ -404,6 +415,8 @@ class CapscopeToolset(FunctionToolset[AgentDepsT]):
         if ctx.tool_call_approved:
             with self._lock:
                 pending = self._pending.pop(key, None)
+                if pending == _ASKED_TWICE:  # refused for good, not used up
+                    self._pending[key] = pending
             if decision.action is Action.ASK:
                 if pending is None:
                     # Never asked here (a Pydantic AI approval for
@@ -415,7 +428,9 @@ class CapscopeToolset(FunctionToolset[AgentDepsT]):
                         action="deny",
                         gate="approval",
                         tool=decision.tool,
-                        reason=_NOT_THIS_CALL
+                        reason=_TWICE
+                        if pending == _ASKED_TWICE
+                        else _NOT_THIS_CALL
                         + " (another tool or other arguments)",
                         overlay=decision.overlay,
                         args_digest=decision.args_digest,
@@ -437,9 +452,14 @@ class CapscopeToolset(FunctionToolset[AgentDepsT]):
     def _defer(
         self, key: tuple[str, str], asked: tuple[str, str], decision: Decision
     ) -> NoReturn:
-        """Remember what is asked about, and defer the call."""
+        """Remember what is asked about, and defer the call. A call id
+        already asked about for another call is not overwritten: it is
+        marked as asked twice, and no approval for it is taken.
+        """
         with self._lock:
-            self._pending.pop(key, None)
+            earlier = self._pending.pop(key, None)
+            if earlier is not None and earlier != asked:
+                asked = _ASKED_TWICE
             self._pending[key] = asked
             while len(self._pending) > self._max_pending:
                 self._pending.popitem(last=False)
