@@ -770,9 +770,10 @@ class Gatekeeper:
         dry_run: bool,
     ) -> _Pending | None:
         """The gates that read the arguments: paths, constraints,
-        permissions, approval rules.
+        permissions, approval rules (the tool itself passed the ceiling in
+        `_argument_free` already).
         """
-        refusal = ceiling.check(call)
+        refusal = ceiling.check_arguments(call)
         if refusal is not None:
             raise _refuse(
                 ToolDenied,

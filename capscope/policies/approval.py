@@ -1355,17 +1355,28 @@ def _sensitive_regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
 
 def _sensitive(forms: Iterable[str], patterns: tuple[str, ...]) -> str | None:
     """The first pattern a form (or its basename) matches, any case."""
+    if not patterns:
+        return None
+    for form in forms:
+        hit = _sensitive_form(form, patterns)
+        if hit is not None:
+            return hit
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _sensitive_form(form: str, patterns: tuple[str, ...]) -> str | None:
+    """`_sensitive` of one form: text only, so remembered (bounded)."""
     regex = _sensitive_regex(patterns)
     if regex is None:
         return None
-    for form in forms:
-        lowered = form.lower()
-        base = os.path.basename(lowered)  # noqa: PTH119 (hot path)
-        if regex.match(lowered) or regex.match(base):
-            for pattern in patterns:  # which one, for the reason
-                low = pattern.lower()
-                if glob_match(low, lowered) or glob_match(low, base):
-                    return pattern
+    lowered = form.lower()
+    base = os.path.basename(lowered)  # noqa: PTH119 (hot path)
+    if regex.match(lowered) or regex.match(base):
+        for pattern in patterns:  # which one, for the reason
+            low = pattern.lower()
+            if glob_match(low, lowered) or glob_match(low, base):
+                return pattern
     return None
 
 

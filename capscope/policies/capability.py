@@ -572,6 +572,21 @@ class CapabilityPolicy:
                 f"tool {tool!r} has side effect {call.side_effect.value}, above "
                 f"the ceiling {self.side_effect_level.value}"
             )
+        return self.check_arguments(call)
+
+    def check_arguments(self, call: ToolCall) -> tuple[str, str] | None:
+        """
+        The gates of `check` that read the call's arguments (paths, then
+        argument constraints), for an engine that decided the tool, its
+        capability and its side effect already.
+
+        Examples:
+            >>> from capscope.policies import CapabilityPolicy, ToolCall
+            >>> p = CapabilityPolicy(tools=("fs.*",), workspace_roots=("/srv/ws",))
+            >>> p.check_arguments(ToolCall("fs.read", {"path": "/etc/x"}, paths=("/etc/x",)))[0]
+            'workspace_boundary'
+        """
+        tool = call.tool
         if call.paths and self.restricts_paths:
             roots = self._roots(write=call.write)
             for path, real in zip(
