@@ -877,3 +877,90 @@ def test_every_subcommand_refuses_bad_input_clearly(
     assert (code, "") == (result.returncode, result.stdout)
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+AGENT_MODULE = """
+import capscope as cs
+
+@cs.needs_approval("deploy")
+def deploy(env):
+    return f"deployed {env}"
+
+def main():
+    for env in ("staging", "prod"):
+        try:
+            print(deploy(env), flush=True)
+        except cs.ApprovalDenied as exc:
+            print("refused:", exc, flush=True)
+"""
+
+
+def test_serve_runs_an_agent_with_the_console_answering(tmp_path):
+    """`capscope serve --policy FILE --app MODULE:CALLABLE`: the agent's
+    asks wait in the web console (link and token on stderr); approve one,
+    deny the other, and the agent sees exactly those answers."""
+    import re
+    import sys
+    import time
+
+    import httpx
+
+    (tmp_path / "agentmod.py").write_text(AGENT_MODULE)
+    (tmp_path / "p.toml").write_text('[execution]\ntools = ["*"]\n')
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "capscope",
+            "serve",
+            "--policy",
+            "p.toml",
+            "--app",
+            "agentmod:main",
+            "--port",
+            "0",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stderr.readline()
+        match = re.search(r"(http://127\.0\.0\.1:\d+/)#token=(\S+)", line)
+        assert match, line
+        url, token = match.groups()
+        bearer = {"Authorization": f"Bearer {token}"}
+        answers = {"staging": "once", "prod": "deny"}
+        deadline = time.monotonic() + 30
+        while answers and time.monotonic() < deadline:
+            try:
+                listed = httpx.get(url + "api/pending", headers=bearer).json()
+            except httpx.ConnectError:
+                time.sleep(0.05)
+                continue
+            for item in listed:
+                env = dict(map(tuple, item["arguments"]))["env"]
+                response = httpx.post(
+                    f"{url}api/requests/{item['id']}",
+                    json={"answer": answers.pop(env)},
+                    headers=bearer,
+                )
+                assert response.status_code == 200
+            time.sleep(0.05)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+    assert answers == {}
+    assert out.splitlines()[0] == "deployed staging"
+    assert out.splitlines()[1].startswith("refused:")
+
+
+def test_serve_needs_module_colon_callable(cli, tmp_path):
+    (tmp_path / "p.toml").write_text('[execution]\ntools = ["*"]\n')
+    result = cli("serve", "--policy", "p.toml", "--app", "nocolon")
+    assert 4 == result.returncode
+    assert "MODULE:CALLABLE" in result.stderr

@@ -302,3 +302,87 @@ class TestSabotage:
         assert 0 == summary["misattributed"]
         assert 1 == summary["unexpected_outcomes"]
         assert "worker-00: fs.write(" in summary["problems"][0]
+
+
+def test_the_demo_with_the_web_console(tmp_path):
+    """
+    `capscope demo --console`: the approvals wait in the web console; a
+    person (here, this test over the console's API with the printed
+    token) answers each, and every request shows the worker that asked.
+    The run ends clean, its asked calls going as they were answered.
+    """
+    import json
+    import re
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "capscope",
+            "demo",
+            "--console",
+            "--workers",
+            "4",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        line = process.stderr.readline()
+        match = re.search(r"open (http://127\.0\.0\.1:\d+/)#token=(\S+)", line)
+        assert match, line
+        url, token = match.groups()
+        bearer = {"Authorization": f"Bearer {token}"}
+        for _ in range(100):  # the console is up once the link is printed
+            try:
+                refused = httpx.get(url + "api/pending")
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        assert refused.status_code == 401  # no token, no list
+        answered = {}
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                listed = httpx.get(url + "api/pending", headers=bearer).json()
+            except httpx.ConnectError:  # the run ended, and its console
+                break
+            for item in listed:
+                if item["id"] in answered:
+                    continue
+                answer = "deny" if item["tool"] == "shell" else "once"
+                response = httpx.post(
+                    f"{url}api/requests/{item['id']}",
+                    json={"answer": answer},
+                    headers=bearer,
+                )
+                assert response.status_code == 200
+                answered[item["id"]] = (
+                    item["worker_id"],
+                    item["tool"],
+                    answer,
+                )
+            time.sleep(0.05)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    summary = json.loads(out.splitlines()[-1])
+    assert process.returncode == 0, summary
+    assert summary["misattributed"] == 0
+    # the deployer (worker-03) asked for its deploys and its release note,
+    # the shell worker (worker-02) for sudo: each shown as theirs
+    asked = {(worker, tool) for worker, tool, _ in answered.values()}
+    assert {
+        ("worker-03", "deploy"),
+        ("worker-03", "fs.write"),
+        ("worker-02", "shell"),
+    } <= asked

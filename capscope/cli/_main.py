@@ -21,6 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -28,6 +29,7 @@ import attrs
 from .._ambient import AmbientStack
 from .._exceptions import PolicyConfigError, RegistryError
 from .._registry import registry
+from .._scope import using
 
 __all__ = ["main"]
 
@@ -96,12 +98,16 @@ def _stacks(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from . import _demo  # only this subcommand needs it
 
-    return _demo.run(
-        workers=args.workers,
-        json_output=args.json,
-        stdout=sys.stdout,
-        stderr=sys.stderr,
-    )
+    try:
+        return _demo.run(
+            workers=args.workers,
+            json_output=args.json,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            console=args.console,
+        )
+    except ImportError as exc:  # the console extra is not installed
+        raise _BadInput(str(exc)) from None
 
 
 # -- check ------------------------------------------------------------------------
@@ -347,6 +353,75 @@ def _mcp_proxy(args: argparse.Namespace) -> int:
     return OK
 
 
+def _app(target: str) -> Any:
+    """The callable MODULE:NAME names: only that module is imported."""
+    import importlib
+
+    module_name, sep, name = target.partition(":")
+    if not sep or not module_name or not name:
+        msg = f"--app expects MODULE:CALLABLE, got {target!r}"
+        raise _BadInput(msg)
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:  # as `python -m` finds modules
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - its own error, reported
+        msg = f"cannot import {module_name!r}: {exc}"
+        raise _BadInput(msg) from None
+    app = getattr(module, name, None)
+    if not callable(app):
+        msg = f"{target!r} is not a callable"
+        raise _BadInput(msg)
+    return app
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import inspect
+
+    scope = _load(args.policy)
+    app = _app(args.app)
+    try:  # only this subcommand needs the console extra
+        from ..approvers import WebApprover
+        from ..approvers.web import serve_in_background
+    except ImportError as exc:
+        msg = f"{exc}; install it with: pip install 'capscope[console]'"
+        raise _BadInput(msg) from None
+    from ..policies import ToolApprovalPolicy
+
+    approver = WebApprover(timeout=args.timeout)
+    try:
+        served = serve_in_background(
+            approver, args.host, args.port, allow_remote=args.allow_remote
+        )
+    except (OSError, ValueError) as exc:
+        raise _BadInput(str(exc)) from None
+    print(  # the token is printed once, for the person who answers
+        f"capscope serve: the approval console is at {served.login_url}",
+        file=sys.stderr,
+        flush=True,
+    )
+    person = ToolApprovalPolicy(handler=approver, timeout=None)
+
+    def run() -> Any:
+        with using(approval=person):
+            result = app()
+            if inspect.isawaitable(result):
+                return asyncio.run(_awaited(result))
+            return result
+
+    try:
+        scope.run(run)
+    finally:
+        served.stop()
+    return OK
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
 # -- the parser -----------------------------------------------------------------------
 
 
@@ -375,7 +450,7 @@ def _add_policy(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - every subcommand
     parser = argparse.ArgumentParser(
         prog="capscope",
         description="Capability policies that live per task.",
@@ -421,6 +496,14 @@ def _parser() -> argparse.ArgumentParser:
         default=8,
         metavar="N",
         help="how many concurrent workers (default: 8)",
+    )
+    demo.add_argument(
+        "--console",
+        action="store_true",
+        help=(
+            "a person answers the approvals in the web approval console "
+            "(the console extra), opened from the link printed on stderr"
+        ),
     )
     demo.add_argument(
         "--json",
@@ -555,6 +638,47 @@ def _parser() -> argparse.ArgumentParser:
         help="only the built-in stacks (the schema shipped in the package)",
     )
     schema.set_defaults(func=_schema)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run an agent with the web approval console answering its asks",
+        description=(
+            "Serve the web approval console (capscope.approvers.WebApprover, "
+            "the console extra) on loopback, print its sign-in link on "
+            "stderr, and run the callable MODULE:CALLABLE (sync, or async) "
+            "under the policy files, with the console's person answering "
+            "every approval. Stops when the callable returns."
+        ),
+        epilog=_EPILOG,
+    )
+    _add_policy(serve)
+    serve.add_argument(
+        "--app",
+        required=True,
+        metavar="MODULE:CALLABLE",
+        help="the agent to run (only MODULE is imported)",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="default: 127.0.0.1"
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=8765,
+        help="0 picks a free port (default: 8765)",
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a host that is not a loopback address (behind TLS)",
+    )
+    serve.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds a request waits for an answer before it is denied (default: 120)",
+    )
+    serve.set_defaults(func=_serve)
 
     proxy = sub.add_parser(
         "mcp-proxy",
