@@ -65,6 +65,7 @@ from ._ambient import CHECKING, checked_values
 from ._enforce import (
     Gatekeeper,
     ToolSpec,
+    _arguments_key,
     approval_get,
     autonomy_get,
     epoch_get,
@@ -383,6 +384,30 @@ def _run_async_generator(
     return run
 
 
+def _holds(under: Any, value: object) -> bool:
+    """
+    `_in_force(under)` for a decorated call whose execution value is
+    *value*: the frames the call's arguments were allowed under are in
+    force, remembered answers and the epoch have not moved (with an
+    approval frame), and no stack checks calls.
+    """
+    approval_frame = approval_get()
+    return (
+        under[0] is value
+        and under[1] is approval_frame
+        and under[2] is permissions_get()
+        and under[3] is autonomy_get()
+        and (
+            approval_frame is None
+            or (
+                under[4] == _engine._remembered_generation  # noqa: SLF001
+                and under[5] is epoch_get()
+            )
+        )
+        and not (CHECKING and checked_values())
+    )
+
+
 def _direct_call(
     kind: str,
     keeper: Gatekeeper,
@@ -397,14 +422,13 @@ def _direct_call(
         # attribute read on the proxy (each costs ~3x a bare call), nothing
         # allocated. Anything else goes through Gatekeeper.check.
         check_gates = keeper.check_gates
-        fast_allowed_call = keeper._fast_allowed_call  # noqa: SLF001
         plain = keeper.plain
         emit_allowed = keeper.emit_allowed
 
         def call_sync(_self: object, /, *args: Any, **kwargs: Any) -> Any:
-            # `_in_force(keeper.allowed_under)`, written out; a stack no
-            # frame was ever pushed on is None everywhere (`_used`), so it
-            # is not read (`under` learned None for it then).
+            # The fast paths of `Gatekeeper.check`, written out (`_in_force`,
+            # then `_holds`): a stack no frame was ever pushed on is None
+            # everywhere (`_used`), so it is not read.
             under = keeper.allowed_under
             frame = execution_get()
             if (
@@ -429,8 +453,17 @@ def _direct_call(
                 if kwargs:
                     return wrapped(*args, **kwargs)
                 return wrapped(*args)
-            if not fast_allowed_call(args, kwargs):
-                check_gates(instance, args, kwargs)
+            calls = keeper.allowed_calls
+            if (
+                calls is not None
+                and frame is not None
+                and _holds(calls[0], frame[0])
+                and _arguments_key(args, kwargs) in calls[1]
+            ):
+                if events._subscribers:  # noqa: SLF001 - has_subscribers()
+                    emit_allowed()
+                return wrapped(*args, **kwargs)
+            check_gates(instance, args, kwargs)
             return wrapped(*args, **kwargs)
 
         return call_sync

@@ -397,9 +397,11 @@ def _permission_frames(top: FrameToken) -> list[Any]:
     return policies
 
 
-#: Argument values whose equality is their JSON's: `1 == 1.0 == True`, so
-#: the type goes into the key too.
-_ATOMS = frozenset({str, int, float, bool, type(None)})
+#: Argument values whose equality is their JSON's, as `remember_key` reads
+#: them: `1 == True`, so the type goes into the key too. Not floats:
+#: `0.0 == -0.0` (and a NaN object is found by identity) while their JSON,
+#: hence their remembered answers, differ.
+_ATOMS = frozenset({str, int, bool, type(None)})
 
 
 def _arguments_key(
@@ -407,8 +409,12 @@ def _arguments_key(
 ) -> Hashable | None:
     """
     A call's arguments as a key, when every value is a plain atom (the
-    same key means the same bound arguments); `None` otherwise.
+    same key means the same bound arguments); `None` otherwise. The
+    shapes differ in length, so keys of different shapes never meet.
     """
+    if not kwargs and len(args) == 1:  # the common call, without a tuple
+        kind = type(args[0])
+        return (args, kind) if kind in _ATOMS else None
     types = tuple(map(type, args))
     if not _ATOMS.issuperset(types):
         return None
@@ -418,7 +424,7 @@ def _arguments_key(
         if not _ATOMS.issuperset(kinds):
             return None
         return args, types, items, kinds
-    return args, types
+    return args, types, None
 
 
 def _paths_of(name: str, value: object) -> tuple[str, ...]:

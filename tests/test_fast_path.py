@@ -267,6 +267,31 @@ def test_plain_equal_values_of_other_types_are_other_arguments():
     )
 
 
+@pytest.mark.parametrize(
+    ("first", "second"), [(0.0, -0.0), (-0.0, 0.0), (1, True), (0, False)]
+)
+def test_equal_values_remembered_apart_are_asked_apart(first, second):
+    """
+    Python calls these equal, but their remembered answers are kept apart
+    (their JSON differs): an answer remembered for one is not a fast path
+    for the other, which is asked, as the gates would.
+    """
+    asked = []
+
+    def approve(request):
+        asked.append(request.arguments["target"])
+        return cs.ApprovalDecision.allow(remember="scope")
+
+    with cs.using(
+        execution=CapabilityPolicy(tools=("deploy",)),
+        approval=ToolApprovalPolicy(handler=approve),
+    ):
+        for _ in range(2):
+            deploy(first)
+        deploy(second)
+    assert [repr(a) for a in asked] == [repr(first), repr(second)]
+
+
 def test_a_stack_first_used_after_the_fast_path_was_learned(tmp_path):
     """
     The fast path skips reading a stack no frame was ever pushed on
