@@ -850,12 +850,13 @@ async def test_a_narrowed_resume_refuses_what_was_approved_under_a_wider_run() -
 
 
 def test_refusal_text() -> None:
+    """The decision's reason and gate (the same text in every adapter)."""
     decision = cs.Decision(
         action="deny", gate="tool_ceiling", tool="shell", reason="no"
     )
     assert (
         refusal(cs.ToolDenied("not here", decision))
-        == "capscope denied shell: not here (gate tool_ceiling)"
+        == "capscope denied shell: no (gate tool_ceiling)"
     )
     assert refusal(cs.ToolDenied("bare")) == "capscope denied the call: bare"
 

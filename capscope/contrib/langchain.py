@@ -94,6 +94,7 @@ from .. import (
     worker,
 )
 from ..policies import RuntimeContextOverlay, ToolApprovalPolicy
+from ._common import denial_text
 
 __all__ = [
     "APPROVAL",
@@ -472,10 +473,8 @@ class CapscopeTool(BaseTool):
     def _refusal(
         self, denied: PolicyDenied, tool_call_id: str | None
     ) -> ToolMessage | str:
-        decision = denied.decision
-        if isinstance(decision, Decision):
-            gate = decision.gate or decision.action
-            content = f"capscope denied {decision.tool}: {denied} (gate {gate.value})"
+        if isinstance(denied.decision, Decision):
+            content = denial_text(denied)
         else:  # raised without a decision, by code inside the tool
             content = f"capscope denied {self.name}: {denied}"
         if tool_call_id is None:

@@ -69,7 +69,6 @@ from .. import (
     AmbientStack,
     ApprovalDecision,
     ApprovalRequest,
-    Decision,
     PolicyConfigError,
     PolicyDenied,
     Scope,
@@ -81,6 +80,7 @@ from .. import (
 )
 from .. import needs_approval as _needs_approval
 from ..policies import RuntimeContextOverlay, ToolApprovalPolicy
+from ._common import denial_text
 
 __all__ = [
     "APPROVAL_SCHEMA",
@@ -150,30 +150,6 @@ def _check_server_name(server: str) -> None:
             "contain '__' (tool names are mcp__<server>__<tool>)"
         )
         raise PolicyConfigError("server", msg)
-
-
-def denial_text(exc: PolicyDenied) -> str:
-    """
-    What a refused call tells the model: the tool, the reason and the gate.
-
-    Examples:
-        >>> import capscope as cs
-        >>> from capscope.contrib.mcp import denial_text
-        >>> from capscope.policies import CapabilityPolicy
-        >>> @cs.requires_tool("fs.write")
-        ... def write(path: str) -> None: ...
-        >>> with cs.using(execution=CapabilityPolicy(tools=["fs.read"])):
-        ...     try:
-        ...         write("notes.txt")
-        ...     except cs.ToolDenied as exc:
-        ...         print(denial_text(exc))
-        capscope denied fs.write: tool 'fs.write' exceeds the tool ceiling ('fs.read',) (gate tool_ceiling)
-    """
-    decision = exc.decision
-    if not isinstance(decision, Decision):  # raised without one
-        return f"capscope denied the call: {exc}"
-    gate = decision.gate.value if decision.gate is not None else "-"
-    return f"capscope denied {decision.tool}: {decision.reason} (gate {gate})"
 
 
 def denied_result(exc: PolicyDenied) -> types.CallToolResult:

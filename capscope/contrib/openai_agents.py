@@ -109,6 +109,7 @@ from .. import (
 )
 from ..audit import decision_record
 from ..policies import RuntimeContextOverlay, ToolApprovalPolicy
+from ._common import denial_text as denial_message
 
 __all__ = [
     "SPAN_NAME",
@@ -191,30 +192,6 @@ def _inline(layers: tuple[_Layer, ...]) -> Iterator[None]:
 
 
 # -- denials and tracing ------------------------------------------------------
-
-
-def denial_message(denied: PolicyDenied) -> str:
-    """
-    What the model reads when capscope refuses a call: the tool, the
-    reason and the gate.
-
-    Examples:
-        >>> import capscope as cs
-        >>> from capscope.contrib.openai_agents import denial_message
-        >>> @cs.requires_tool("fs.write")
-        ... def write(path: str) -> None: ...
-        >>> with cs.using(execution=cs.policies.CapabilityPolicy(tools=("fs.read",))):
-        ...     try:
-        ...         write("a.txt")
-        ...     except cs.PolicyDenied as denied:
-        ...         print(denial_message(denied))
-        capscope denied fs.write: tool 'fs.write' exceeds the tool ceiling ('fs.read',) (gate tool_ceiling)
-    """
-    decision = denied.decision
-    if not isinstance(decision, Decision):  # raised without one
-        return f"capscope denied the call: {denied}"
-    gate = decision.gate.value if decision.gate is not None else "none"
-    return f"capscope denied {decision.tool}: {decision.reason} (gate {gate})"
 
 
 #: Set while a guarded tool's call runs: its decisions become spans.

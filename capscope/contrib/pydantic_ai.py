@@ -103,6 +103,7 @@ from .. import (
 from .. import worker as _worker
 from ..policies import RuntimeContextOverlay, ToolApprovalPolicy
 from ..stacks import approval as _approval_stack
+from ._common import denial_text as refusal
 
 __all__ = ["CapscopeToolset", "policy_instructions", "refusal", "run"]
 
@@ -123,25 +124,6 @@ _TWICE = (
     "this tool call id was asked about twice, for different calls, so an "
     "approval for it cannot say which one it answers"
 )
-
-
-def refusal(denied: PolicyDenied) -> str:
-    """
-    The text the model reads for a call capscope refused:
-    `"capscope denied <tool>: <reason> (gate <gate>)"`.
-
-    Examples:
-        >>> import capscope as cs
-        >>> from capscope.contrib.pydantic_ai import refusal
-        >>> decision = cs.Decision(action="deny", gate="tool_ceiling", tool="shell", reason="not allowed")
-        >>> refusal(cs.ToolDenied("not allowed", decision))
-        'capscope denied shell: not allowed (gate tool_ceiling)'
-    """
-    decision = denied.decision
-    if not isinstance(decision, Decision):
-        return f"capscope denied the call: {denied}"
-    gate = "-" if decision.gate is None else decision.gate.value
-    return f"capscope denied {decision.tool}: {denied} (gate {gate})"
 
 
 def policy_instructions() -> str:
