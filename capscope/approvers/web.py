@@ -629,6 +629,19 @@ def _url(sock: socket.socket) -> str:
     return f"http://{host}:{port}/"
 
 
+def _config(approver: WebApprover, log_level: str) -> Any:
+    """The uvicorn configuration both ways of serving use."""
+    import uvicorn
+
+    return uvicorn.Config(
+        approver.app,
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+    )
+
+
 def serve_in_background(
     approver: WebApprover,
     host: str = "127.0.0.1",
@@ -668,13 +681,7 @@ def serve_in_background(
 
     sock = _listening_socket(host, port, allow_remote=allow_remote)
     url = _url(sock)
-    config = uvicorn.Config(
-        approver.app,
-        log_level=log_level,
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
+    config = _config(approver, log_level)
     server = uvicorn.Server(config)
     failed: list[BaseException] = []
 
@@ -731,13 +738,7 @@ def serve(
         file=sys.stderr,
         flush=True,
     )
-    config = uvicorn.Config(
-        approver.app,
-        log_level=log_level,
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
+    config = _config(approver, log_level)
     approver.start()
     try:
         uvicorn.Server(config).run(sockets=[sock])
