@@ -209,18 +209,6 @@ def all_vars() -> tuple[ContextVar[FrameToken | None], ...]:
     return _all_snapshot
 
 
-def share_used(*stacks: AmbientStack[Any]) -> list[bool]:
-    """
-    One "ever pushed" flag for *stacks* (any of them pushed sets it), for
-    a hot path that skips them all with one read while none was ever used.
-    Call before any of them is pushed.
-    """
-    cell = [any(stack._used[0] for stack in stacks)]  # noqa: SLF001
-    for stack in stacks:
-        stack._used = cell  # noqa: SLF001
-    return cell
-
-
 def apply_worker_rules() -> None:
     """
     Turn the *current* context into a worker's: a new epoch, TOP stacks cut
@@ -383,12 +371,11 @@ class AmbientStack(_Ambient, Generic[T]):
         doc: str = "",
     ) -> None:
         super().__init__(name, doc)
-        #: Whether a frame was ever pushed on this stack, in any context,
-        #: as a one-item list (stacks may share one: `share_used`): until
-        #: then `top()` is None everywhere (every frame is made by `push`;
-        #: workers, scopes and copies only carry frames made so), so a hot
-        #: path may skip reading it. Never goes back to False.
-        self._used = [False]
+        #: Whether a frame was ever pushed on this stack, in any context:
+        #: until then `top()` is None everywhere (every frame is made by
+        #: `push`; workers, scopes and copies only carry frames made so),
+        #: so a hot path may skip reading it. Never goes back to False.
+        self._used = False
         try:
             self._inherit = Inherit(inherit)
         except ValueError:
@@ -520,7 +507,7 @@ class AmbientStack(_Ambient, Generic[T]):
             1 if parent is None else parent[_DEPTH] + 1,
             [],
         )
-        self._used[0] = True  # before the frame exists anywhere
+        self._used = True  # before the frame exists anywhere
         self._set(frame)
         return frame
 

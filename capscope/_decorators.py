@@ -70,7 +70,6 @@ from ._enforce import (
     autonomy_get,
     epoch_get,
     execution_get,
-    gates_used,
     permissions_get,
 )
 from ._exceptions import PolicyConfigError
@@ -79,6 +78,7 @@ from ._tasks import scoped_aiter, scoped_iter
 from .commands._engine import _CommandLayer
 from .events import Action, Decision
 from .policies._common import Level, enum_value, str_tuple
+from .stacks import approval, autonomy, permissions
 
 __all__ = ["check_tool", "needs_approval", "requires_tool", "tool_spec"]
 
@@ -422,32 +422,28 @@ def _direct_call(
         # attribute read on the proxy (each costs ~3x a bare call), nothing
         # allocated. Anything else goes through Gatekeeper.check.
         check_gates = keeper.check_gates
+        plain = keeper.plain
         emit_allowed = keeper.emit_allowed
 
         def call_sync(_self: object, /, *args: Any, **kwargs: Any) -> Any:
             # The fast paths of `Gatekeeper.check`, written out (`_in_force`,
-            # then `_holds`): while no frame was ever pushed on approval,
-            # permissions or autonomy (`gates_used`), all three are None
-            # everywhere and are not read.
+            # then `_holds`): a stack no frame was ever pushed on is None
+            # everywhere (`_used`), so it is not read.
             under = keeper.allowed_under
             frame = execution_get()
             if (
-                under is not None  # set for plain keepers only
+                plain
+                and under is not None
                 and frame is not None
                 and under[0] is frame[0]
+                and (not approval._used or under[1] is approval_get())  # noqa: SLF001
+                and (not permissions._used or under[2] is permissions_get())  # noqa: SLF001
+                and (not autonomy._used or under[3] is autonomy_get())  # noqa: SLF001
                 and (
-                    not gates_used[0]
+                    under[1] is None
                     or (
-                        under[1] is approval_get()
-                        and under[2] is permissions_get()
-                        and under[3] is autonomy_get()
-                        and (
-                            under[1] is None
-                            or (
-                                under[4] == _engine._remembered_generation  # noqa: SLF001
-                                and under[5] is epoch_get()
-                            )
-                        )
+                        under[4] == _engine._remembered_generation  # noqa: SLF001
+                        and under[5] is epoch_get()
                     )
                 )
                 and not (CHECKING and checked_values())

@@ -91,9 +91,6 @@ approval_get = approval._get  # noqa: SLF001
 permissions_get = permissions._get  # noqa: SLF001
 autonomy_get = autonomy._get  # noqa: SLF001
 epoch_get = _EPOCH.get
-#: [True] once a frame was ever pushed on approval, permissions or autonomy
-#: (`share_used`): until then all three are None everywhere.
-gates_used: list[bool] = approval._used  # noqa: SLF001
 
 #: Bumped whenever an answer is remembered in an approval frame: a tool
 #: decided by its name alone is decided again after it (see _compile).

@@ -316,7 +316,7 @@ from capscope.stacks import approval, autonomy, permissions
 def write(x):
     return x
 
-assert not (approval._used[0] or permissions._used[0] or autonomy._used[0])
+assert not (approval._used or permissions._used or autonomy._used)
 seen = []
 with cs.using(execution=CapabilityPolicy(tools=["fs.*"])):
     write(1); write(2)  # learned: the fast path

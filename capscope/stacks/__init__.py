@@ -157,9 +157,6 @@ autonomy = _stack(
     _Inherit.COPY,
     "autonomy tier: shadow < suggest < act_with_approval < act_auto",
 )
-# The stacks the decorators' fast path compares: one "ever pushed" flag for
-# the three, read once while none of them was ever used.
-_ambient.share_used(approval, permissions, autonomy)
 render = _stack(
     "render",
     _render.LlmRenderContext,
