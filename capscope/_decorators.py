@@ -66,6 +66,7 @@ from ._enforce import (
     Gatekeeper,
     ToolSpec,
     _arguments_key,
+    _in_force,
     approval_get,
     autonomy_get,
     epoch_get,
@@ -384,30 +385,6 @@ def _run_async_generator(
     return run
 
 
-def _holds(under: Any, value: object) -> bool:
-    """
-    `_in_force(under)` for a decorated call whose execution value is
-    *value*: the frames the call's arguments were allowed under are in
-    force, remembered answers and the epoch have not moved (with an
-    approval frame), and no stack checks calls.
-    """
-    approval_frame = approval_get()
-    return (
-        under[0] is value
-        and under[1] is approval_frame
-        and under[2] is permissions_get()
-        and under[3] is autonomy_get()
-        and (
-            approval_frame is None
-            or (
-                under[4] == _engine._remembered_generation  # noqa: SLF001
-                and under[5] is epoch_get()
-            )
-        )
-        and not (CHECKING and checked_values())
-    )
-
-
 def _direct_call(
     kind: str,
     keeper: Gatekeeper,
@@ -426,8 +403,8 @@ def _direct_call(
         emit_allowed = keeper.emit_allowed
 
         def call_sync(_self: object, /, *args: Any, **kwargs: Any) -> Any:
-            # The fast paths of `Gatekeeper.check`, written out (`_in_force`,
-            # then `_holds`): a stack no frame was ever pushed on is None
+            # The fast paths of `Gatekeeper.check`, written out (the first
+            # is `_in_force` inline): a stack no frame was ever pushed on is None
             # everywhere (`_used`), so it is not read.
             under = keeper.allowed_under
             frame = execution_get()
@@ -456,8 +433,7 @@ def _direct_call(
             calls = keeper.allowed_calls
             if (
                 calls is not None
-                and frame is not None
-                and _holds(calls[0], frame[0])
+                and _in_force(calls[0])
                 and _arguments_key(args, kwargs) in calls[1]
             ):
                 if events._subscribers:  # noqa: SLF001 - has_subscribers()
