@@ -19,6 +19,7 @@ import asyncio
 import inspect
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,23 +49,41 @@ def call_sync(
 ) -> Any:
     """
     *fn(*args)* for a synchronous caller. An async *fn*, or an awaitable
-    it returns, is awaited on a private event loop (`_on_private_loop`).
+    it returns, is awaited on a private event loop (`_on_private_loop`);
+    *seconds* bounds the whole, both steps together.
     """
     if inspect.iscoroutinefunction(fn):
         return _on_private_loop(lambda: fn(*args), seconds)
+    started = time.monotonic()
     if seconds is None:
         answer = fn(*args)
     else:
         answer = _in_thread(lambda: fn(*args), seconds)
     if inspect.isawaitable(answer):
-        return _on_private_loop(lambda: answer, seconds)
+        left = (
+            None if seconds is None else seconds - (time.monotonic() - started)
+        )
+        if left is not None and left <= 0:
+            _close(answer)
+            msg = f"no answer within {seconds:g} s"
+            raise TimeoutError(msg)
+        return _on_private_loop(lambda: answer, left)
     return answer
+
+
+def _close(awaitable: object) -> None:
+    """Close an awaitable no one will await (no 'never awaited' warning)."""
+    closer = getattr(awaitable, "close", None)
+    if closer is not None:
+        closer()
 
 
 def _in_thread(run: Callable[[], Any], seconds: float | None) -> Any:
     """
     *run()* in a daemon thread under this scope, waited for at most
-    *seconds* (then abandoned: `TimeoutError`); its error is raised here.
+    *seconds* (then abandoned: `TimeoutError`); its error is raised here,
+    and anything else it raises (a `CancelledError`, a `SystemExit`) as a
+    `RuntimeError`, so that callers, which refuse on an error, refuse.
     """
     outcome: list[tuple[bool, Any]] = []
     done = threading.Event()
@@ -72,8 +91,12 @@ def _in_thread(run: Callable[[], Any], seconds: float | None) -> Any:
     def target() -> None:
         try:
             outcome.append((True, run()))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
             outcome.append((False, exc))
+        except BaseException as exc:  # noqa: BLE001 - not the caller's to stop
+            outcome.append(
+                (False, RuntimeError(f"the handler raised {exc!r}"))
+            )
         finally:
             done.set()
 

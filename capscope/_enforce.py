@@ -427,6 +427,10 @@ def _arguments_key(
     return args, types, None
 
 
+class _NotAPath(ValueError):
+    """A path argument holding something that is not a path."""
+
+
 def _paths_of(name: str, value: object) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -435,7 +439,7 @@ def _paths_of(name: str, value: object) -> tuple[str, ...]:
     if isinstance(value, list | tuple):
         return tuple(p for item in value for p in _paths_of(name, item))
     msg = f"path argument {name!r} is {value!r}, not a path"
-    raise ToolDenied(msg)
+    raise _NotAPath(msg)
 
 
 #: A ceiling's verdict on a tool alone: `(gate, reason)` or `None`.
@@ -533,7 +537,16 @@ class Gatekeeper:
         arguments = self._bind(instance, args, kwargs)
         paths: tuple[str, ...] = ()
         for name in spec.paths:
-            paths += _paths_of(name, arguments.get(name))
+            try:
+                paths += _paths_of(name, arguments.get(name))
+            except _NotAPath as exc:  # refused as any gate refuses: a decision
+                raise _refuse(
+                    ToolDenied,
+                    Gate.WORKSPACE_BOUNDARY,
+                    spec.name,
+                    str(exc),
+                    arguments=arguments,
+                ) from None
         return ToolCall(
             spec.name,
             arguments,
@@ -1007,7 +1020,13 @@ class Gatekeeper:
             try:
                 outcome = self._evaluate(instance, args, kwargs, dry_run=True)
             except PolicyDenied as exc:
-                outcome = exc.decision  # type: ignore[assignment]  # ours carry one
+                decision = exc.decision
+                # Ours carry one; a refusal raised without one is a refusal.
+                outcome = (
+                    decision
+                    if isinstance(decision, Decision)
+                    else _decision(Action.DENY, None, self.spec.name, str(exc))
+                )
         if outcome is None:
             return _decision(Action.ALLOW, None, self.spec.name, "allowed")
         if isinstance(outcome, Decision):

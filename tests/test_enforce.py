@@ -541,6 +541,46 @@ class TestApprovalFlow:
             tool()
         assert cancelled.wait(2)
 
+    def test_an_async_handler_cancelled_is_a_refusal(self):
+        """A handler whose task is cancelled (a BaseException) is an
+        `ApprovalDenied`, never that exception escaping the tool call."""
+
+        async def handler(_request):
+            raise asyncio.CancelledError
+
+        tool = gated(self.deploy, "deploy", needs_approval=True)
+        with (
+            execution.pushed(UNRESTRICTED),
+            approval.pushed(ToolApprovalPolicy(handler=handler)),
+            pytest.raises(cs.ApprovalDenied, match="CancelledError"),
+        ):
+            tool()
+
+    def test_the_timeout_bounds_a_sync_handler_and_its_awaitable_together(
+        self,
+    ):
+        """A sync handler that takes most of the time, then returns an
+        awaitable that takes the rest: one limit for both, so it times out
+        (each step alone fits in it)."""
+
+        async def later():
+            await asyncio.sleep(0.3)
+            return True
+
+        def handler(_request):
+            time.sleep(0.3)
+            return later()
+
+        tool = gated(self.deploy, "deploy", needs_approval=True)
+        started = time.monotonic()
+        with (
+            execution.pushed(UNRESTRICTED),
+            approval.pushed(ToolApprovalPolicy(handler=handler, timeout=0.5)),
+            pytest.raises(cs.ApprovalDenied, match="timed out"),
+        ):
+            tool()
+        assert time.monotonic() - started < 0.9
+
     def test_sync_handler_returning_an_awaitable_under_a_sync_caller(self):
         """An awaitable answer is awaited too, on the private loop."""
 

@@ -648,3 +648,27 @@ def test_physical_path_of_a_fifo_does_not_block(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     assert physical_path(str(fifo)) == os.path.realpath(fifo)
+
+
+@pytest.mark.parametrize("value", [b"/tmp/../etc/hosts", 3, {"p": "/etc"}])
+def test_a_path_argument_that_is_not_a_path_is_refused_with_a_decision(value):
+    """Not a path (bytes, a number, a mapping): the dry run says deny, as
+    the call is refused, with a decision and its event (it said allow)."""
+
+    @cs.requires_tool("fs.read", side_effect="read_only", paths=("path",))
+    def read(path):
+        return "read"
+
+    seen = []
+    unsubscribe = cs.events.subscribe(seen.append)
+    try:
+        with cs.using(execution=CapabilityPolicy(tools=("*",))):
+            dry = cs.check_tool(read, value)
+            with pytest.raises(cs.ToolDenied) as refused:
+                read(value)
+    finally:
+        unsubscribe()
+    assert dry.action == cs.Action.DENY
+    assert dry.gate == cs.Gate.WORKSPACE_BOUNDARY
+    assert refused.value.decision.gate == cs.Gate.WORKSPACE_BOUNDARY
+    assert [d.action for d in seen if d.tool == "fs.read"] == [cs.Action.DENY]
