@@ -684,6 +684,30 @@ class TestManifest:
         ]
         assert cells["deploy"][4] == "yes"
 
+    def test_command_guarded_tools_are_shown(self, cli, tmp_path):
+        """The table's COMMAND column and `command_guarded` in JSON say
+        which tools run a command gate too."""
+        (tmp_path / "guarded.py").write_text(
+            "import capscope as cs\n\n\n"
+            '@cs.requires_tool("shell", side_effect="process_exec")\n'
+            '@cs.guards_command(arg="cmd", name="shell")\n'
+            "def shell(cmd: str) -> str:\n"
+            "    return cmd\n\n\n"
+            '@cs.requires_tool("fs.read")\n'
+            "def read(path: str) -> str:\n"
+            "    return path\n"
+        )
+        entries = _json(cli("manifest", "guarded.py", "--json"))
+        assert {e["tool"]: e["command_guarded"] for e in entries} == {
+            "shell": True,
+            "fs.read": False,
+        }
+        rows = cli("manifest", "guarded.py").stdout.splitlines()[1:-1]
+        cells = {
+            re.split(r"\s{2,}", r)[1]: re.split(r"\s{2,}", r)[5] for r in rows
+        }
+        assert cells == {"shell": "guarded", "fs.read": "-"}
+
     def test_a_module_that_does_not_import_is_bad_input(self, cli, tmp_path):
         (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
 

@@ -158,3 +158,25 @@ def test_version_is_read_from_metadata():
     from importlib.metadata import version
 
     assert version("capscope") == cs.__version__
+
+
+def test_the_extras_stay_small():
+    """`pip install capscope` needs only attrs and wrapt, and the `test`
+    extra for users' own tests adds pytest alone; the project's own test
+    dependencies are a dependency group, never an extra."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads(
+        (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    )
+    names = {
+        dep.split(">")[0].split("[")[0]
+        for dep in project["project"]["dependencies"]
+    }
+    assert names == {"attrs", "wrapt"}
+    extras = project["project"]["optional-dependencies"]
+    assert [d.split(">")[0] for d in extras["test"]] == ["pytest"]
+    assert "tests" not in extras
+    assert "dev" not in extras
+    assert "test" in project["dependency-groups"]
