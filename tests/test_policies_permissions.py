@@ -755,3 +755,23 @@ class TestPathForms:
         policy = DynamicPermissionPolicy(deny={"net.*": "*/../*"})
         call = ToolCall("net.get", {"url": "http://h/a/../b"})
         assert not policy.evaluate(call).allowed
+
+
+def test_an_allow_about_paths_is_not_vouched_for_by_another_argument(tmp_path):
+    """A string matcher in an allow list: for a call with path arguments,
+    every path must match; a text argument that matches (the model writes
+    it) does not allow a path that does not."""
+    policy = DynamicPermissionPolicy(allow={"fs.*": f"{tmp_path}/ws/*"})
+    inside = f"{tmp_path}/ws/a.txt"
+    outside = f"{tmp_path}/secret.txt"
+
+    def call(path, text):
+        return ToolCall(
+            "fs.write", {"path": path, "text": text}, paths=(path,)
+        )
+
+    assert policy.evaluate(call(inside, "hello")).allowed
+    assert not policy.evaluate(call(outside, inside)).allowed
+    # a deny still catches the path in any argument position
+    deny = DynamicPermissionPolicy(deny={"fs.*": f"{tmp_path}/ws/*"})
+    assert not deny.evaluate(call(outside, inside)).allowed

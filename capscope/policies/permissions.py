@@ -267,7 +267,9 @@ class PermissionRule:
       string value found recursively in the arguments (in dicts, lists and
       tuples; a path-like counts as its path). Arguments holding no string
       are matched as their compact JSON text (`{"n":5}`). Globs match the
-      whole value: write `"*rm -rf*"` for a substring.
+      whole value: write `"*rm -rf*"` for a substring. In an allow list,
+      for a call with path arguments, every path must match instead (so
+      another argument cannot vouch for a path).
     - `{argument: glob or globs}`: for every argument named, the argument
       is a string (or a path-like) matching one of its globs.
     - a callable: a predicate on the arguments mapping; truthy matches.
@@ -321,8 +323,16 @@ class PermissionRule:
             return bool(matcher(arguments))
         forms = _Forms(call, every=every_form)
         if isinstance(matcher, tuple):
-            values = _string_values(arguments) or [_json_text(arguments)]
-            return any(forms.match(matcher, value) for value in values)
+            # An allow about a call with paths holds for its paths, each of
+            # them: another argument never vouches for one.
+            strict = every_form and bool(call.paths)
+            values = (
+                call.paths
+                if strict
+                else _string_values(arguments) or [_json_text(arguments)]
+            )
+            test = all if strict else any
+            return test(forms.match(matcher, value) for value in values)
         for name, globs in matcher.items():
             value = _text(arguments.get(name))
             if value is None or not forms.match(globs, value):
