@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from bash_sandbox import AVAILABLE, Sandbox
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 from test_command_corpus import ISSUE_POLICY
 
@@ -499,6 +499,10 @@ def _same_word(ours: str, bash: str) -> bool:
     database=None,
 )
 @given(line=_exact_lines())
+# Found by this test: bash expands `:{},}` into `:}` and `:`, which the
+# parser's brace scan called exact.
+@example(line="px :{},}")
+@example(line="px a{b,}c{")
 def test_exact_words_are_what_bash_passes(
     tmp_path_factory: pytest.TempPathFactory, line: str
 ) -> None:

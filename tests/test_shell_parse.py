@@ -560,3 +560,24 @@ class TestLimits:
         """Random text of shell metacharacters always gives a
         `ParsedCommand`."""
         assert isinstance(parse(text), ParsedCommand)
+
+
+@pytest.mark.parametrize("line", ["px :{},}", "px a{},b}", "px x{a..}y}"])
+def test_braces_bash_may_expand_are_not_exact(line):
+    """A `,` or `..` between a `{` and a later `}` that the brace scan
+    does not expand is not claimed exact: bash expands `:{},}` into `:}`
+    and `:` (found by the differential test against real bash)."""
+    from capscope.commands._parse import parse
+
+    [command] = parse(line).commands
+    assert command.unresolved
+
+
+@pytest.mark.parametrize(
+    "line", ["git log @{u}..", "git show HEAD@{1}", "find . -exec ls {} +"]
+)
+def test_braces_with_nothing_to_expand_stay_exact(line):
+    from capscope.commands._parse import parse
+
+    [command] = parse(line).commands
+    assert not command.unresolved

@@ -979,7 +979,10 @@ class _Parser:
         An unquoted `{...}` pair holding an unquoted `,` (at its own
         level) or `..` counts, even where bash would leave the word alone
         (`{a..}`): the words are for the checks that look past a reason,
-        and the reason stands either way. `HEAD@{1}` and `{}` are words.
+        and the reason stands either way. A word with braces and a `,` or
+        `..` after them that our scan does not expand is not proven exact
+        either (bash expands `:{},}`): it is its own one word, with the
+        reason. `HEAD@{1}` and `{}` are words.
         """
         chars: list[str] = []
         quoted: list[bool] = []
@@ -998,6 +1001,12 @@ class _Parser:
         if "}" not in tail or ("," not in tail and ".." not in tail):
             return None
         if not _expands(chars, quoted):
+            if _may_expand(chars, quoted):
+                # A `,` or `..` between a `{` and a later `}`, which our
+                # scan does not expand; bash's own scan differs in corners
+                # (`:{},}` is `:}` and `:` there): not proven exact, so the
+                # word keeps its reason, as itself.
+                return ["".join(chars)]
             return None
         if len(opens) > _MAX_BRACES or len(chars) > _MAX_BRACE_CHARS:
             msg = "a brace expansion too large to analyse"
@@ -1459,6 +1468,26 @@ def _expands(chars: list[str], quoted: list[bool]) -> bool:
             stack[-1][0] = True
         elif c == "." and previous == "." and stack:
             stack[-1][1] = True
+        previous = c
+    return False
+
+
+def _may_expand(chars: list[str], quoted: list[bool]) -> bool:
+    """Whether an unquoted `,` or `..` stands between an unquoted `{` and
+    a later unquoted `}`: what bash may take for a brace expansion.
+    """
+    opened = separated = False
+    previous = ""
+    for c, q in zip(chars, quoted, strict=True):
+        if q:
+            previous = ""
+            continue
+        if c == "{":
+            opened = True
+        elif opened and (c == "," or (c == "." and previous == ".")):
+            separated = True
+        elif c == "}" and separated:
+            return True
         previous = c
     return False
 
