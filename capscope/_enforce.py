@@ -19,6 +19,7 @@ import enum
 import inspect
 import os
 from collections.abc import Callable, Hashable, Mapping
+from os.path import abspath
 from types import MappingProxyType
 from typing import Any, Literal, final
 
@@ -56,7 +57,11 @@ from .policies import (
     remember_key,
     resolve_tier,
 )
-from .policies._common import enum_value, physical_path
+from .policies._common import (
+    _kernel_path,
+    enum_value,
+    physical_path,
+)
 from .policies.approval import REMEMBERED, ApprovalAction
 from .policies.permissions import EscalationAnswer
 from .policies.protocol import Verdict
@@ -442,6 +447,37 @@ def _paths_of(name: str, value: object) -> tuple[str, ...]:
     raise _NotAPath(msg)
 
 
+def _path_text(
+    index: int, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> str | None:
+    """
+    The path argument at *index* in *args* (-1 and below: keyword only)
+    or named *name* in *kwargs*, as text; `None` when only binding can
+    tell (given twice, left to its default, not a string or path object,
+    a list of paths): the gates decide such a call.
+    """
+    if 0 <= index < len(args):
+        value = args[index] if name not in kwargs else None
+    else:
+        value = kwargs.get(name)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, os.PathLike):
+        text = os.fspath(value)
+        return text if isinstance(text, str) else None
+    return None
+
+
+def _spelled(text: str) -> str:
+    """
+    *text* (a path with `~` expanded) made absolute, as it is spelled:
+    the key `_learn_paths` keeps a path under. Its `lexical_path` is a
+    function of this alone (the working directory is read for a
+    relative path, here, never later).
+    """
+    return text if text.startswith("/") else abspath(text)  # noqa: PTH100
+
+
 #: A ceiling's verdict on a tool alone: `(gate, reason)` or `None`.
 _Refusal = tuple[str, str] | None
 #: What a tool allowed by its name alone was allowed under: the ceiling,
@@ -456,8 +492,12 @@ _Frames = tuple[
     int,
     object,
 ]
+#: The paths of one call: each as spelled, made absolute, and resolved.
+_PathsKey = tuple[tuple[str, str], ...]
 #: How many ceilings' verdicts a gatekeeper keeps.
 _SEEN = 16
+#: How many calls' paths a gatekeeper keeps per frames (`_learn_paths`).
+_PATHS_SEEN = 1024
 
 
 class Gatekeeper:
@@ -468,10 +508,12 @@ class Gatekeeper:
 
     __slots__ = (
         "_fn",
+        "_path_slots",
         "_seen",
         "_signature",
         "_var_keyword",
         "allowed_calls",
+        "allowed_paths",
         "allowed_under",
         "plain",
         "spec",
@@ -493,6 +535,11 @@ class Gatekeeper:
         # ... and the arguments of calls allowed under the frames in force
         # when they were (a remembered answer, say): see _remember_call.
         self.allowed_calls: tuple[_Frames, set[Hashable]] | None = None
+        # ... and, for a tool with paths, the paths (as spelled and as
+        # resolved, per call) allowed under the frames in force: see
+        # _learn_paths. Where each path argument sits (`_path_slots`).
+        self.allowed_paths: tuple[_Frames, set[_PathsKey]] | None = None
+        self._path_slots: tuple[tuple[int, str], ...] | None = None
 
     # -- arguments ------------------------------------------------------------
 
@@ -636,7 +683,7 @@ class Gatekeeper:
                 f"autonomy tier act_with_approval: {tool!r} needs approval"
             )
             pending = _Pending(call, key, reason, None, ap)
-        if pending is None and not asks and self.plain and not dry_run:
+        if pending is None and not asks and not dry_run:
             self._learn(
                 ceiling, ap, perm_top, call, generation, (args, kwargs)
             )
@@ -652,7 +699,10 @@ class Gatekeeper:
         arguments: tuple[tuple[Any, ...], dict[str, Any]],
     ) -> None:
         """After an allowed call: what the fast paths may decide next."""
-        if not self._compile(ceiling, ap, perm_top, generation):
+        if not self.plain:
+            if call is not None and not self.spec.bridged:
+                self._learn_paths(ceiling, ap, perm_top, call, generation)
+        elif not self._compile(ceiling, ap, perm_top, generation):
             self._remember_call(ap, perm_top, call, generation, *arguments)
 
     def _compile(
@@ -664,13 +714,28 @@ class Gatekeeper:
     ) -> bool:
         """
         After a call was allowed: when every gate would allow any call of
-        this tool under the same frames, whatever its arguments, remember
-        the frames, so that the next call there is decided by the fast
-        path. Each gate proves it or the frames are not remembered: the
-        ceiling has no argument constraint, the approval rules and the
-        permission rules that name the tool read no argument (and allow
-        it), no answer for the tool is remembered, no stack checks calls.
-        Returns whether it did.
+        this tool under the same frames, whatever its arguments
+        (`_by_name`), remember the frames, so that the next call there is
+        decided by the fast path. Returns whether it did.
+        """
+        if not self._by_name(ceiling, ap, perm_top):
+            return False
+        self.allowed_under = self._in_force(generation)
+        return True
+
+    def _by_name(
+        self,
+        ceiling: CapabilityPolicy,
+        ap: ToolApprovalPolicy | None,
+        perm_top: FrameToken | None,
+    ) -> bool:
+        """
+        Whether every gate but the path guards gives a call of this tool
+        the verdict it gave the last one under the same frames, whatever
+        its arguments. Each gate proves it or the answer is no: the ceiling
+        has no argument constraint, the approval rules and the permission
+        rules that name the tool read no argument (and allow it), no
+        answer for the tool is remembered, no stack checks calls.
         """
         spec = self.spec
         if ceiling.tool_arg_constraints or (CHECKING and checked_values()):
@@ -690,7 +755,114 @@ class Gatekeeper:
                 return False
             if check_permissions(policies, call) is not None:
                 return False  # allowed by a grant: not by the name alone
-        self.allowed_under = self._in_force(generation)
+        return True
+
+    def _learn_paths(
+        self,
+        ceiling: CapabilityPolicy,
+        ap: ToolApprovalPolicy | None,
+        perm_top: FrameToken | None,
+        call: ToolCall,
+        generation: int,
+    ) -> None:
+        """
+        After an allowed call of a tool with paths: when every gate but
+        the path guards decides by the name alone (`_by_name`), the
+        verdict under the same frames is a function of the paths' forms
+        (each as spelled, made absolute, and as the kernel resolved it),
+        so remember this call's forms. The next call whose paths, resolved
+        again then, have the same forms is allowed without the gates
+        (`_fast_allowed_paths`); nothing about the file system is kept
+        across calls. Not when the external-path guard reads the working
+        directory (no roots to measure against): it can change.
+        """
+        spec = self.spec
+        slots = self._slots()
+        policy = ap if ap is not None else _GUARDS_ONLY
+        if (
+            slots is None
+            or not call.paths
+            or (
+                not policy.allow_external_paths
+                and _known_roots(ceiling, writes=spec.writes) is None
+            )
+            or not self._by_name(ceiling, ap, perm_top)
+        ):
+            return
+        key = []
+        for path, real in zip(call.paths, call.physical_paths(), strict=True):
+            if real is None:
+                return  # refused, in fact: never allowed
+            key.append((_spelled(os.path.expanduser(path)), real))  # noqa: PTH111
+        under = self._in_force(generation)
+        cached = self.allowed_paths
+        if (
+            cached is None
+            or cached[0] != under
+            or len(cached[1]) >= _PATHS_SEEN
+        ):
+            cached = self.allowed_paths = (under, set())
+        cached[1].add(tuple(key))
+
+    def _slots(self) -> tuple[tuple[int, str], ...] | None:
+        """
+        `(position, name)` of each path argument among the function's
+        parameters (position -1: keyword only), or `None` when one could
+        come another way (`*args`, `**kwargs`, positional only): then
+        only binding finds it.
+        """
+        if self._path_slots is None and self._signature is not None:
+            params = list(self._signature.parameters.values())
+            if any(
+                p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params
+            ):
+                self._path_slots = ()
+            else:
+                slots: list[tuple[int, str]] = []
+                for name in self.spec.paths:
+                    index = next(
+                        (i for i, p in enumerate(params) if p.name == name),
+                        None,
+                    )
+                    if index is None or params[index].kind is (
+                        inspect.Parameter.POSITIONAL_ONLY
+                    ):
+                        slots = []
+                        break
+                    keyword = (
+                        params[index].kind is inspect.Parameter.KEYWORD_ONLY
+                    )
+                    slots.append((-1 if keyword else index, name))
+                self._path_slots = tuple(slots)
+        return self._path_slots or None
+
+    def _fast_allowed_paths(
+        self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> bool:
+        """
+        The fast path for a tool with paths (`_learn_paths`): the frames
+        are those in force then, and the call's paths, resolved now, have
+        the forms of a call allowed there.
+        """
+        cached = self.allowed_paths
+        slots = self._path_slots
+        if cached is None or not slots or not _in_force(cached[0]):
+            return False
+        offset = 0 if instance is None else 1  # the instance is parameter 0
+        forms = []
+        for position, name in slots:
+            text = _path_text(position - offset, name, args, kwargs)
+            if text is None or text.startswith("~"):
+                return False  # the gates say why
+            # `physical_path` of an existing file (else the gates resolve it)
+            real = _kernel_path(text)
+            if real is None:
+                return False
+            forms.append((_spelled(text), real))
+        if tuple(forms) not in cached[1]:
+            return False
+        if events._subscribers:  # noqa: SLF001 - has_subscribers(), inlined
+            self.emit_allowed()
         return True
 
     def _in_force(self, generation: int) -> _Frames:
@@ -990,6 +1162,10 @@ class Gatekeeper:
         self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         """`check` past the fast paths (the decorators try them first)."""
+        if self.allowed_paths is not None and self._fast_allowed_paths(
+            instance, args, kwargs
+        ):
+            return
         pending = self._evaluate(instance, args, kwargs)
         if pending is None:
             if events.has_subscribers():
@@ -1002,7 +1178,14 @@ class Gatekeeper:
         self, instance: object, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         """Run the gates for an async call; await the handler if needed."""
-        if self._fast_allowed() or self._fast_allowed_call(args, kwargs):
+        if (
+            self._fast_allowed()
+            or self._fast_allowed_call(args, kwargs)
+            or (
+                self.allowed_paths is not None
+                and self._fast_allowed_paths(instance, args, kwargs)
+            )
+        ):
             return
         pending = self._evaluate(instance, args, kwargs)
         if pending is None:
