@@ -135,16 +135,21 @@ def run(coro):
 
 class TestSyncFunction:
     def test_allowed(self, gate):
-        """An allowed call is checked with the arguments as given, then runs."""
+        """
+        An allowed call is checked with the arguments the body gets, then
+        runs: a plain function's own parameters are copied, so its
+        defaults are passed on and keywords bound to their parameters.
+        """
 
         @requires_tool("math.add")
-        def add(a, b=2):
-            return a + b
+        def add(a, b=2, *, c=0):
+            return a + b + c
 
         assert 3 == add(1)
         assert 5 == add(1, b=4)
+        assert 8 == add(a=1, c=5)
 
-        assert [((1,), {}), ((1,), {"b": 4})] == [
+        assert [((1, 2), {"c": 0}), ((1, 4), {"c": 0}), ((1, 2), {"c": 5})] == [
             (c.args, c.kwargs) for c in gate.checks
         ]
         assert {None} == {c.instance for c in gate.checks}
