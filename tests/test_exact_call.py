@@ -79,6 +79,8 @@ CALLS = [
         ("b",),
         ("c",),
         ("b", "c"),
+        ("a", "b"),
+        ("a", "b", "c"),
         ("k", "zz"),
         ("self", "args", "kwargs", "call"),
         ("_cs_wrapped",),
