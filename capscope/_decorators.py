@@ -407,7 +407,9 @@ def _direct_call(
 #: attrs writes `__init__`): the fast paths of `Gatekeeper.check` inline
 #: (the first is `_in_force`; a stack no frame was ever pushed on is None
 #: everywhere, `_used`, so it is not read), one Python frame, no attribute
-#: read on the proxy (each costs ~3x a bare call), nothing allocated.
+#: read on the proxy (each costs ~3x a bare call), nothing allocated on
+#: the fast path; then the remembered arguments (`_fast_allowed_call`), then
+#: the gates.
 #: `{params}` is the function's own parameter list where it can be copied
 #: (no tuple and dict to pack: ~45 ns of ~190 here), else `*args, **kwargs`.
 _SYNC_CALL = """\
@@ -434,28 +436,25 @@ def {name}(_cs_self, {params}):
         if _cs_events._subscribers:
             _cs_emit_allowed()
         return _cs_wrapped({forward})
-    return _cs_slow({args}, {kwargs})
+    _cs_args = {args}
+    _cs_kwargs = {kwargs}
+    _cs_calls = _cs_keeper.allowed_calls
+    if (
+        _cs_calls is not None
+        and _cs_in_force(_cs_calls[0])
+        and _cs_arguments_key(_cs_args, _cs_kwargs) in _cs_calls[1]
+    ):
+        if _cs_events._subscribers:
+            _cs_emit_allowed()
+    else:
+        _cs_check_gates(_cs_instance, _cs_args, _cs_kwargs)
+    return _cs_wrapped({forward})
 """
 
 
 def _sync_call(
     keeper: Gatekeeper, wrapped: Callable[..., Any], instance: object
 ) -> Callable[..., Any]:
-    check_gates = keeper.check_gates
-
-    def slow(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        calls = keeper.allowed_calls
-        if (
-            calls is not None
-            and _in_force(calls[0])
-            and _arguments_key(args, kwargs) in calls[1]
-        ):
-            if events._subscribers:  # noqa: SLF001 - has_subscribers()
-                keeper.emit_allowed()
-        else:
-            check_gates(instance, args, kwargs)
-        return wrapped(*args, **kwargs)
-
     namespace: dict[str, Any] = {
         "_cs_keeper": keeper,
         "_cs_execution_get": execution_get,
@@ -473,7 +472,10 @@ def _sync_call(
         "_cs_events": events,
         "_cs_emit_allowed": keeper.emit_allowed,
         "_cs_wrapped": wrapped,
-        "_cs_slow": slow,
+        "_cs_in_force": _in_force,
+        "_cs_arguments_key": _arguments_key,
+        "_cs_check_gates": keeper.check_gates,
+        "_cs_instance": instance,
     }
     params, forward, args, kwargs = _parameters(wrapped, instance, namespace)
     name = getattr(wrapped, "__name__", "")

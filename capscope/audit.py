@@ -29,6 +29,7 @@ import atexit
 import collections
 import json
 import logging
+import math
 import os
 import signal
 import threading
@@ -358,6 +359,66 @@ def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, default=str, separators=(",", ":")) + "\n"
 
 
+def _line(decision: Decision, *, arguments: bool) -> str:
+    """*decision*'s `decision_record` as a line (`_dumps`)."""
+    record = decision_record(decision, arguments=arguments)
+    try:
+        return _dumps(record)
+    except (TypeError, ValueError, RecursionError):
+        # Only argument values can defeat default=str (a dict keyed by
+        # tuples, a cycle): keep the line, each value as text.
+        values = record.get("arguments")
+        if not values:
+            raise
+        record["arguments"] = {k: str(v) for k, v in values.items()}
+        return _dumps(record)
+
+
+#: The line of a decision without its time, per what else it says (the
+#: overlay by identity, held so that its id is not reused while cached):
+#: most decisions repeat one another but for the time, and `_dumps` is
+#: most of what writing one costs.
+_TEMPLATES: dict[tuple[Any, ...], tuple[RuntimeContextOverlay, str]] = {}
+_TEMPLATES_MAX = 1024
+_TIME = '{"time":'
+
+
+def _templated(decision: Decision) -> str | None:
+    """
+    `_line` of *decision* (its arguments left out) from a template, or
+    `None` for one no template can say: a rule, a command's segments, a
+    time that is not a finite float. A template is the line `_dumps`
+    wrote for an earlier decision, its time cut out.
+    """
+    moment = decision.time
+    if (
+        decision.rule is not None
+        or type(decision) is not Decision
+        or type(moment) is not float
+        or not math.isfinite(moment)
+    ):
+        return None
+    overlay = decision.overlay
+    key = (
+        decision.action,
+        decision.gate,
+        decision.tool,
+        decision.reason,
+        decision.args_digest,
+        id(overlay),
+    )
+    hit = _TEMPLATES.get(key)
+    if hit is not None and hit[0] is overlay:
+        return f"{_TIME}{moment!r},{hit[1]}"
+    line = _line(decision, arguments=False)
+    head = f"{_TIME}{moment!r},"
+    if line.startswith(head):
+        if len(_TEMPLATES) >= _TEMPLATES_MAX:
+            _TEMPLATES.clear()  # atomic, unlike evicting one by one
+        _TEMPLATES[key] = (overlay, line[len(head) :])
+    return line
+
+
 class JsonlSink(_Subscribed):
     """
     Append every decision, while open, to a JSON Lines file: one
@@ -480,17 +541,11 @@ class JsonlSink(_Subscribed):
             file.close()
 
     def _line(self, decision: Decision) -> str:
-        record = decision_record(decision, arguments=self._values)
-        try:
-            return _dumps(record)
-        except (TypeError, ValueError, RecursionError):
-            # Only argument values can defeat default=str (a dict keyed by
-            # tuples, a cycle): keep the line, each value as text.
-            values = record.get("arguments")
-            if not values:
-                raise
-            record["arguments"] = {k: str(v) for k, v in values.items()}
-            return _dumps(record)
+        if not self._values:
+            line = _templated(decision)
+            if line is not None:
+                return line
+        return _line(decision, arguments=self._values)
 
     def _receive(self, decision: Decision) -> None:
         if self._buffer is not None:

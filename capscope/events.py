@@ -133,7 +133,13 @@ _GATES_LOCK = threading.Lock()
 
 
 def _gate(value: str | None) -> Gate | None:
-    return None if value is None else Gate(value)
+    if value is None or type(value) is Gate:
+        return value  # the engine's own: no enum lookup per decision
+    return Gate(value)
+
+
+def _action(value: str) -> Action:
+    return value if type(value) is Action else Action(value)
 
 
 @attrs.frozen
@@ -158,7 +164,7 @@ class Decision:
         (<Action.ALLOW: 'allow'>, {}, None)
     """
 
-    action: Action = attrs.field(converter=Action)
+    action: Action = attrs.field(converter=_action)
     gate: Gate | None = attrs.field(converter=_gate)
     tool: str
     reason: str

@@ -777,3 +777,141 @@ class TestBufferedJsonlSink:
     def test_a_bad_buffer_is_refused(self, buffer):
         with pytest.raises(ValueError, match="buffer"):
             JsonlSink(io.StringIO(), buffer=buffer)
+
+
+class TestLineTemplates:
+    """
+    A buffered sink writes most lines from a template (the line of an
+    earlier decision that says the same, its time cut out). A templated
+    line must be exactly the line `decision_record` dumps.
+    """
+
+    overlays = (
+        RuntimeContextOverlay(),
+        RuntimeContextOverlay(run_id="r-1", worker_id='w "1"'),
+        RuntimeContextOverlay(attributes={"team": "in\nfra", "é": "ü"}),
+    )
+    times = (0.0, 1e-07, 0.30000000000000004, 1e22, 1733400000.123456, -5.5)
+
+    @pytest.mark.parametrize("overlay", overlays)
+    def test_a_templated_line_is_the_dumped_line(self, overlay):
+        from capscope.audit import _line, _templated
+
+        for moment in self.times:
+            for action, gate, digest in [
+                ("allow", None, None),
+                ("deny", "tool_ceiling", "ab12"),
+                ("ask", "approval", None),
+            ]:
+                decision = cs.Decision(
+                    action=action,
+                    gate=gate,
+                    tool="fs.read",
+                    reason='said "no"',
+                    overlay=overlay,
+                    args_digest=digest,
+                    time=moment,
+                )
+                line = _line(decision, arguments=False)
+                assert _templated(decision) == line  # learns, then reuses
+                assert _templated(decision) == line
+                assert json.loads(line)["time"] == moment
+
+    def test_what_no_template_says_is_dumped(self):
+        from capscope.audit import _templated
+
+        assert (
+            _templated(
+                cs.Decision(
+                    action="allow",
+                    gate=None,
+                    tool="t",
+                    reason="r",
+                    rule="rule 1",
+                )
+            )
+            is None
+        )
+        assert (
+            _templated(
+                cs.Decision(
+                    action="allow",
+                    gate=None,
+                    tool="t",
+                    reason="r",
+                    time=float("nan"),
+                )
+            )
+            is None
+        )
+        assert (
+            _templated(
+                cs.Decision(
+                    action="allow", gate=None, tool="t", reason="r", time=3
+                )
+            )
+            is None
+        )
+        assert (
+            _templated(
+                cs.CommandDecision(
+                    action="deny",
+                    gate="command",
+                    tool="shell",
+                    reason="r",
+                    line="ls",
+                )
+            )
+            is None
+        )
+
+    def test_an_equal_overlay_that_is_another_object_gets_its_own_line(self):
+        from capscope.audit import _templated
+
+        first = RuntimeContextOverlay(worker_id="w-1")
+        line = _templated(
+            cs.Decision(
+                action="allow",
+                gate=None,
+                tool="t",
+                reason="r",
+                overlay=first,
+                time=1.0,
+            )
+        )
+        other = RuntimeContextOverlay(worker_id="w-2")
+        line2 = _templated(
+            cs.Decision(
+                action="allow",
+                gate=None,
+                tool="t",
+                reason="r",
+                overlay=other,
+                time=1.0,
+            )
+        )
+        assert json.loads(line)["worker_id"] == "w-1"
+        assert json.loads(line2)["worker_id"] == "w-2"
+
+    def test_the_file_holds_each_decisions_record(self, tmp_path):
+        target = tmp_path / "audit.jsonl"
+
+        @cs.requires_tool("fs.read")
+        def read(path):
+            return path
+
+        with (
+            cs.using(execution=CapabilityPolicy(tools=("fs.read",))),
+            Recorder() as rec,
+        ):
+            with JsonlSink(target):
+                for worker in ("w-1", "w-2", "w-1"):
+                    with cs.using(
+                        overlay=RuntimeContextOverlay(worker_id=worker)
+                    ):
+                        read("a")
+                        read("a")
+        lines = target.read_text().splitlines()
+        assert [json.loads(x) for x in lines] == [
+            decision_record(d) for d in rec
+        ]
