@@ -149,9 +149,11 @@ class TestSyncFunction:
         assert 5 == add(1, b=4)
         assert 8 == add(a=1, c=5)
 
-        assert [((1, 2), {"c": 0}), ((1, 4), {"c": 0}), ((1, 2), {"c": 5})] == [
-            (c.args, c.kwargs) for c in gate.checks
-        ]
+        assert [
+            ((1, 2), {"c": 0}),
+            ((1, 4), {"c": 0}),
+            ((1, 2), {"c": 5}),
+        ] == [(c.args, c.kwargs) for c in gate.checks]
         assert {None} == {c.instance for c in gate.checks}
         assert {"check"} == {c.method for c in gate.checks}
 
