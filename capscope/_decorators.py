@@ -64,10 +64,10 @@ from . import _enforce as _engine
 from . import events
 from ._ambient import CHECKING, checked_values
 from ._enforce import (
+    _ATOMS,
     Gatekeeper,
     ToolSpec,
     _arguments_key,
-    _in_force,
     approval_get,
     autonomy_get,
     epoch_get,
@@ -408,8 +408,9 @@ def _direct_call(
 #: (the first is `_in_force`; a stack no frame was ever pushed on is None
 #: everywhere, `_used`, so it is not read), one Python frame, no attribute
 #: read on the proxy (each costs ~3x a bare call), nothing allocated on
-#: the fast path; then the remembered arguments (`_fast_allowed_call`), then
-#: the gates.
+#: the fast path; then the remembered arguments (`_fast_allowed_call`, its
+#: `_in_force` inline too, and a one-argument call's key built in place as
+#: `_arguments_key` builds it), then the gates.
 #: `{params}` is the function's own parameter list where it can be copied
 #: (no tuple and dict to pack: ~45 ns of ~190 here), else `*args, **kwargs`.
 _SYNC_CALL = """\
@@ -436,18 +437,28 @@ def {name}(_cs_self, {params}):
         if _cs_events._subscribers:
             _cs_emit_allowed()
         return _cs_wrapped({forward})
-    _cs_args = {args}
-    _cs_kwargs = {kwargs}
     _cs_calls = _cs_keeper.allowed_calls
-    if (
-        _cs_calls is not None
-        and _cs_in_force(_cs_calls[0])
-        and _cs_arguments_key(_cs_args, _cs_kwargs) in _cs_calls[1]
-    ):
-        if _cs_events._subscribers:
-            _cs_emit_allowed()
-    else:
-        _cs_check_gates(_cs_instance, _cs_args, _cs_kwargs)
+    if _cs_calls is not None and _cs_frame is not None:
+        _cs_were = _cs_calls[0]
+        if (
+            _cs_were[0] is _cs_frame[0]
+            and _cs_were[1] is _cs_approval_get()
+            and _cs_were[2] is _cs_permissions_get()
+            and _cs_were[3] is _cs_autonomy_get()
+            and (
+                _cs_were[1] is None
+                or (
+                    _cs_were[4] == _cs_engine._remembered_generation
+                    and _cs_were[5] is _cs_epoch_get()
+                )
+            )
+            and not (_cs_CHECKING and _cs_checked_values())
+            and ({key}) in _cs_calls[1]
+        ):
+            if _cs_events._subscribers:
+                _cs_emit_allowed()
+            return _cs_wrapped({forward})
+    _cs_check_gates(_cs_instance, {args}, {kwargs})
     return _cs_wrapped({forward})
 """
 
@@ -472,17 +483,27 @@ def _sync_call(
         "_cs_events": events,
         "_cs_emit_allowed": keeper.emit_allowed,
         "_cs_wrapped": wrapped,
-        "_cs_in_force": _in_force,
         "_cs_arguments_key": _arguments_key,
+        "_cs_ATOMS": _ATOMS,
         "_cs_check_gates": keeper.check_gates,
         "_cs_instance": instance,
     }
     params, forward, args, kwargs = _parameters(wrapped, instance, namespace)
+    key = f"_cs_arguments_key({args}, {kwargs})"
+    if kwargs == "{}" and args.count(",") == 1 and args.endswith(",)"):
+        # One positional argument: `_arguments_key`'s common case, inline.
+        one = args[1:-2]
+        key = f"(({one},), _cs_kind) if (_cs_kind := type({one})) in _cs_ATOMS else None"
     name = getattr(wrapped, "__name__", "")
     if not (isinstance(name, str) and name.isidentifier()) or iskeyword(name):
         name = "call"
     source = _SYNC_CALL.format(
-        name=name, params=params, forward=forward, args=args, kwargs=kwargs
+        name=name,
+        params=params,
+        forward=forward,
+        args=args,
+        kwargs=kwargs,
+        key=key,
     )
     exec(compile(source, f"<capscope call of {name}>", "exec"), namespace)  # noqa: S102 - our own template, names checked
     return cast("Callable[..., Any]", namespace[name])
