@@ -507,6 +507,7 @@ class Gatekeeper:
     """
 
     __slots__ = (
+        "_allowed",
         "_fn",
         "_path_slots",
         "_seen",
@@ -526,6 +527,10 @@ class Gatekeeper:
         self._var_keyword: str | None = None
         # Whether a call can ever be decided without its arguments.
         self.plain = not (spec.paths or spec.bridged)
+        # What each allowed call emits, restamped (`events._restamped`).
+        self._allowed = Decision(
+            action=Action.ALLOW, gate=None, tool=spec.name, reason="allowed"
+        )
         # The engine's caches, bounded, never on a policy: the verdicts of
         # the argument-free gates under the last few ceilings (held, so an
         # id is never reused while cached), and the frames under which the
@@ -1134,7 +1139,7 @@ class Gatekeeper:
     # -- entry points -----------------------------------------------------------
 
     def emit_allowed(self) -> None:
-        events.emit(_decision(Action.ALLOW, None, self.spec.name, "allowed"))
+        events.emit(events._restamped(self._allowed, current_overlay()))  # noqa: SLF001
 
     def _fast_allowed(self) -> bool:
         """

@@ -904,14 +904,12 @@ class TestConcurrentWorkers:
 class TestNoSubscriberNoEvent:
     def test_allowed_calls_build_no_event(self, monkeypatch):
         """With no subscriber, an allowed call constructs no Decision."""
-        from capscope import _enforce
-
         built = []
-        real = _enforce._decision
+        real = cs.events._restamped
         monkeypatch.setattr(
-            _enforce,
-            "_decision",
-            lambda *a, **k: built.append(a) or real(*a, **k),
+            cs.events,
+            "_restamped",
+            lambda *a: built.append(a) or real(*a),
         )
         tool = gated(read, "fs.read")
         with execution.pushed(UNRESTRICTED):
@@ -925,6 +923,39 @@ class TestNoSubscriberNoEvent:
         finally:
             unsubscribe()
         assert 1 == len(built)
+
+    def test_an_allowed_call_emits_what_the_constructor_would(self, recorded):
+        """
+        Each allowed call's decision is restamped from one built at
+        decoration time: it must be a new `Decision`, equal field for field
+        (the unequal-by-design `arguments` too) to the one `Decision(...)`
+        makes, for the overlay in force and a time of its own.
+        """
+        tool = gated(read, "fs.read")
+        with execution.pushed(UNRESTRICTED):
+            tool()
+            with overlay.pushed(RuntimeContextOverlay(worker_id="w2")):
+                before = time.time()
+                tool()
+                after = time.time()
+        first, second = recorded[-2:]
+        assert first is not second
+        assert before <= second.time <= after
+        expected = cs.Decision(
+            action="allow",
+            gate=None,
+            tool="fs.read",
+            reason="allowed",
+            overlay=RuntimeContextOverlay(worker_id="w2"),
+            time=second.time,
+        )
+        assert type(second) is cs.Decision
+        assert attrs.asdict(expected, recurse=False) == attrs.asdict(
+            second, recurse=False
+        )
+        assert {} == first.overlay.ids()
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            second.tool = "other"
 
 
 class TestAnswersAreValidated:
