@@ -58,7 +58,6 @@ from .policies import (
     resolve_tier,
 )
 from .policies._common import (
-    _kernel_path,
     enum_value,
     physical_path,
 )
@@ -859,8 +858,7 @@ class Gatekeeper:
             text = _path_text(position - offset, name, args, kwargs)
             if text is None or text.startswith("~"):
                 return False  # the gates say why
-            # `physical_path` of an existing file (else the gates resolve it)
-            real = _kernel_path(text)
+            real = physical_path(text)  # as the gates resolve it, now
             if real is None:
                 return False
             forms.append((_spelled(text), real))

@@ -81,6 +81,8 @@ NAMES = (
     "ws/../out/a.txt",
     "out/a.txt",
     "ws/.env",
+    "ws/new.txt",
+    "ws/link/new.txt",
     "rel:a.txt",
     "rel:../out/a.txt",
 )
@@ -172,6 +174,13 @@ changes = st.one_of(
         st.just("point"), st.sampled_from(LINKS), st.sampled_from(TARGETS)
     ),
     st.tuples(st.just("cd"), st.sampled_from(CWDS)),
+    # a name that did not exist becomes a link (to a file, or dangling:
+    # a write through it creates the file it points to)
+    st.tuples(
+        st.just("point"),
+        st.just("ws/new.txt"),
+        st.sampled_from(["out/.env", "out/new.txt", "ws/a.txt"]),
+    ),
     st.tuples(st.just("push")),
 )
 #: A call, a change to the file system or the frames, the same call again.
@@ -406,6 +415,29 @@ def test_what_the_fast_path_cannot_read_goes_to_the_gates(sandbox, evaluated):
         with pytest.raises(cs.ToolDenied):
             fs_write(b"/etc/passwd")  # not a path: refused with a decision
         assert evaluated == ["fs.write"] * 5
+
+
+def test_a_file_not_there_yet_is_resolved_again_each_call(sandbox, evaluated):
+    """
+    A path to no file (a write that will create it) takes the fast path
+    too, resolved as the gates resolve it: a link planted at its name
+    between two calls, dangling (the write would create the file it
+    names, outside), is seen.
+    """
+    new = str(sandbox / "ws/new.txt")
+    with cs.using(
+        execution=CapabilityPolicy(
+            tools=("fs.*",), workspace_roots=(str(sandbox / "ws"),)
+        )
+    ):
+        fs_write(new)
+        fs_write(new)
+        assert evaluated == ["fs.write"]  # the second call: the fast path
+        (sandbox / "ws/new.txt").symlink_to(sandbox / "out/new.txt")
+        with pytest.raises(cs.ToolDenied) as refused:
+            fs_write(new)
+        assert refused.value.decision.gate is cs.Gate.WORKSPACE_BOUNDARY
+        assert not (sandbox / "out/new.txt").exists()
 
 
 def test_a_path_given_twice_is_left_to_binding(sandbox):
