@@ -29,9 +29,11 @@ Speed: `FunctionWrapper.__call__` costs a no-op `wrapt.decorator` ~22x a
 bare call (CPython 3.11), mostly probing `__self__` and reading the proxy's
 attributes through its `__getattr__` hook. A direct call of a decorated
 callable skips both: each decorated callable gets its own small subclass
-whose `__call__` is a closure over the keeper, the wrapped callable and the
-instance wrapt would have found, all fixed at decoration (~20 us and ~2 KB
-once per decorated callable). Bound calls (methods through an instance or
+whose `__call__` holds the keeper, the wrapped callable and the instance
+wrapt would have found, all fixed at decoration; for a synchronous plain
+function it is compiled from `_SYNC_CALL` with the function's own
+parameter list, as attrs compiles `__init__` (a closure taking `*args,
+**kwargs` for the rest). Bound calls (methods through an instance or
 a class) go through wrapt's own `BoundFunctionWrapper`, unchanged.
 """
 
@@ -414,7 +416,7 @@ def _direct_call(
 #: `{params}` is the function's own parameter list where it can be copied
 #: (no tuple and dict to pack: ~45 ns of ~190 here), else `*args, **kwargs`.
 _SYNC_CALL = """\
-def {name}(_cs_self, {params}):
+def _cs_call(_cs_self, {params}):
     _cs_under = _cs_keeper.allowed_under
     _cs_frame = _cs_execution_get()
     if (
@@ -494,19 +496,27 @@ def _sync_call(
         # One positional argument: `_arguments_key`'s common case, inline.
         one = args[1:-2]
         key = f"(({one},), _cs_kind) if (_cs_kind := type({one})) in _cs_ATOMS else None"
-    name = getattr(wrapped, "__name__", "")
-    if not (isinstance(name, str) and name.isidentifier()) or iskeyword(name):
-        name = "call"
     source = _SYNC_CALL.format(
-        name=name,
-        params=params,
-        forward=forward,
-        args=args,
-        kwargs=kwargs,
-        key=key,
+        params=params, forward=forward, args=args, kwargs=kwargs, key=key
     )
-    exec(compile(source, f"<capscope call of {name}>", "exec"), namespace)  # noqa: S102 - our own template, names checked
-    return cast("Callable[..., Any]", namespace[name])
+    exec(_compiled(source), namespace)  # noqa: S102 - our own template, names checked
+    call: types.FunctionType = namespace["_cs_call"]
+    # Named after the tool function, in tracebacks too.
+    name = getattr(wrapped, "__name__", None)
+    if isinstance(name, str):
+        call.__code__ = call.__code__.replace(
+            co_name=name,
+            co_qualname=name,
+            co_filename=f"<capscope call of {name}>",
+        )
+        call.__name__ = call.__qualname__ = name
+    return call
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str) -> types.CodeType:
+    """`_SYNC_CALL` filled in, compiled: tools of one signature share it."""
+    return compile(source, "<capscope call>", "exec")
 
 
 _GENERIC = ("*args, **kwargs", "*args, **kwargs", "args", "kwargs")

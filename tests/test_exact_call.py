@@ -120,6 +120,26 @@ def test_defaults_are_the_functions_own_objects():
         assert other(1, 2)[3] is MUTABLE
 
 
+def test_functions_of_one_signature_keep_their_own_defaults_and_bodies():
+    """Their `__call__`s share compiled code, never what it reads."""
+
+    def first(x, y=1):
+        return ("first", x, y)
+
+    def second(x, y=2):
+        return ("second", x, y)
+
+    from capscope._decorators import _compiled
+
+    hits = _compiled.cache_info().hits
+    tools = [cs.requires_tool("t.call")(f) for f in (first, second)]
+    assert _compiled.cache_info().hits > hits  # the second is not compiled
+    assert ["first", "second"] == [type(t).__call__.__name__ for t in tools]
+    with cs.using(execution=CapabilityPolicy(tools=("t.*",))):
+        for _ in range(2):  # the gates, then the fast path
+            assert [("first", 0, 1), ("second", 0, 2)] == [t(0) for t in tools]
+
+
 @pytest.mark.parametrize(
     ("function", "exact"),
     [(f_plain, True), (f_kwonly, True), (f_varargs, False), (f_clash, False)],
