@@ -419,50 +419,37 @@ _SYNC_CALL = """\
 def _cs_call(_cs_self, {params}):
     _cs_under = _cs_keeper.allowed_under
     _cs_frame = _cs_execution_get()
-    if (
-        _cs_plain
-        and _cs_under is not None
-        and _cs_frame is not None
-        and _cs_under[0] is _cs_frame[0]
-        and (not _cs_approval._used or _cs_under[1] is _cs_approval_get())
-        and (not _cs_permissions._used or _cs_under[2] is _cs_permissions_get())
-        and (not _cs_autonomy._used or _cs_under[3] is _cs_autonomy_get())
-        and (
-            _cs_under[1] is None
-            or (
-                _cs_under[4] == _cs_engine._remembered_generation
-                and _cs_under[5] is _cs_epoch_get()
-            )
-        )
-        and not (_cs_CHECKING and _cs_checked_values())
-    ):
+    if _cs_plain and _cs_under is not None and _cs_frame is not None and {under}:
         if _cs_events._subscribers:
             _cs_emit_allowed()
         return _cs_wrapped({forward})
     _cs_calls = _cs_keeper.allowed_calls
     if _cs_calls is not None and _cs_frame is not None:
         _cs_were = _cs_calls[0]
-        if (
-            _cs_were[0] is _cs_frame[0]
-            and _cs_were[1] is _cs_approval_get()
-            and _cs_were[2] is _cs_permissions_get()
-            and _cs_were[3] is _cs_autonomy_get()
-            and (
-                _cs_were[1] is None
-                or (
-                    _cs_were[4] == _cs_engine._remembered_generation
-                    and _cs_were[5] is _cs_epoch_get()
-                )
-            )
-            and not (_cs_CHECKING and _cs_checked_values())
-            and ({key}) in _cs_calls[1]
-        ):
+        if {were} and ({key}) in _cs_calls[1]:
             if _cs_events._subscribers:
                 _cs_emit_allowed()
             return _cs_wrapped({forward})
     _cs_check_gates(_cs_instance, {args}, {kwargs})
     return _cs_wrapped({forward})
 """
+
+#: `_in_force({frames})`, written out: whether the frames tuple held in
+#: `{frames}` (as `Gatekeeper._in_force` makes it) is in force here.
+_IN_FORCE = """(
+        {frames}[0] is _cs_frame[0]
+        and (not _cs_approval._used or {frames}[1] is _cs_approval_get())
+        and (not _cs_permissions._used or {frames}[2] is _cs_permissions_get())
+        and (not _cs_autonomy._used or {frames}[3] is _cs_autonomy_get())
+        and (
+            {frames}[1] is None
+            or (
+                {frames}[4] == _cs_engine._remembered_generation
+                and {frames}[5] is _cs_epoch_get()
+            )
+        )
+        and not (_cs_CHECKING and _cs_checked_values())
+    )"""
 
 
 def _sync_call(
@@ -497,7 +484,13 @@ def _sync_call(
         one = args[1:-2]
         key = f"(({one},), _cs_kind) if (_cs_kind := type({one})) in _cs_ATOMS else None"
     source = _SYNC_CALL.format(
-        params=params, forward=forward, args=args, kwargs=kwargs, key=key
+        params=params,
+        forward=forward,
+        args=args,
+        kwargs=kwargs,
+        key=key,
+        under=_IN_FORCE.format(frames="_cs_under"),
+        were=_IN_FORCE.format(frames="_cs_were"),
     )
     exec(_compiled(source), namespace)  # noqa: S102 - our own template, names checked
     call: types.FunctionType = namespace["_cs_call"]

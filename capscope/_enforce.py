@@ -60,6 +60,7 @@ from .policies import (
 from .policies._common import (
     enum_value,
     physical_path,
+    physical_text,
 )
 from .policies.approval import REMEMBERED, ApprovalAction
 from .policies.permissions import EscalationAnswer
@@ -856,11 +857,9 @@ class Gatekeeper:
         forms = []
         for position, name in slots:
             text = _path_text(position - offset, name, args, kwargs)
-            if text is None or text.startswith("~"):
+            if not text or text.startswith("~") or "\0" in text:
                 return False  # the gates say why
-            real = physical_path(text)  # as the gates resolve it, now
-            if real is None:
-                return False
+            real = physical_text(text)  # as the gates resolve it, now
             forms.append((_spelled(text), real))
         if tuple(forms) not in cached[1]:
             return False

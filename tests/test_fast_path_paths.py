@@ -414,7 +414,10 @@ def test_what_the_fast_path_cannot_read_goes_to_the_gates(sandbox, evaluated):
         fs_write([a])  # a list of paths
         with pytest.raises(cs.ToolDenied):
             fs_write(b"/etc/passwd")  # not a path: refused with a decision
-        assert evaluated == ["fs.write"] * 5
+        for unusable in ("", a + "\0"):  # refused by the gates, saying why
+            with pytest.raises(cs.ToolDenied, match="not a usable path"):
+                fs_write(unusable)
+        assert evaluated == ["fs.write"] * 7
 
 
 def test_a_file_not_there_yet_is_resolved_again_each_call(sandbox, evaluated):

@@ -335,7 +335,19 @@ def physical_path(path: object) -> str | None:
         return None
     if not text or "\0" in text:
         return None
-    text = os.path.expanduser(text)  # noqa: PTH111
+    return physical_text(os.path.expanduser(text))  # noqa: PTH111
+
+
+def physical_text(text: str) -> str:
+    """
+    `physical_path` of *text*, a usable path (not empty, no NUL) with `~`
+    expanded already.
+
+    Examples:
+        >>> from capscope.policies._common import physical_text
+        >>> physical_text("/tmp/../tmp") == physical_text("/tmp")
+        True
+    """
     return _kernel_path(text) or os.path.realpath(text)
 
 

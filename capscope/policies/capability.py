@@ -589,11 +589,16 @@ class CapabilityPolicy:
         tool = call.tool
         if call.paths and self.restricts_paths:
             roots = self._roots(write=call.write)
+            verb = "write" if call.write else "read"
             for path, real in zip(
                 call.paths, call.physical_paths(), strict=True
             ):
-                if real is None or not within_roots(real, roots):
-                    verb = "write" if call.write else "read"
+                if real is None:
+                    return "workspace_boundary", (
+                        f"tool {tool!r} may not {verb} {path!r}: not a "
+                        "usable path"
+                    )
+                if not within_roots(real, roots):
                     return "workspace_boundary", (
                         f"tool {tool!r} may not {verb} {path!r}: it resolves "
                         f"to {real!r}, outside the roots {roots!r}"
