@@ -9,8 +9,9 @@ under a no-op `wrapt.decorator` (what any wrapt-based decorator costs
 before it does anything). Subjects: an allowed `@requires_tool` call (sync
 and async, and with the "execution" stack 100 and 1000 frames deep), a
 denied one (sync and async), a `@needs_approval` call answered by an
-authored allow rule, and a call with a path argument (which binds its
-arguments). Async calls are stepped to their end by hand, as an event
+authored allow rule, and a call with a path argument naming no file
+(resolved again on every call, component by component: the kernel cannot
+name what does not exist; `bench_policies.py` times an existing one). Async calls are stepped to their end by hand, as an event
 loop's first step would, and compared with stepping a bare coroutine and
 one under the no-op wrapt decorator. No event subscriber is installed, so
 an allowed call builds no event (docs/audit.md).
@@ -160,7 +161,7 @@ CALLS = (
     ),
     Call(
         "path",
-        "`@requires_tool`, path argument",
+        "`@requires_tool`, path argument (no such file)",
         "with_path('/srv/ws/a')",
         under_ceiling,
     ),
