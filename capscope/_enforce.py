@@ -454,17 +454,18 @@ def _path_text(
     The path argument at *index* in *args* (-1 and below: keyword only)
     or named *name* in *kwargs*, as text; `None` when only binding can
     tell (given twice, left to its default, not a string or path object,
-    a list of paths): the gates decide such a call.
+    a list of paths): the gates decide such a call. Exactly `str`: a
+    subclass could compare equal to a spelling it is not.
     """
     if 0 <= index < len(args):
         value = args[index] if name not in kwargs else None
     else:
         value = kwargs.get(name)
-    if isinstance(value, str):
+    if type(value) is str:
         return value
     if isinstance(value, os.PathLike):
         text = os.fspath(value)
-        return text if isinstance(text, str) else None
+        return text if type(text) is str else None
     return None
 
 
@@ -774,7 +775,7 @@ class Gatekeeper:
         After an allowed call of a tool with paths: when every gate but
         the path guards decides by the name alone (`_by_name`), the
         verdict under the same frames is a function of the paths' forms
-        (each as spelled, made absolute, and as the kernel resolved it),
+        (each as spelled, made absolute, and as the gates resolved it),
         so remember this call's forms. The next call whose paths, resolved
         again then, have the same forms is allowed without the gates
         (`_fast_allowed_paths`); nothing about the file system is kept

@@ -443,6 +443,45 @@ def test_a_file_not_there_yet_is_resolved_again_each_call(sandbox, evaluated):
         assert not (sandbox / "out/new.txt").exists()
 
 
+class Liar(str):
+    """A spelling that hashes as another and claims to equal anything."""
+
+    __slots__ = ("posing_as",)
+
+    def __hash__(self):
+        return hash(self.posing_as)
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+
+def test_a_str_subclass_is_left_to_the_gates(sandbox, evaluated):
+    """
+    A path text that is a `str` subclass could compare equal to an
+    allowed spelling it is not: the gates read it, not the fast path.
+    """
+    allowed = str(sandbox / "ws/sub/b.txt")
+    (sandbox / "ws/sub/.env").unlink()
+    (sandbox / "ws/sub/.env").symlink_to(allowed)  # the same file
+    liar = Liar(str(sandbox / "ws/sub/.env"))
+    liar.posing_as = allowed
+    with cs.using(
+        execution=CapabilityPolicy(
+            tools=("fs.*",), workspace_roots=(str(sandbox / "ws"),)
+        )
+    ):
+        fs_read(allowed)
+        fs_read(allowed)
+        assert evaluated == ["fs.read"]
+        with pytest.raises(cs.ToolDenied) as refused:
+            fs_read(liar)
+        assert refused.value.decision.gate is cs.Gate.SENSITIVE_PATH
+        assert evaluated == ["fs.read", "fs.read"]
+
+
 def test_a_path_given_twice_is_left_to_binding(sandbox):
     a = str(sandbox / "ws/a.txt")
     with cs.using(
