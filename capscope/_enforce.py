@@ -469,6 +469,14 @@ def _path_text(
     return None
 
 
+def _cwd() -> str | None:
+    """The working directory (physical), or `None` when it is gone."""
+    try:
+        return os.getcwd()  # noqa: PTH109 - hot path
+    except OSError:
+        return None
+
+
 def _spelled(text: str) -> str:
     """
     *text* (a path with `~` expanded) made absolute, as it is spelled:
@@ -542,9 +550,11 @@ class Gatekeeper:
         # when they were (a remembered answer, say): see _remember_call.
         self.allowed_calls: tuple[_Frames, set[Hashable]] | None = None
         # ... and, for a tool with paths, the paths (as spelled and as
-        # resolved, per call) allowed under the frames in force: see
-        # _learn_paths. Where each path argument sits (`_path_slots`).
-        self.allowed_paths: tuple[_Frames, set[_PathsKey]] | None = None
+        # resolved, per call; with the cwd, when a guard reads it) allowed
+        # under the frames in force: see _learn_paths. Where each path argument sits (`_path_slots`).
+        self.allowed_paths: (
+            tuple[_Frames, bool, set[tuple[_PathsKey, str | None]]] | None
+        ) = None
         self._path_slots: tuple[tuple[int, str], ...] | None = None
 
     # -- arguments ------------------------------------------------------------
@@ -609,6 +619,7 @@ class Gatekeeper:
             side_effect=spec.side_effect,
             # one resolution per path per call, for every gate
             resolved=tuple(physical_path(p) for p in paths),
+            cwd=_cwd() if paths else None,
         )
 
     # -- the gates --------------------------------------------------------------
@@ -779,36 +790,38 @@ class Gatekeeper:
         so remember this call's forms. The next call whose paths, resolved
         again then, have the same forms is allowed without the gates
         (`_fast_allowed_paths`); nothing about the file system is kept
-        across calls. Not when the external-path guard reads the working
-        directory (no roots to measure against): it can change.
+        across calls. When the external-path guard measures against the
+        working directory (no roots), the cwd the gates read (`call.cwd`)
+        is part of what is remembered, and read again for the next call.
         """
         spec = self.spec
         slots = self._slots()
         policy = ap if ap is not None else _GUARDS_ONLY
+        reads_cwd = (
+            not policy.allow_external_paths
+            and _known_roots(ceiling, writes=spec.writes) is None
+        )
         if (
             slots is None
             or not call.paths
-            or (
-                not policy.allow_external_paths
-                and _known_roots(ceiling, writes=spec.writes) is None
-            )
+            or (reads_cwd and call.cwd is None)
             or not self._by_name(ceiling, ap, perm_top)
         ):
             return
-        key = []
+        forms = []
         for path, real in zip(call.paths, call.physical_paths(), strict=True):
             if real is None:
                 return  # refused, in fact: never allowed
-            key.append((_spelled(os.path.expanduser(path)), real))  # noqa: PTH111
+            forms.append((_spelled(os.path.expanduser(path)), real))  # noqa: PTH111
         under = self._in_force(generation)
         cached = self.allowed_paths
         if (
             cached is None
             or cached[0] != under
-            or len(cached[1]) >= _PATHS_SEEN
+            or len(cached[2]) >= _PATHS_SEEN
         ):
-            cached = self.allowed_paths = (under, set())
-        cached[1].add(tuple(key))
+            cached = self.allowed_paths = (under, reads_cwd, set())
+        cached[2].add((tuple(forms), call.cwd if reads_cwd else None))
 
     def _slots(self) -> tuple[tuple[int, str], ...] | None:
         """
@@ -854,6 +867,11 @@ class Gatekeeper:
         slots = self._path_slots
         if cached is None or not slots or not _in_force(cached[0]):
             return False
+        cwd = None
+        if cached[1]:  # the guard measures against the cwd: read it now
+            cwd = _cwd()
+            if cwd is None:
+                return False
         offset = 0 if instance is None else 1  # the instance is parameter 0
         forms = []
         for position, name in slots:
@@ -862,7 +880,7 @@ class Gatekeeper:
                 return False  # the gates say why
             real = physical_text(text)  # as the gates resolve it, now
             forms.append((_spelled(text), real))
-        if tuple(forms) not in cached[1]:
+        if (tuple(forms), cwd) not in cached[2]:
             return False
         if events._subscribers:  # noqa: SLF001 - has_subscribers(), inlined
             self.emit_allowed()

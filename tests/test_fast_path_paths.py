@@ -125,7 +125,7 @@ def name(root: Path, spelled: str) -> str:
 roots = st.sampled_from([("ws",), ("ws", "out"), ("ws/sub",), ()])
 ceilings = st.builds(
     lambda write, read: {"write": write, "read": read},
-    roots,
+    st.none() | roots,  # None: the external-path guard measures from the cwd
     st.none() | roots,
 )
 approvals = st.none() | st.builds(
@@ -482,6 +482,30 @@ def test_a_str_subclass_is_left_to_the_gates(sandbox, evaluated):
         assert evaluated == ["fs.read", "fs.read"]
 
 
+def test_a_guard_rooted_at_the_cwd_reads_it_each_call(sandbox, evaluated):
+    """
+    Without roots, the approval policy's external-path guard measures
+    against the working directory: the fast path remembers the cwd the
+    gates read and reads it again, so a call after a `chdir` away from
+    the file is refused as the gates refuse it.
+    """
+    a = str(sandbox / "ws/a.txt")
+    with cs.using(
+        execution=CapabilityPolicy(tools=("fs.*",)),
+        approval=ToolApprovalPolicy(),
+    ):
+        fs_read(a)
+        fs_read(a)
+        assert evaluated == ["fs.read"]  # the second: the fast path
+        os.chdir(sandbox / "out")
+        with pytest.raises(cs.ToolDenied) as refused:
+            fs_read(a)
+        assert refused.value.decision.gate is cs.Gate.WORKSPACE_BOUNDARY
+        os.chdir(sandbox / "ws")
+        fs_read(a)
+        assert evaluated == ["fs.read", "fs.read"]  # learned under ws again
+
+
 def test_a_path_given_twice_is_left_to_binding(sandbox):
     a = str(sandbox / "ws/a.txt")
     with cs.using(
@@ -521,21 +545,3 @@ def test_a_rule_that_reads_paths_keeps_every_call_on_the_gates(
         fs_read(a)
         fs_read(a)
     assert evaluated == ["fs.read"] * 4
-
-
-def test_the_working_directory_guard_keeps_every_call_on_the_gates(
-    sandbox, evaluated
-):
-    # No roots: the external-path guard measures against the cwd, which
-    # can change between calls without any frame changing.
-    a = str(sandbox / "ws/a.txt")
-    with cs.using(
-        execution=CapabilityPolicy(tools=("fs.*",)),
-        approval=ToolApprovalPolicy(),
-    ):
-        fs_read(a)
-        fs_read(a)
-        assert evaluated == ["fs.read"] * 2
-        os.chdir(sandbox / "out")
-        with pytest.raises(cs.ToolDenied):
-            fs_read(a)

@@ -299,6 +299,10 @@ class ToolCall:
     resolved: tuple[str | None, ...] | None = attrs.field(
         default=None, eq=False, repr=False
     )
+    #: The working directory the call was made in, as whoever built the
+    #: call read it once: a guard that measures paths against the cwd (no
+    #: roots) reads this, so every gate sees one cwd (`None`: read it now).
+    cwd: str | None = attrs.field(default=None, eq=False, repr=False)
 
     def physical_paths(self) -> tuple[str | None, ...]:
         """

@@ -1038,8 +1038,8 @@ class ToolApprovalPolicy:
                 arguments before (the limit is breached when it exceeds
                 `repeat_limit`).
             workspace_roots: the roots calls may touch without being
-                external (the execution ceiling's); `None` = the current
-                working directory.
+                external (the execution ceiling's); `None` = the working
+                directory (`call.cwd`, else the current one).
 
         Returns:
             The decision, with the gate, source and a reason.
@@ -1149,7 +1149,7 @@ class ToolApprovalPolicy:
                         deny, reason, "default_sensitive_path", gate=_SENSITIVE
                     )
         if facts.paths and not self.allow_external_paths:
-            roots = _roots(workspace_roots)
+            roots = _roots(workspace_roots, facts.call.cwd)
             roots += [_resolved_root(r) for r in self.external_roots or ()]
             for given, forms in facts.paths:
                 resolved = forms[-1]
@@ -1380,9 +1380,12 @@ def _sensitive_form(form: str, patterns: tuple[str, ...]) -> str | None:
     return None
 
 
-def _roots(workspace_roots: Sequence[str] | None) -> list[str]:
+def _roots(
+    workspace_roots: Sequence[str] | None, cwd: str | None = None
+) -> list[str]:
     if workspace_roots is None:
-        return [os.getcwd()]  # noqa: PTH109 - physical already: no symlink
+        # the call's own reading of the cwd, or now's (physical already)
+        return [cwd if cwd is not None else os.getcwd()]  # noqa: PTH109
     if isinstance(workspace_roots, str | bytes):
         msg = "workspace_roots: expected a sequence of paths, not one string"
         raise TypeError(msg)
