@@ -751,3 +751,61 @@ def test_compiled_patterns_answer_as_each_pattern_would(allow, deny, argv):
     text = " ".join(argv)
     denied = any(_deny_pattern(p, text) for p in deny)
     assert denied == bool(compiled.deny_any and compiled.deny_any.match(text))
+
+
+class Posing(str):
+    """
+    A command whose methods show another one of the same length: the
+    characters are what `subprocess` runs, so they are what is judged.
+    """
+
+    __slots__ = ()
+    SHOWN = "git status"
+
+    def __getitem__(self, i):
+        return self.SHOWN[i]
+
+    def __iter__(self):
+        return iter(self.SHOWN)
+
+    def __contains__(self, x):
+        return x in self.SHOWN
+
+    def __str__(self):
+        return self.SHOWN
+
+    def split(self, *a, **k):
+        return self.SHOWN.split(*a, **k)
+
+    def startswith(self, *a):
+        return self.SHOWN.startswith(*a)
+
+    def find(self, *a):
+        return self.SHOWN.find(*a)
+
+    def strip(self, *a):
+        return self.SHOWN.strip(*a)
+
+
+class TestStrSubclasses:
+    POLICY = CommandPolicy(
+        allow=["git status", "git status *"], default="deny"
+    )
+
+    def test_a_line_is_judged_by_its_characters(self):
+        line = Posing("rm -rf /ab")
+        assert len(line) == len(Posing.SHOWN)
+        with command.pushed(self.POLICY):
+            decision = cs.check_command(line)
+            assert cs.Action.DENY == decision.action
+            assert (("rm", "-r", "-f", "/ab"),) == decision.segments
+            assert "rm -rf /ab" == decision.line
+            assert type(decision.line) is str
+            with pytest.raises(cs.CommandBlocked):
+                run(line)
+
+    def test_argv_words_are_judged_by_their_characters(self):
+        with command.pushed(self.POLICY):
+            decision = cs.check_command(["cat", Posing("/etc/passw")])
+        assert cs.Action.DENY == decision.action
+        assert (("cat", "/etc/passw"),) == decision.segments

@@ -36,7 +36,7 @@ import inspect
 import os
 import re
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import attrs
 import wrapt
@@ -121,6 +121,23 @@ def _check_type(cmd: object) -> None:
             f"(an argv), not a {type(cmd).__name__}"
         )
     raise TypeError(msg)
+
+
+def _checked(cmd: object) -> str | Sequence[str]:
+    """
+    *cmd* as a command (`_check_type`), as what runs: a `str` subclass's
+    own characters (what `subprocess` and the kernel are handed), never
+    what its methods, which the analysis would call, say they are.
+    """
+    _check_type(cmd)
+    if type(cmd) is str:
+        return cmd
+    if isinstance(cmd, str):
+        return str.__str__(cmd)
+    words = cast("Sequence[str]", cmd)
+    if all(type(w) is str for w in words):
+        return words
+    return tuple(str.__str__(w) for w in words)
 
 
 def _parse(cmd: str | Sequence[str]) -> ParsedCommand:
@@ -309,7 +326,7 @@ def _label_reason(label: CommandLabel, analysis: _Analysis) -> str:
 def _decide(
     cmd: str | Sequence[str], cwd: str | None, tool: str
 ) -> CommandDecision:
-    _check_type(cmd)
+    cmd = _checked(cmd)
     frames = command.frames()
     analysis = _analyse(cmd, cwd, frames)
     verdict = _verdict(cmd, analysis, frames)
@@ -395,7 +412,7 @@ def frame_verdict(policy: CommandPolicy, cmd: str | Sequence[str]) -> Verdict:
     """One command policy's verdict on *cmd* alone (`CommandPolicy.verdict`):
     the analysis, the catastrophic floor and that frame's rules.
     """
-    _check_type(cmd)
+    cmd = _checked(cmd)
     frames = (policy,)
     verdict = _verdict(cmd, _analyse(cmd, None, frames), frames)
     return Verdict(verdict.action.value, verdict.reason, "command")
