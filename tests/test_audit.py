@@ -868,28 +868,18 @@ class TestLineTemplates:
     def test_an_equal_overlay_that_is_another_object_gets_its_own_line(self):
         from capscope.audit import _templated
 
-        first = RuntimeContextOverlay(worker_id="w-1")
-        line = _templated(
-            cs.Decision(
+        def allowed(worker):
+            return cs.Decision(
                 action="allow",
                 gate=None,
                 tool="t",
                 reason="r",
-                overlay=first,
+                overlay=RuntimeContextOverlay(worker_id=worker),
                 time=1.0,
             )
-        )
-        other = RuntimeContextOverlay(worker_id="w-2")
-        line2 = _templated(
-            cs.Decision(
-                action="allow",
-                gate=None,
-                tool="t",
-                reason="r",
-                overlay=other,
-                time=1.0,
-            )
-        )
+
+        line = _templated(allowed("w-1"))
+        line2 = _templated(allowed("w-2"))
         assert json.loads(line)["worker_id"] == "w-1"
         assert json.loads(line2)["worker_id"] == "w-2"
 

@@ -286,6 +286,15 @@ def test_the_paths_fast_path_decides_as_the_gates_do(
 # -- explicit cases -------------------------------------------------------------
 
 
+def under_ws(root: Path):
+    """A ceiling over the file tools, rooted at the sandbox's `ws`."""
+    return cs.using(
+        execution=CapabilityPolicy(
+            tools=("fs.*",), workspace_roots=(str(root / "ws"),)
+        )
+    )
+
+
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
     root = tmp_path.resolve()
@@ -296,11 +305,7 @@ def sandbox(tmp_path, monkeypatch):
 
 def test_a_link_repointed_outside_between_two_calls_is_refused(sandbox):
     target = str(sandbox / "ws/link/b.txt")
-    with cs.using(
-        execution=CapabilityPolicy(
-            tools=("fs.*",), workspace_roots=(str(sandbox / "ws"),)
-        )
-    ):
+    with under_ws(sandbox):
         assert fs_read(target) == target
         assert fs_read(target) == target  # the fast path: learned
         assert keeper(fs_read).allowed_paths is not None
@@ -314,11 +319,7 @@ def test_a_link_repointed_outside_between_two_calls_is_refused(sandbox):
 
 
 def test_a_relative_path_is_read_against_the_cwd_of_each_call(sandbox):
-    with cs.using(
-        execution=CapabilityPolicy(
-            tools=("fs.*",), workspace_roots=(str(sandbox / "ws"),)
-        )
-    ):
+    with under_ws(sandbox):
         assert fs_read("a.txt") == "a.txt"
         assert fs_read("a.txt") == "a.txt"
         os.chdir(sandbox / "out")
@@ -329,11 +330,7 @@ def test_a_relative_path_is_read_against_the_cwd_of_each_call(sandbox):
 def test_a_sensitive_file_behind_an_allowed_spelling_is_refused(sandbox):
     # The file the link leads to is sensitive by its resolved name only.
     target = str(sandbox / "ws/link/b.txt")
-    with cs.using(
-        execution=CapabilityPolicy(
-            tools=("fs.*",), workspace_roots=(str(sandbox / "ws"),)
-        )
-    ):
+    with under_ws(sandbox):
         fs_read(target)
         fs_read(target)
         (sandbox / "ws/sub/b.txt").unlink()
@@ -368,11 +365,7 @@ def test_every_way_of_passing_a_path_takes_the_fast_path(sandbox, evaluated):
         (Files().stat, (a,), {}),
         (Files().stat, (), {"path": a}),
     ]
-    with cs.using(
-        execution=CapabilityPolicy(
-            tools=("fs.*",), workspace_roots=(str(sandbox / "ws"),)
-        )
-    ):
+    with under_ws(sandbox):
         for fn, args, kwargs in calls:
             fn(*args, **kwargs)  # learns
         assert evaluated  # the first calls ran the gates
@@ -428,11 +421,7 @@ def test_a_file_not_there_yet_is_resolved_again_each_call(sandbox, evaluated):
     names, outside), is seen.
     """
     new = str(sandbox / "ws/new.txt")
-    with cs.using(
-        execution=CapabilityPolicy(
-            tools=("fs.*",), workspace_roots=(str(sandbox / "ws"),)
-        )
-    ):
+    with under_ws(sandbox):
         fs_write(new)
         fs_write(new)
         assert evaluated == ["fs.write"]  # the second call: the fast path
@@ -468,11 +457,7 @@ def test_a_str_subclass_is_left_to_the_gates(sandbox, evaluated):
     (sandbox / "ws/sub/.env").symlink_to(allowed)  # the same file
     liar = Liar(str(sandbox / "ws/sub/.env"))
     liar.posing_as = allowed
-    with cs.using(
-        execution=CapabilityPolicy(
-            tools=("fs.*",), workspace_roots=(str(sandbox / "ws"),)
-        )
-    ):
+    with under_ws(sandbox):
         fs_read(allowed)
         fs_read(allowed)
         assert evaluated == ["fs.read"]
@@ -508,11 +493,7 @@ def test_a_guard_rooted_at_the_cwd_reads_it_each_call(sandbox, evaluated):
 
 def test_a_path_given_twice_is_left_to_binding(sandbox):
     a = str(sandbox / "ws/a.txt")
-    with cs.using(
-        execution=CapabilityPolicy(
-            tools=("fs.*",), workspace_roots=(str(sandbox / "ws"),)
-        )
-    ):
+    with under_ws(sandbox):
         fs_read(a)
         fs_read(a)
         with Recorder() as rec, pytest.raises(TypeError):
