@@ -474,15 +474,13 @@ def _sync_call(
         "_cs_wrapped": wrapped,
         "_cs_arguments_key": _arguments_key,
         "_cs_ATOMS": _ATOMS,
+        "_cs_type": type,  # `type` may be one of the function's parameters
         "_cs_check_gates": keeper.check_gates,
         "_cs_instance": instance,
     }
-    params, forward, args, kwargs = _parameters(wrapped, instance, namespace)
-    key = f"_cs_arguments_key({args}, {kwargs})"
-    if kwargs == "{}" and args.count(",") == 1 and args.endswith(",)"):
-        # One positional argument: `_arguments_key`'s common case, inline.
-        one = args[1:-2]
-        key = f"(({one},), _cs_kind) if (_cs_kind := type({one})) in _cs_ATOMS else None"
+    params, forward, args, kwargs, key = _parameters(
+        wrapped, instance, namespace
+    )
     source = _SYNC_CALL.format(
         params=params,
         forward=forward,
@@ -512,19 +510,26 @@ def _compiled(source: str) -> types.CodeType:
     return compile(source, "<capscope call>", "exec")
 
 
-_GENERIC = ("*args, **kwargs", "*args, **kwargs", "args", "kwargs")
+_GENERIC = (
+    "*args, **kwargs",
+    "*args, **kwargs",
+    "args",
+    "kwargs",
+    "_cs_arguments_key(args, kwargs)",
+)
 
 
 def _parameters(
     fn: object, instance: object, namespace: dict[str, Any]
-) -> tuple[str, str, str, str]:
+) -> tuple[str, str, str, str, str]:
     """
     How `_SYNC_CALL` takes and passes on the arguments of *fn*: its own
     parameter list (with its defaults, passed on explicitly: the same
     objects its body would get), when *fn* is a plain function whose
     parameters read as its code says; else `_GENERIC`. As `(params,
-    forward, args, kwargs)`: the parameter list, the call of *fn*, and
-    the `args` tuple and `kwargs` dict the gates bind.
+    forward, args, kwargs, key)`: the parameter list, the call of *fn*,
+    the `args` tuple and `kwargs` dict the gates bind, and their
+    `_arguments_key` (a one-argument call's, its common case, inline).
     """
     code = getattr(fn, "__code__", None)
     if (
@@ -559,12 +564,16 @@ def _parameters(
         )
     given = names[:positional]
     forward = [*given, *(f"{n}={n}" for n in keywords)]
-    return (
-        ", ".join(params),
-        ", ".join(forward),
-        f"({', '.join(given)}{',' if len(given) == 1 else ''})",
-        "{" + ", ".join(f"{n!r}: {n}" for n in keywords) + "}",
-    )
+    args = f"({', '.join(given)}{',' if len(given) == 1 else ''})"
+    kwargs = "{" + ", ".join(f"{n!r}: {n}" for n in keywords) + "}"
+    key = f"_cs_arguments_key({args}, {kwargs})"
+    if len(given) == 1 and not keywords:
+        (one,) = given
+        key = (
+            f"(({one},), _cs_kind) if (_cs_kind := _cs_type({one})) "
+            "in _cs_ATOMS else None"
+        )
+    return ", ".join(params), ", ".join(forward), args, kwargs, key
 
 
 # --- The wrapper -------------------------------------------------------

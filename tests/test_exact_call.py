@@ -153,6 +153,48 @@ def test_which_functions_get_their_own_parameter_list(function, exact):
     assert type(tool).__call__.__name__ == function.__name__
 
 
+def shadows_type(type):  # noqa: A002 - the point of the test
+    return ("type", type)
+
+
+def shadows_builtins(type, tuple, len=3):  # noqa: A002
+    return ("builtins", type, tuple, len)
+
+
+@pytest.mark.parametrize(
+    ("function", "args"),
+    [(shadows_type, ("prod",)), (shadows_builtins, ("prod", 1))],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_parameters_named_as_builtins_on_the_remembered_path(
+    function, args, monkeypatch
+):
+    """
+    The compiled `__call__` reads nothing a parameter could shadow: a
+    tool's `type` parameter reaches the remembered-arguments path as a
+    value, not as the builtin.
+    """
+    evaluated = []
+    original = cs._enforce.Gatekeeper._evaluate
+
+    def counting(self, *a, **k):
+        evaluated.append(self.spec.name)
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(cs._enforce.Gatekeeper, "_evaluate", counting)
+    tool = cs.needs_approval("t.call")(function)
+    with cs.using(
+        execution=CapabilityPolicy(tools=("t.*",)),
+        approval=ToolApprovalPolicy(
+            handler=lambda _: cs.ApprovalDecision.allow(remember="scope")
+        ),
+    ):
+        for _ in range(3):
+            assert function(*args) == tool(*args)
+    # asked, then allowed as remembered (and learned), then the fast path
+    assert ["t.call", "t.call"] == evaluated
+
+
 def test_the_gates_see_what_the_body_gets():
     seen = []
 
