@@ -19,7 +19,7 @@ import enum
 import inspect
 import os
 from collections.abc import Callable, Hashable, Mapping
-from os.path import abspath
+from os.path import join
 from types import MappingProxyType
 from typing import Any, Literal, final
 
@@ -451,22 +451,32 @@ def _path_text(
     index: int, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> str | None:
     """
-    The path argument at *index* in *args* (-1 and below: keyword only)
-    or named *name* in *kwargs*, as text; `None` when only binding can
-    tell (given twice, left to its default, not a string or path object,
-    a list of paths): the gates decide such a call. Exactly `str`: a
-    subclass could compare equal to a spelling it is not.
+    `_key_text` of the path argument at *index* in *args* (-1 and below:
+    keyword only) or named *name* in *kwargs*; `None` also when only
+    binding can tell (given twice, left to its default).
     """
     if 0 <= index < len(args):
-        value = args[index] if name not in kwargs else None
-    else:
-        value = kwargs.get(name)
-    if type(value) is str:
-        return value
+        return None if name in kwargs else _key_text(args[index])
+    return _key_text(kwargs.get(name))
+
+
+def _key_text(value: object) -> str | None:
+    """
+    A path argument as the paths fast path keys it: one path, exactly a
+    `str` (a subclass could compare equal to a spelling it is not) or a
+    path object's, usable and without `~`; `None` for anything else (a
+    list of paths, `None`, bytes, ...): the gates decide such a call.
+    """
     if isinstance(value, os.PathLike):
-        text = os.fspath(value)
-        return text if type(text) is str else None
-    return None
+        value = os.fspath(value)
+    if (
+        type(value) is not str
+        or not value
+        or value.startswith("~")
+        or "\0" in value
+    ):
+        return None
+    return value
 
 
 def _cwd() -> str | None:
@@ -477,14 +487,13 @@ def _cwd() -> str | None:
         return None
 
 
-def _spelled(text: str) -> str:
+def _spelled(text: str, cwd: str) -> str:
     """
-    *text* (a path with `~` expanded) made absolute, as it is spelled:
-    the key `_learn_paths` keeps a path under. Its `lexical_path` is a
-    function of this alone (the working directory is read for a
-    relative path, here, never later).
+    *text* (a `_key_text`) made absolute against *cwd*, as it is spelled:
+    the key `_learn_paths` keeps a path under. Its `lexical_path` against
+    the same *cwd* is a function of this alone.
     """
-    return text if text.startswith("/") else abspath(text)  # noqa: PTH100
+    return text if text.startswith("/") else join(cwd, text)  # noqa: PTH118
 
 
 #: A ceiling's verdict on a tool alone: `(gate, reason)` or `None`.
@@ -610,6 +619,9 @@ class Gatekeeper:
                     str(exc),
                     arguments=arguments,
                 ) from None
+        # One working directory and one resolution per path per call,
+        # for every gate.
+        cwd = _cwd() if paths else None
         return ToolCall(
             spec.name,
             arguments,
@@ -617,9 +629,8 @@ class Gatekeeper:
             write=spec.writes,
             capability=spec.capability,
             side_effect=spec.side_effect,
-            # one resolution per path per call, for every gate
-            resolved=tuple(physical_path(p) for p in paths),
-            cwd=_cwd() if paths else None,
+            resolved=tuple(physical_path(p, cwd) for p in paths),
+            cwd=cwd,
         )
 
     # -- the gates --------------------------------------------------------------
@@ -801,18 +812,22 @@ class Gatekeeper:
             not policy.allow_external_paths
             and _known_roots(ceiling, writes=spec.writes) is None
         )
+        cwd = call.cwd
         if (
             slots is None
-            or not call.paths
-            or (reads_cwd and call.cwd is None)
+            or cwd is None
             or not self._by_name(ceiling, ap, perm_top)
         ):
             return
+        # Each path argument one path, keyed as the fast path keys it.
+        texts = tuple(_key_text(call.arguments.get(n)) for _, n in slots)
+        if texts != call.paths:  # (no path equals None)
+            return
         forms = []
-        for path, real in zip(call.paths, call.physical_paths(), strict=True):
+        for text, real in zip(call.paths, call.physical_paths(), strict=True):
             if real is None:
                 return  # refused, in fact: never allowed
-            forms.append((_spelled(os.path.expanduser(path)), real))  # noqa: PTH111
+            forms.append((_spelled(text, cwd), real))
         under = self._in_force(generation)
         cached = self.allowed_paths
         if (
@@ -821,7 +836,7 @@ class Gatekeeper:
             or len(cached[2]) >= _PATHS_SEEN
         ):
             cached = self.allowed_paths = (under, reads_cwd, set())
-        cached[2].add((tuple(forms), call.cwd if reads_cwd else None))
+        cached[2].add((tuple(forms), cwd if reads_cwd else None))
 
     def _slots(self) -> tuple[tuple[int, str], ...] | None:
         """
@@ -867,20 +882,28 @@ class Gatekeeper:
         slots = self._path_slots
         if cached is None or not slots or not _in_force(cached[0]):
             return False
+        offset = 0 if instance is None else 1  # the instance is parameter 0
+        texts = []
+        for position, name in slots:
+            text = _path_text(position - offset, name, args, kwargs)
+            if text is None:
+                return False  # the gates say why
+            texts.append(text)
+        # One working directory for the call, as the gates read it: read
+        # when a path is relative or the guard measures against it.
         cwd = None
-        if cached[1]:  # the guard measures against the cwd: read it now
+        if cached[1] or not all(t.startswith("/") for t in texts):
             cwd = _cwd()
             if cwd is None:
                 return False
-        offset = 0 if instance is None else 1  # the instance is parameter 0
         forms = []
-        for position, name in slots:
-            text = _path_text(position - offset, name, args, kwargs)
-            if not text or text.startswith("~") or "\0" in text:
-                return False  # the gates say why
-            real = physical_text(text)  # as the gates resolve it, now
-            forms.append((_spelled(text), real))
-        if (tuple(forms), cwd) not in cached[2]:
+        for text in texts:
+            spelled = text if cwd is None else _spelled(text, cwd)
+            real = physical_text(spelled)  # as the gates resolve it, now
+            if real is None:
+                return False
+            forms.append((spelled, real))
+        if (tuple(forms), cwd if cached[1] else None) not in cached[2]:
             return False
         if events._subscribers:  # noqa: SLF001 - has_subscribers(), inlined
             self.emit_allowed()

@@ -526,3 +526,38 @@ def test_a_rule_that_reads_paths_keeps_every_call_on_the_gates(
         fs_read(a)
         fs_read(a)
     assert evaluated == ["fs.read"] * 4
+
+
+@pytest.mark.parametrize(
+    ("frames", "path"),
+    [
+        ({"approval": ToolApprovalPolicy()}, "abs"),  # guard rooted at cwd
+        ({"approval": ToolApprovalPolicy()}, "a.txt"),
+        ({"roots": True}, "a.txt"),
+        ({}, "a.txt"),  # no guard at all reads the cwd
+    ],
+)
+def test_a_working_directory_that_is_gone_refuses(sandbox, frames, path):
+    """
+    Relative paths and a guard measuring against the cwd cannot be judged
+    once the working directory is deleted: a refusal with its decision,
+    never the `FileNotFoundError` of `os.getcwd()`, at every call.
+    """
+    gone = sandbox / "gone"
+    gone.mkdir()
+    os.chdir(gone)
+    gone.rmdir()
+    roots = (str(sandbox / "ws"),) if frames.get("roots") else None
+    layer = {
+        "execution": CapabilityPolicy(tools=("fs.*",), workspace_roots=roots)
+    }
+    if "approval" in frames:
+        layer["approval"] = frames["approval"]
+    target = str(sandbox / "ws/a.txt") if path == "abs" else path
+    with cs.using(**layer):
+        for _ in range(2):
+            with pytest.raises(cs.PolicyDenied) as refused:
+                fs_read(target)
+            assert refused.value.decision.gate is cs.Gate.WORKSPACE_BOUNDARY
+            decision = cs.check_tool(fs_read, target)
+            assert cs.Action.DENY is decision.action

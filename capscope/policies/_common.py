@@ -300,8 +300,9 @@ class ToolCall:
         default=None, eq=False, repr=False
     )
     #: The working directory the call was made in, as whoever built the
-    #: call read it once: a guard that measures paths against the cwd (no
-    #: roots) reads this, so every gate sees one cwd (`None`: read it now).
+    #: call read it once: relative paths are resolved and spelled against
+    #: it, and a guard that measures paths against the cwd (no roots)
+    #: reads it, so every gate sees one cwd (`None`: the process's, now).
     cwd: str | None = attrs.field(default=None, eq=False, repr=False)
 
     def physical_paths(self) -> tuple[str | None, ...]:
@@ -315,18 +316,20 @@ class ToolCall:
         """
         if self.resolved is not None:
             return self.resolved
-        return tuple(physical_path(p) for p in self.paths)
+        return tuple(physical_path(p, self.cwd) for p in self.paths)
 
 
-def physical_path(path: object) -> str | None:
+def physical_path(path: object, cwd: str | None = None) -> str | None:
     r"""
     The file the operating system would open for *path*: `~` expanded,
     made absolute, every symlink and `..` followed in order, as the kernel
     does (so `link/../x` is the parent of the link's *target*, not the
     directory holding the link); `None` for what is not a usable path
-    (not a path, empty, holding NUL). An existing file is named by the
-    kernel (`_kernel_path`: three system calls); else one `realpath`, one
-    `lstat` per component of the path, no more.
+    (not a path, empty, holding NUL, relative to a working directory
+    that is gone). A relative path is read against *cwd* when given. An
+    existing file is named by the kernel (`_kernel_path`: three system
+    calls); else one `realpath`, one `lstat` per component of the path,
+    no more.
 
     Examples:
         >>> from capscope.policies._common import physical_path
@@ -339,20 +342,31 @@ def physical_path(path: object) -> str | None:
         return None
     if not text or "\0" in text:
         return None
-    return physical_text(os.path.expanduser(text))  # noqa: PTH111
+    return physical_text(_absolute(os.path.expanduser(text), cwd))  # noqa: PTH111
 
 
-def physical_text(text: str) -> str:
+def _absolute(text: str, cwd: str | None) -> str:
+    """*text* joined to *cwd* when it is relative and *cwd* is given."""
+    if cwd is None or text.startswith("/"):
+        return text
+    return os.path.join(cwd, text)  # noqa: PTH118
+
+
+def physical_text(text: str) -> str | None:
     """
     `physical_path` of *text*, a usable path (not empty, no NUL) with `~`
-    expanded already.
+    expanded already; `None` when it is relative to a working directory
+    that is gone.
 
     Examples:
         >>> from capscope.policies._common import physical_text
         >>> physical_text("/tmp/../tmp") == physical_text("/tmp")
         True
     """
-    return _kernel_path(text) or os.path.realpath(text)
+    try:
+        return _kernel_path(text) or os.path.realpath(text)
+    except OSError:  # a relative path, and no working directory
+        return None
 
 
 _O_PATH = getattr(os, "O_PATH", None)
@@ -386,26 +400,28 @@ def _kernel_path(text: str) -> str | None:
     return named
 
 
-def lexical_path(path: str) -> str:
+def lexical_path(path: str, cwd: str | None = None) -> str:
     """
-    *path* made absolute with `~` expanded and `..` removed as text,
-    without following symlinks (the spelling, where `physical_path` is the
-    file).
+    *path* made absolute (against *cwd* when given) with `~` expanded and
+    `..` removed as text, without following symlinks (the spelling, where
+    `physical_path` is the file).
 
     Examples:
         >>> from capscope.policies._common import lexical_path
         >>> lexical_path("/srv/ws/../etc/hosts")
         '/srv/etc/hosts'
     """
-    return os.path.abspath(os.path.expanduser(path))  # noqa: PTH100, PTH111
+    return os.path.abspath(_absolute(os.path.expanduser(path), cwd))  # noqa: PTH100, PTH111
 
 
-def path_forms(path: object, physical: str | None) -> tuple[str, ...]:
+def path_forms(
+    path: object, physical: str | None, cwd: str | None = None
+) -> tuple[str, ...]:
     """
     The forms a rule about paths must see of *path*: its `lexical_path`
-    and *physical*, the file it opens (`physical_path`), last; `()` for an
-    unusable path. A deny matches when any form does; an allow only when
-    every form does.
+    (against *cwd*, the call's) and *physical*, the file it opens
+    (`physical_path`), last; `()` for an unusable path. A deny matches
+    when any form does; an allow only when every form does.
 
     Examples:
         >>> from capscope.policies._common import path_forms
@@ -416,7 +432,10 @@ def path_forms(path: object, physical: str | None) -> tuple[str, ...]:
     """
     if physical is None:
         return ()
-    absolute = lexical_path(os.fsdecode(os.fspath(path)))  # type: ignore[call-overload]
+    try:
+        absolute = lexical_path(os.fsdecode(os.fspath(path)), cwd)  # type: ignore[call-overload]
+    except OSError:  # relative, and the working directory is gone
+        return ()
     return (absolute,) if physical == absolute else (absolute, physical)
 
 

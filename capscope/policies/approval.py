@@ -383,7 +383,7 @@ class _Facts:
         """Each path as given, with its forms (`()` if unusable)."""
         call = self.call
         return tuple(
-            (p, path_forms(p, real))
+            (p, path_forms(p, real, call.cwd))
             for p, real in zip(call.paths, call.physical_paths(), strict=True)
         )
 
@@ -1384,8 +1384,14 @@ def _roots(
     workspace_roots: Sequence[str] | None, cwd: str | None = None
 ) -> list[str]:
     if workspace_roots is None:
-        # the call's own reading of the cwd, or now's (physical already)
-        return [cwd if cwd is not None else os.getcwd()]  # noqa: PTH109
+        # the call's own reading of the cwd, or now's (physical already);
+        # none when it is gone: every path is outside
+        if cwd is None:
+            try:
+                cwd = os.getcwd()  # noqa: PTH109
+            except OSError:
+                return []
+        return [cwd]
     if isinstance(workspace_roots, str | bytes):
         msg = "workspace_roots: expected a sequence of paths, not one string"
         raise TypeError(msg)

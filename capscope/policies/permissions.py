@@ -235,7 +235,7 @@ class _Forms:
         if self._paths is None:
             call = self._call
             self._paths = {
-                path: path_forms(path, real)
+                path: path_forms(path, real, call.cwd)
                 for path, real in zip(
                     call.paths, call.physical_paths(), strict=True
                 )
