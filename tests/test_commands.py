@@ -809,3 +809,27 @@ class TestStrSubclasses:
             decision = cs.check_command(["cat", Posing("/etc/passw")])
         assert cs.Action.DENY == decision.action
         assert (("cat", "/etc/passw"),) == decision.segments
+
+    def test_an_argv_that_is_a_list_subclass_is_refused(self):
+        """
+        Its iteration is its own: it could show the analysis `git status`
+        and `subprocess` another argv. Refused, naming the type.
+        """
+
+        class Shifting(list):
+            seen = 0
+
+            def __iter__(self):
+                Shifting.seen += 1
+                words = (
+                    ["git", "status"]
+                    if Shifting.seen < 3
+                    else ["rm", "-rf", "/"]
+                )
+                return iter(words)
+
+        with command.pushed(self.POLICY):
+            with pytest.raises(TypeError, match="not a Shifting"):
+                cs.check_command(Shifting())
+            with pytest.raises(TypeError, match="not a Shifting"):
+                run(Shifting())

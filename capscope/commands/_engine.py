@@ -104,9 +104,19 @@ def _line(cmd: str | Sequence[str]) -> str:
 
 
 def _check_type(cmd: object) -> None:
-    """A command is a `str` (a shell line) or a list or tuple of `str`."""
+    """
+    A command is a `str` (a shell line) or a list or tuple of `str`. Not
+    a subclass of list or tuple: its iteration, which the analysis and
+    `subprocess` each run, could show them different words.
+    """
     if isinstance(cmd, str):
         return
+    if isinstance(cmd, list | tuple) and type(cmd) not in (list, tuple):
+        msg = (
+            "an argv command is a list or tuple, not a "
+            f"{type(cmd).__name__}: pass list(...) of it"
+        )
+        raise TypeError(msg)
     if isinstance(cmd, list | tuple) and all(isinstance(w, str) for w in cmd):
         return
     if isinstance(cmd, list | tuple):
@@ -428,7 +438,9 @@ def check_command(
     tool ceiling.
 
     *cmd* is a shell command line, or an argv (a list or tuple of `str`,
-    run with no shell); anything else is a `TypeError` naming its type. A
+    run with no shell; not a subclass of list or tuple); anything else is
+    a `TypeError` naming its type. A `str` subclass is judged by its
+    characters, never through its methods. A
     line longer than 65,536 characters, with more than 2,048 words, 512
     simple commands or 8,192 pieces (quotes, expansions, operators), or
     nested deeper than 32 levels, is denied without analysis (rule
