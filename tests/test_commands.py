@@ -833,3 +833,22 @@ class TestStrSubclasses:
                 cs.check_command(Shifting())
             with pytest.raises(TypeError, match="not a Shifting"):
                 run(Shifting())
+
+
+def test_the_cwd_and_home_are_read_once_per_check(monkeypatch):
+    """A line of many segments, each naming relative and `~` paths."""
+    import os
+
+    reads = []
+    getcwd, expanduser = os.getcwd, os.path.expanduser
+    monkeypatch.setattr(os, "getcwd", lambda: reads.append("cwd") or getcwd())
+    monkeypatch.setattr(
+        os.path, "expanduser", lambda p: reads.append("home") or expanduser(p)
+    )
+    line = "; ".join(f"cat a{i} ../b{i} ~/c{i} && ls ~/d{i}" for i in range(8))
+    with command.pushed(
+        CommandPolicy(allow=["cat *", "ls *"], default="deny")
+    ):
+        decision = cs.check_command(line)
+    assert 16 == len(decision.segments)
+    assert sorted(reads) == ["cwd", "home"]

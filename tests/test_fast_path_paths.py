@@ -561,3 +561,46 @@ def test_a_working_directory_that_is_gone_refuses(sandbox, frames, path):
             assert refused.value.decision.gate is cs.Gate.WORKSPACE_BOUNDARY
             decision = cs.check_tool(fs_read, target)
             assert cs.Action.DENY is decision.action
+
+
+def test_each_path_is_resolved_once_per_call_for_every_gate(
+    sandbox, monkeypatch, evaluated
+):
+    """
+    The ceiling, the approval guards and rules and the permission rules
+    all read a path: it is resolved once per call, by the gates and by
+    the fast path alike (`_kernel_path`: an existing file).
+    """
+    from capscope.policies import _common
+
+    resolved = []
+    original = _common._kernel_path
+
+    def counting(text):
+        resolved.append(text)
+        return original(text)
+
+    monkeypatch.setattr(_common, "_kernel_path", counting)
+    a, b = str(sandbox / "ws/a.txt"), str(sandbox / "ws/sub/b.txt")
+    with cs.using(
+        execution=CapabilityPolicy(
+            tools=("fs.*",), workspace_roots=(str(sandbox / "ws"),)
+        ),
+        approval=ToolApprovalPolicy(
+            rules=[ApprovalRule("allow", tool="fs.copy", path="*/ws/*")]
+        ),
+        permissions=DynamicPermissionPolicy(
+            deny=[PermissionRule("fs.*", "*/out/*")]
+        ),
+    ):
+        for _ in range(2):  # rules that read paths: the gates each time
+            resolved.clear()
+            fs_copy(a, dst=b)
+            assert [a, b] == resolved
+    assert ["fs.copy"] * 2 == evaluated
+    with under_ws(sandbox):
+        for _ in range(2):  # the gates, then the fast path
+            resolved.clear()
+            fs_copy(a, dst=b)
+            assert [a, b] == resolved
+    assert ["fs.copy"] * 3 == evaluated
