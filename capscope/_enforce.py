@@ -560,7 +560,9 @@ class Gatekeeper:
         self.allowed_calls: tuple[_Frames, set[Hashable]] | None = None
         # ... and, for a tool with paths, the paths (as spelled and as
         # resolved, per call; with the cwd, when a guard reads it) allowed
-        # under the frames in force: see _learn_paths. Where each path argument sits (`_path_slots`).
+        # under the frames in force, and whether a guard reads the cwd
+        # there: see _learn_paths. Where each path argument sits
+        # (`_path_slots`).
         self.allowed_paths: (
             tuple[_Frames, bool, set[tuple[_PathsKey, str | None]]] | None
         ) = None
