@@ -467,14 +467,13 @@ def _key_text(value: object) -> str | None:
     path object's, usable and without `~`; `None` for anything else (a
     list of paths, `None`, bytes, ...): the gates decide such a call.
     """
-    if isinstance(value, os.PathLike):
+    if type(value) is not str:  # (tested first: a str is no PathLike)
+        if not isinstance(value, os.PathLike):
+            return None
         value = os.fspath(value)
-    if (
-        type(value) is not str
-        or not value
-        or value.startswith("~")
-        or "\0" in value
-    ):
+        if type(value) is not str:
+            return None
+    if not value or value[0] == "~" or "\0" in value:
         return None
     return value
 
@@ -886,15 +885,17 @@ class Gatekeeper:
             return False
         offset = 0 if instance is None else 1  # the instance is parameter 0
         texts = []
+        relative = False
         for position, name in slots:
             text = _path_text(position - offset, name, args, kwargs)
             if text is None:
                 return False  # the gates say why
+            relative = relative or text[0] != "/"
             texts.append(text)
         # One working directory for the call, as the gates read it: read
         # when a path is relative or the guard measures against it.
         cwd = None
-        if cached[1] or not all(t.startswith("/") for t in texts):
+        if cached[1] or relative:
             cwd = _cwd()
             if cwd is None:
                 return False
